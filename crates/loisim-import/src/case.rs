@@ -38,13 +38,29 @@ pub struct Mismatch {
     pub count: usize,
 }
 
-fn rows_i32(path: &Path, name: &str, shape: &[usize], values: &Values) -> Result<Vec<Vec<i32>>, ImportError> {
-    let bad = || ImportError::invalid(path, format!("tensor `{name}` must be a 2-D integer tensor"));
-    let Values::Int(v) = values else { return Err(bad()) };
+fn rows_i32(
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+    values: &Values,
+) -> Result<Vec<Vec<i32>>, ImportError> {
+    let bad = || {
+        ImportError::invalid(
+            path,
+            format!("tensor `{name}` must be a 2-D integer tensor"),
+        )
+    };
+    let Values::Int(v) = values else {
+        return Err(bad());
+    };
     let [_, n] = shape else { return Err(bad()) };
     let n = (*n).max(1);
     v.chunks(n)
-        .map(|r| r.iter().map(|&x| i32::try_from(x).map_err(|_| bad())).collect())
+        .map(|r| {
+            r.iter()
+                .map(|&x| i32::try_from(x).map_err(|_| bad()))
+                .collect()
+        })
         .collect()
 }
 
@@ -70,11 +86,19 @@ impl ReferenceCase {
                 }
             }
         }
-        let input = tensors.get("input").cloned().ok_or_else(|| ImportError::MissingTensor {
-            path: path.clone(),
-            name: "input".into(),
-        })?;
-        Ok(Self { dir: dir.to_path_buf(), input, input_magnitude, tensors })
+        let input = tensors
+            .get("input")
+            .cloned()
+            .ok_or_else(|| ImportError::MissingTensor {
+                path: path.clone(),
+                name: "input".into(),
+            })?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            input,
+            input_magnitude,
+            tensors,
+        })
     }
 
     /// Compares loisim's per-token intermediates with every recorded tensor they cover.
@@ -112,7 +136,14 @@ impl ReferenceCase {
                 first.get_or_insert((expected.len().min(got.len()), 0, 0, 0));
             }
             if let Some((token, index, e, g)) = first {
-                mismatches.push(Mismatch { name: name.clone(), token, index, expected: e, got: g, count });
+                mismatches.push(Mismatch {
+                    name: name.clone(),
+                    token,
+                    index,
+                    expected: e,
+                    got: g,
+                    count,
+                });
             }
         }
         (mismatches, compared)

@@ -44,6 +44,9 @@ pub enum ImportError {
 
 impl ImportError {
     pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> Self {
-        Self::Invalid { path: path.to_path_buf(), message: message.into() }
+        Self::Invalid {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
     }
 }

@@ -9,7 +9,8 @@
 use crate::error::ImportError;
 use crate::tensors::{Tensor, TensorFile, Values};
 use loisim_model::{
-    Block, Dense, Dims, Fmt, InputSpec, Model, MultGate, Norm, NormAffine, Sigmoid, SparseMatrix, Ssm, Vector,
+    Block, Dense, Dims, Fmt, InputSpec, Model, MultGate, Norm, NormAffine, Sigmoid, SparseMatrix,
+    Ssm, Vector,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -145,7 +146,10 @@ struct ExportJson {
 
 /// The two files of an export, from either one's path.
 pub fn export_paths(path: &Path) -> (PathBuf, PathBuf) {
-    (path.with_extension("json"), path.with_extension("safetensors"))
+    (
+        path.with_extension("json"),
+        path.with_extension("safetensors"),
+    )
 }
 
 struct Ctx<'a> {
@@ -171,7 +175,10 @@ impl Ctx<'_> {
 
     fn fmt(&self, what: &str, f: &FmtJson) -> Result<Fmt, ImportError> {
         if !(2..=32).contains(&f.bits) || !(-64..=64).contains(&f.exp) {
-            return Err(self.bad(format!("{what}: format bits {} exp {} is out of range", f.bits, f.exp)));
+            return Err(self.bad(format!(
+                "{what}: format bits {} exp {} is out of range",
+                f.bits, f.exp
+            )));
         }
         Ok(Fmt::new(f.bits as u32, f.exp as i32))
     }
@@ -179,17 +186,27 @@ impl Ctx<'_> {
     /// A referenced integer tensor: declared in model.json, present in the safetensors with the
     /// declared dtype and `shape`, every value inside the declared width.
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<(Fmt, Vec<i64>), ImportError> {
-        let decl = self
-            .json
-            .tensors
-            .get(name)
-            .ok_or_else(|| self.bad(format!("tensor `{name}` is referenced but not declared in `tensors`")))?;
-        let fmt = self.fmt(&format!("tensors.{name}"), &FmtJson { bits: decl.bits, exp: decl.exp, exp_source: None })?;
+        let decl = self.json.tensors.get(name).ok_or_else(|| {
+            self.bad(format!(
+                "tensor `{name}` is referenced but not declared in `tensors`"
+            ))
+        })?;
+        let fmt = self.fmt(
+            &format!("tensors.{name}"),
+            &FmtJson {
+                bits: decl.bits,
+                exp: decl.exp,
+                exp_source: None,
+            },
+        )?;
         let t: &Tensor = self.st.get(name)?;
         if t.dtype != decl.dtype {
             return Err(ImportError::invalid(
                 &self.st.path,
-                format!("tensor `{name}` has dtype {}, model.json declares {}", t.dtype, decl.dtype),
+                format!(
+                    "tensor `{name}` has dtype {}, model.json declares {}",
+                    t.dtype, decl.dtype
+                ),
             ));
         }
         match dtype_width(&t.dtype) {
@@ -197,23 +214,35 @@ impl Ctx<'_> {
             _ => {
                 return Err(ImportError::invalid(
                     &self.st.path,
-                    format!("tensor `{name}` has dtype {} which cannot hold {}-bit integers", t.dtype, fmt.bits),
+                    format!(
+                        "tensor `{name}` has dtype {} which cannot hold {}-bit integers",
+                        t.dtype, fmt.bits
+                    ),
                 ));
             }
         }
         if t.shape != shape || decl.shape != shape {
             return Err(ImportError::invalid(
                 &self.st.path,
-                format!("tensor `{name}` has shape {:?} (declared {:?}), expected {shape:?}", t.shape, decl.shape),
+                format!(
+                    "tensor `{name}` has shape {:?} (declared {:?}), expected {shape:?}",
+                    t.shape, decl.shape
+                ),
             ));
         }
         let Values::Int(v) = &t.values else {
-            return Err(ImportError::invalid(&self.st.path, format!("tensor `{name}` is not an integer tensor")));
+            return Err(ImportError::invalid(
+                &self.st.path,
+                format!("tensor `{name}` is not an integer tensor"),
+            ));
         };
         if let Some((i, &x)) = v.iter().enumerate().find(|&(_, &x)| !fmt.contains(x)) {
             return Err(ImportError::invalid(
                 &self.st.path,
-                format!("tensor `{name}` element {i} = {x} does not fit its declared {} signed bits", fmt.bits),
+                format!(
+                    "tensor `{name}` element {i} = {x} does not fit its declared {} signed bits",
+                    fmt.bits
+                ),
             ));
         }
         Ok((fmt, v.clone()))
@@ -225,15 +254,33 @@ impl Ctx<'_> {
     }
 
     /// A matrix stored `[in, out]` (Dense kernels) or `[out, in]` (B, C).
-    fn matrix(&self, name: &str, n_in: u32, n_out: u32, in_major: bool) -> Result<SparseMatrix, ImportError> {
+    fn matrix(
+        &self,
+        name: &str,
+        n_in: u32,
+        n_out: u32,
+        in_major: bool,
+    ) -> Result<SparseMatrix, ImportError> {
         let (ni, no) = (n_in as usize, n_out as usize);
         let shape = if in_major { [ni, no] } else { [no, ni] };
         let (fmt, v) = self.tensor(name, &shape)?;
-        SparseMatrix::from_fn(ni, no, fmt, |o, i| if in_major { v[i * no + o] } else { v[o * ni + i] })
-            .map_err(|e| ImportError::invalid(&self.st.path, format!("tensor `{name}`: {e}")))
+        SparseMatrix::from_fn(ni, no, fmt, |o, i| {
+            if in_major {
+                v[i * no + o]
+            } else {
+                v[o * ni + i]
+            }
+        })
+        .map_err(|e| ImportError::invalid(&self.st.path, format!("tensor `{name}`: {e}")))
     }
 
-    fn dense(&self, what: &str, d: &DenseJson, n_in: u32, n_out: u32) -> Result<Dense, ImportError> {
+    fn dense(
+        &self,
+        what: &str,
+        d: &DenseJson,
+        n_in: u32,
+        n_out: u32,
+    ) -> Result<Dense, ImportError> {
         Ok(Dense {
             weight: self.matrix(&d.kernel, n_in, n_out, true)?,
             bias: self.vector(&d.bias, n_out)?,
@@ -255,22 +302,36 @@ pub fn import_export_v1(path: &Path) -> Result<Model, ImportError> {
         }
     }
     let text = crate::tensors::read_file(&json_path)?;
-    let json: ExportJson = serde_json::from_slice(&text)
-        .map_err(|e| ImportError::invalid(&json_path, format!("is not a valid export v1 description: {e}")))?;
+    let json: ExportJson = serde_json::from_slice(&text).map_err(|e| {
+        ImportError::invalid(
+            &json_path,
+            format!("is not a valid export v1 description: {e}"),
+        )
+    })?;
     let st = TensorFile::read_safetensors(&st_path)?;
     if let Some(f) = st.metadata.get("format")
         && f != "s5-fxp-export"
     {
-        return Err(ImportError::invalid(&st_path, format!("metadata says format `{f}`, expected `s5-fxp-export`")));
+        return Err(ImportError::invalid(
+            &st_path,
+            format!("metadata says format `{f}`, expected `s5-fxp-export`"),
+        ));
     }
-    let ctx = Ctx { json_path: &json_path, json: &json, st: &st };
+    let ctx = Ctx {
+        json_path: &json_path,
+        json: &json,
+        st: &st,
+    };
     build(&ctx, path)
 }
 
 fn build(ctx: &Ctx<'_>, path: &Path) -> Result<Model, ImportError> {
     let json = ctx.json;
     if json.format != "s5-fxp-export" {
-        return Err(ctx.bad(format!("format is `{}`, expected `s5-fxp-export`", json.format)));
+        return Err(ctx.bad(format!(
+            "format is `{}`, expected `s5-fxp-export`",
+            json.format
+        )));
     }
     let version_ok = match &json.version {
         serde_json::Value::Number(n) => n.as_u64() == Some(1),
@@ -278,7 +339,10 @@ fn build(ctx: &Ctx<'_>, path: &Path) -> Result<Model, ImportError> {
         _ => false,
     };
     if !version_ok {
-        return Err(ctx.bad(format!("version {} is not supported (loisim reads version 1)", json.version)));
+        return Err(ctx.bad(format!(
+            "version {} is not supported (loisim reads version 1)",
+            json.version
+        )));
     }
     let o = &json.options;
     let unsupported = [
@@ -286,32 +350,63 @@ fn build(ctx: &Ctx<'_>, path: &Path) -> Result<Model, ImportError> {
         (o.glu_variant != "half1", "glu_variant must be \"half1\""),
         (!o.prenorm, "prenorm must be true"),
         (o.norm != "batchnorm", "norm must be \"batchnorm\""),
-        (o.norm_fused, "norm_fused must be false (the fused batch norm is broken upstream, quirk Q10)"),
+        (
+            o.norm_fused,
+            "norm_fused must be false (the fused batch norm is broken upstream, quirk Q10)",
+        ),
         (!o.relufication, "relufication must be true"),
         (o.discretization != "zoh", "discretization must be \"zoh\""),
-        (o.recurrence != "upstream-numpy-v1", "recurrence must be \"upstream-numpy-v1\""),
+        (
+            o.recurrence != "upstream-numpy-v1",
+            "recurrence must be \"upstream-numpy-v1\"",
+        ),
     ];
     if let Some((_, msg)) = unsupported.iter().find(|(bad, _)| *bad) {
         return Err(ctx.bad(format!("unsupported options: {msg}")));
     }
     let d = &json.dims;
-    let dims = Dims { d_input: d.d_input, d_model: d.d_model, d_state: d.d_state, d_output: d.d_output, n_layers: d.n_layers };
-    for (name, v) in [("d_input", d.d_input), ("d_model", d.d_model), ("d_state", d.d_state), ("d_output", d.d_output)] {
+    let dims = Dims {
+        d_input: d.d_input,
+        d_model: d.d_model,
+        d_state: d.d_state,
+        d_output: d.d_output,
+        n_layers: d.n_layers,
+    };
+    for (name, v) in [
+        ("d_input", d.d_input),
+        ("d_model", d.d_model),
+        ("d_state", d.d_state),
+        ("d_output", d.d_output),
+    ] {
         if v == 0 || v > loisim_model::validate::MAX_DIM {
             return Err(ctx.bad(format!("dims.{name} = {v} is out of range")));
         }
     }
     if json.layers.len() != d.n_layers as usize {
-        return Err(ctx.bad(format!("dims.n_layers is {} but `layers` has {} entries", d.n_layers, json.layers.len())));
+        return Err(ctx.bad(format!(
+            "dims.n_layers is {} but `layers` has {} entries",
+            d.n_layers,
+            json.layers.len()
+        )));
     }
     if json.input.rounding != "floor" {
-        return Err(ctx.bad(format!("input.rounding is `{}`; only \"floor\" is defined", json.input.rounding)));
+        return Err(ctx.bad(format!(
+            "input.rounding is `{}`; only \"floor\" is defined",
+            json.input.rounding
+        )));
     }
     if !json.input.offset.is_finite() {
         return Err(ctx.bad("input.offset must be finite"));
     }
     let input = InputSpec {
-        fmt: ctx.fmt("input", &FmtJson { bits: json.input.bits, exp: json.input.exp, exp_source: None })?,
+        fmt: ctx.fmt(
+            "input",
+            &FmtJson {
+                bits: json.input.bits,
+                exp: json.input.exp,
+                exp_source: None,
+            },
+        )?,
         offset: json.input.offset as f32,
     };
     let (h, p) = (d.d_model, d.d_state);
@@ -336,7 +431,10 @@ fn build(ctx: &Ctx<'_>, path: &Path) -> Result<Model, ImportError> {
             }
         };
         if affine.is_some() != o.norm_affine {
-            return Err(ctx.bad(format!("{}: options.norm_affine disagrees with the norm's tensors", path_of("norm"))));
+            return Err(ctx.bad(format!(
+                "{}: options.norm_affine disagrees with the norm's tensors",
+                path_of("norm")
+            )));
         }
         let norm = Norm {
             minus_mean: ctx.vector(&nj.minus_mean, h)?,
@@ -381,7 +479,12 @@ fn build(ctx: &Ctx<'_>, path: &Path) -> Result<Model, ImportError> {
             )));
         }
         if !(0..=30).contains(&sg.x_exp) || !(1..=30).contains(&sg.y_exp) {
-            return Err(ctx.bad(format!("{}: x_exp {} or y_exp {} is out of range", path_of("sigmoid"), sg.x_exp, sg.y_exp)));
+            return Err(ctx.bad(format!(
+                "{}: x_exp {} or y_exp {} is out of range",
+                path_of("sigmoid"),
+                sg.x_exp,
+                sg.y_exp
+            )));
         }
         if sg.x_exp > i64::from(out2.out.exp) {
             return Err(ctx.bad(format!(
@@ -393,9 +496,18 @@ fn build(ctx: &Ctx<'_>, path: &Path) -> Result<Model, ImportError> {
         }
         let mut lut = [0i32; 8];
         for (k, &v) in sg.lut.iter().enumerate() {
-            lut[k] = i32::try_from(v).map_err(|_| ctx.bad(format!("{}: entry {v} is out of range", path_of("sigmoid.lut"))))?;
+            lut[k] = i32::try_from(v).map_err(|_| {
+                ctx.bad(format!(
+                    "{}: entry {v} is out of range",
+                    path_of("sigmoid.lut")
+                ))
+            })?;
         }
-        let sigmoid = Sigmoid { x_exp: sg.x_exp as i32, y_exp: sg.y_exp as i32, lut };
+        let sigmoid = Sigmoid {
+            x_exp: sg.x_exp as i32,
+            y_exp: sg.y_exp as i32,
+            lut,
+        };
         let mg = &lj.multgate;
         let multgate = MultGate {
             l: ctx.fmt(&path_of("multgate.l"), &mg.l)?,
@@ -403,12 +515,22 @@ fn build(ctx: &Ctx<'_>, path: &Path) -> Result<Model, ImportError> {
             res: ctx.fmt(&path_of("multgate.res"), &mg.res)?,
         };
         let residual = ctx.fmt(&path_of("residual"), &lj.residual)?;
-        layers.push(Block { norm, ssm, out2, sigmoid, multgate, residual });
+        layers.push(Block {
+            norm,
+            ssm,
+            out2,
+            sigmoid,
+            multgate,
+            residual,
+        });
     }
     let decoder = ctx.dense("decoder", &json.decoder, h, d.d_output)?;
     let output = ctx.fmt("output", &json.output)?;
     if output != decoder.out {
-        return Err(ctx.bad(format!("output is {output} but the decoder produces {}", decoder.out)));
+        return Err(ctx.bad(format!(
+            "output is {output} but the decoder produces {}",
+            decoder.out
+        )));
     }
     let name = path
         .parent()
@@ -420,7 +542,10 @@ fn build(ctx: &Ctx<'_>, path: &Path) -> Result<Model, ImportError> {
         provenance: format!(
             "S5 fixed-point export v1 ({}){}",
             ctx.json_path.display(),
-            json.source.as_ref().map(|s| format!("; source: {s}")).unwrap_or_default()
+            json.source
+                .as_ref()
+                .map(|s| format!("; source: {s}"))
+                .unwrap_or_default()
         ),
         dims,
         input,

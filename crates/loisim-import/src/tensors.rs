@@ -66,13 +66,22 @@ pub struct TensorFile {
 }
 
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ImportError> {
-    let io = |e: std::io::Error| ImportError::Io { path: path.to_path_buf(), source: e };
+    let io = |e: std::io::Error| ImportError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_dir() {
-        return Err(ImportError::invalid(path, "is a directory, expected a file"));
+        return Err(ImportError::invalid(
+            path,
+            "is a directory, expected a file",
+        ));
     }
     if meta.len() > MAX_TENSOR_FILE {
-        return Err(ImportError::invalid(path, format!("is {} bytes, larger than loisim reads", meta.len())));
+        return Err(ImportError::invalid(
+            path,
+            format!("is {} bytes, larger than loisim reads", meta.len()),
+        ));
     }
     std::fs::read(path).map_err(io)
 }
@@ -95,43 +104,78 @@ impl TensorFile {
     /// Parses safetensors bytes (`path` is only used in messages).
     pub fn parse_safetensors(path: &Path, bytes: &[u8]) -> Result<Self, ImportError> {
         use safetensors::{Dtype, SafeTensors};
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| ImportError::invalid(path, format!("is not a valid safetensors file: {e}")))?;
-        let (_, meta) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| ImportError::invalid(path, format!("is not a valid safetensors file: {e}")))?;
-        let metadata: BTreeMap<String, String> =
-            meta.metadata().clone().map(|m| m.into_iter().collect()).unwrap_or_default();
+        let st = SafeTensors::deserialize(bytes).map_err(|e| {
+            ImportError::invalid(path, format!("is not a valid safetensors file: {e}"))
+        })?;
+        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| {
+            ImportError::invalid(path, format!("is not a valid safetensors file: {e}"))
+        })?;
+        let metadata: BTreeMap<String, String> = meta
+            .metadata()
+            .clone()
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default();
         let mut tensors = BTreeMap::new();
         for (name, view) in st.iter() {
             let d = view.data();
             let values = match view.dtype() {
                 Dtype::I8 => Values::Int(d.iter().map(|&b| i64::from(b as i8)).collect()),
                 Dtype::U8 => Values::Int(d.iter().map(|&b| i64::from(b)).collect()),
-                Dtype::I16 => Values::Int(le_chunks::<2>(d).map(|c| i64::from(i16::from_le_bytes(c))).collect()),
-                Dtype::U16 => Values::Int(le_chunks::<2>(d).map(|c| i64::from(u16::from_le_bytes(c))).collect()),
-                Dtype::I32 => Values::Int(le_chunks::<4>(d).map(|c| i64::from(i32::from_le_bytes(c))).collect()),
-                Dtype::U32 => Values::Int(le_chunks::<4>(d).map(|c| i64::from(u32::from_le_bytes(c))).collect()),
+                Dtype::I16 => Values::Int(
+                    le_chunks::<2>(d)
+                        .map(|c| i64::from(i16::from_le_bytes(c)))
+                        .collect(),
+                ),
+                Dtype::U16 => Values::Int(
+                    le_chunks::<2>(d)
+                        .map(|c| i64::from(u16::from_le_bytes(c)))
+                        .collect(),
+                ),
+                Dtype::I32 => Values::Int(
+                    le_chunks::<4>(d)
+                        .map(|c| i64::from(i32::from_le_bytes(c)))
+                        .collect(),
+                ),
+                Dtype::U32 => Values::Int(
+                    le_chunks::<4>(d)
+                        .map(|c| i64::from(u32::from_le_bytes(c)))
+                        .collect(),
+                ),
                 Dtype::I64 => Values::Int(le_chunks::<8>(d).map(i64::from_le_bytes).collect()),
                 Dtype::F32 => Values::F32(le_chunks::<4>(d).map(f32::from_le_bytes).collect()),
                 Dtype::F64 => Values::F64(le_chunks::<8>(d).map(f64::from_le_bytes).collect()),
                 other => {
                     return Err(ImportError::invalid(
                         path,
-                        format!("tensor `{name}` has dtype {other:?}; loisim reads integer, F32 and F64 tensors"),
+                        format!(
+                            "tensor `{name}` has dtype {other:?}; loisim reads integer, F32 and F64 tensors"
+                        ),
                     ));
                 }
             };
-            let t = Tensor { dtype: format!("{:?}", view.dtype()), shape: view.shape().to_vec(), values };
+            let t = Tensor {
+                dtype: format!("{:?}", view.dtype()),
+                shape: view.shape().to_vec(),
+                values,
+            };
             let expected: usize = t.shape.iter().product();
             if t.len() != expected {
                 return Err(ImportError::invalid(
                     path,
-                    format!("tensor `{name}` has {} elements for shape {:?}", t.len(), t.shape),
+                    format!(
+                        "tensor `{name}` has {} elements for shape {:?}",
+                        t.len(),
+                        t.shape
+                    ),
                 ));
             }
             tensors.insert(name.to_string(), t);
         }
-        Ok(Self { path: path.to_path_buf(), tensors, metadata })
+        Ok(Self {
+            path: path.to_path_buf(),
+            tensors,
+            metadata,
+        })
     }
 
     /// Reads an `.npz` archive (stored or deflated members).
@@ -142,9 +186,15 @@ impl TensorFile {
             .map_err(|e| bad(format!("is not a valid .npz (zip) archive: {e}")))?;
         let mut tensors = BTreeMap::new();
         for k in 0..zip.len() {
-            let mut member = zip.by_index(k).map_err(|e| bad(format!("cannot read archive member {k}: {e}")))?;
-            let member_name = member.name().map_err(|e| bad(format!("archive member {k} has a bad name: {e}")))?.to_string();
-            let Some(name) = npyz::npz::array_name_from_file_name(&member_name).map(str::to_string) else {
+            let mut member = zip
+                .by_index(k)
+                .map_err(|e| bad(format!("cannot read archive member {k}: {e}")))?;
+            let member_name = member
+                .name()
+                .map_err(|e| bad(format!("archive member {k} has a bad name: {e}")))?
+                .to_string();
+            let Some(name) = npyz::npz::array_name_from_file_name(&member_name).map(str::to_string)
+            else {
                 continue;
             };
             if member.size() > MAX_TENSOR_FILE {
@@ -157,12 +207,19 @@ impl TensorFile {
             let t = parse_npy(&data).map_err(|e| bad(format!("array `{name}`: {e}")))?;
             tensors.insert(name, t);
         }
-        Ok(Self { path: path.to_path_buf(), tensors, metadata: BTreeMap::new() })
+        Ok(Self {
+            path: path.to_path_buf(),
+            tensors,
+            metadata: BTreeMap::new(),
+        })
     }
 
     /// Reads a checkpoint: `.npz` by extension, safetensors otherwise.
     pub fn read_checkpoint(path: &Path) -> Result<Self, ImportError> {
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz")) {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+        {
             Self::read_npz(path)
         } else {
             Self::read_safetensors(path)
@@ -171,10 +228,12 @@ impl TensorFile {
 
     /// A tensor by name.
     pub fn get(&self, name: &str) -> Result<&Tensor, ImportError> {
-        self.tensors.get(name).ok_or_else(|| ImportError::MissingTensor {
-            path: self.path.clone(),
-            name: name.to_string(),
-        })
+        self.tensors
+            .get(name)
+            .ok_or_else(|| ImportError::MissingTensor {
+                path: self.path.clone(),
+                name: name.to_string(),
+            })
     }
 }
 
@@ -183,7 +242,10 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Tensor, String> {
     use npyz::{DType, NpyFile, Order, TypeChar};
     let npy = NpyFile::new(bytes).map_err(|e| format!("not a valid .npy array: {e}"))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let n: usize = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or("shape overflows")?;
+    let n: usize = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or("shape overflows")?;
     let DType::Plain(ts) = npy.dtype() else {
         return Err("structured or pickled arrays are not supported".into());
     };
@@ -192,10 +254,14 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Tensor, String> {
     let dtype = ts.to_string();
     let payload = npy_payload_len(bytes).ok_or("has a malformed .npy header")?;
     if (n as u64).saturating_mul(size) > payload as u64 {
-        return Err(format!("holds {payload} data bytes, fewer than its shape {shape:?} needs (truncated?)"));
+        return Err(format!(
+            "holds {payload} data bytes, fewer than its shape {shape:?} needs (truncated?)"
+        ));
     }
     fn ints<T: npyz::Deserialize + Into<i64>>(npy: NpyFile<&[u8]>) -> Result<Values, String> {
-        let v = npy.into_vec::<T>().map_err(|e| format!("cannot read integers (truncated?): {e}"))?;
+        let v = npy
+            .into_vec::<T>()
+            .map_err(|e| format!("cannot read integers (truncated?): {e}"))?;
         Ok(Values::Int(v.into_iter().map(Into::into).collect()))
     }
     let values = match (ts.type_char(), size) {
@@ -206,17 +272,31 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Tensor, String> {
         (TypeChar::Uint, 1) => ints::<u8>(npy)?,
         (TypeChar::Uint, 2) => ints::<u16>(npy)?,
         (TypeChar::Uint, 4) => ints::<u32>(npy)?,
-        (TypeChar::Float, 4) => {
-            Values::F32(npy.into_vec::<f32>().map_err(|e| format!("cannot read floats (truncated?): {e}"))?)
+        (TypeChar::Float, 4) => Values::F32(
+            npy.into_vec::<f32>()
+                .map_err(|e| format!("cannot read floats (truncated?): {e}"))?,
+        ),
+        (TypeChar::Float, 8) => Values::F64(
+            npy.into_vec::<f64>()
+                .map_err(|e| format!("cannot read floats (truncated?): {e}"))?,
+        ),
+        _ => {
+            return Err(format!(
+                "dtype `{dtype}` is not supported (use an integer, float32 or float64 array)"
+            ));
         }
-        (TypeChar::Float, 8) => {
-            Values::F64(npy.into_vec::<f64>().map_err(|e| format!("cannot read floats (truncated?): {e}"))?)
-        }
-        _ => return Err(format!("dtype `{dtype}` is not supported (use an integer, float32 or float64 array)")),
     };
-    let mut t = Tensor { dtype, shape, values };
+    let mut t = Tensor {
+        dtype,
+        shape,
+        values,
+    };
     if t.len() != n {
-        return Err(format!("has {} elements, its shape {:?} says {n}", t.len(), t.shape));
+        return Err(format!(
+            "has {} elements, its shape {:?} says {n}",
+            t.len(),
+            t.shape
+        ));
     }
     if order == Order::Fortran && t.shape.len() == 2 {
         let (r, c) = (t.shape[0], t.shape[1]);
@@ -242,7 +322,9 @@ fn npy_payload_len(bytes: &[u8]) -> Option<usize> {
     }
     let header_end = match bytes[6] {
         1 => 10 + usize::from(u16::from_le_bytes([bytes[8], bytes[9]])),
-        2 | 3 if bytes.len() >= 12 => 12 + u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+        2 | 3 if bytes.len() >= 12 => {
+            12 + u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize
+        }
         _ => return None,
     };
     bytes.len().checked_sub(header_end)

@@ -26,7 +26,9 @@ pub enum CalibrationError {
     #[error("{0}")]
     Model(#[from] ModelError),
     /// The data needs a negative exponent at a run-time step.
-    #[error("{op}: calibration data reaches {max_abs}, which needs {intbits} integer bits; a {bits}-bit result cannot hold it")]
+    #[error(
+        "{op}: calibration data reaches {max_abs}, which needs {intbits} integer bits; a {bits}-bit result cannot hold it"
+    )]
     Range {
         /// Which op.
         op: String,
@@ -80,7 +82,12 @@ fn max_abs_mul(a: &[Vec<i64>], fa: Fmt, c: &dyn Fn(usize) -> i64, fc: Fmt) -> f3
 fn choose(op: String, m: f32, bits: u32) -> Result<i32, CalibrationError> {
     let (e, intbits) = best_exp(m, bits);
     if e < 0 {
-        return Err(CalibrationError::Range { op, max_abs: m, intbits, bits });
+        return Err(CalibrationError::Range {
+            op,
+            max_abs: m,
+            intbits,
+            bits,
+        });
     }
     Ok(e)
 }
@@ -95,10 +102,18 @@ pub fn calibrate(model: &mut Model, inputs: &[Vec<i32>]) -> Result<usize, Calibr
         reference::check_token(model, t, tok)?;
     }
     let before = frozen_exps(model);
-    let q: Vec<Vec<i64>> = inputs.iter().map(|t| t.iter().map(|&v| i64::from(v)).collect()).collect();
+    let q: Vec<Vec<i64>> = inputs
+        .iter()
+        .map(|t| t.iter().map(|&v| i64::from(v)).collect())
+        .collect();
     let mut xs: Vec<Vec<i64>> = q
         .iter()
-        .map(|x| reference::dense(&model.encoder, x, model.input.fmt).into_iter().map(fxp::relu).collect())
+        .map(|x| {
+            reference::dense(&model.encoder, x, model.input.fmt)
+                .into_iter()
+                .map(fxp::relu)
+                .collect()
+        })
         .collect();
     let p = model.dims.d_state as usize;
     for l in 0..model.layers.len() {
@@ -106,14 +121,28 @@ pub fn calibrate(model: &mut Model, inputs: &[Vec<i32>]) -> Result<usize, Calibr
         // Batch norm, step by step over the whole sequence.
         let mm = model.layers[l].norm.minus_mean.clone();
         let m = max_abs_add(&xs, x_fmt, &|_, h| mm.get(h), mm.fmt);
-        model.layers[l].norm.sub.exp = choose(format!("layers[{l}].norm.sub"), m, model.layers[l].norm.sub.bits)?;
-        let mut vs: Vec<Vec<i64>> = xs.iter().map(|x| reference::norm_sub(&model.layers[l], x, x_fmt)).collect();
+        model.layers[l].norm.sub.exp = choose(
+            format!("layers[{l}].norm.sub"),
+            m,
+            model.layers[l].norm.sub.bits,
+        )?;
+        let mut vs: Vec<Vec<i64>> = xs
+            .iter()
+            .map(|x| reference::norm_sub(&model.layers[l], x, x_fmt))
+            .collect();
 
         let iv = model.layers[l].norm.invsq_var.clone();
         let m = max_abs_mul(&vs, model.layers[l].norm.sub, &|h| iv.get(h), iv.fmt);
-        model.layers[l].norm.mul.exp = choose(format!("layers[{l}].norm.mul"), m, model.layers[l].norm.mul.bits)?;
+        model.layers[l].norm.mul.exp = choose(
+            format!("layers[{l}].norm.mul"),
+            m,
+            model.layers[l].norm.mul.bits,
+        )?;
         check_norm_shift(model, l)?;
-        vs = vs.iter().map(|v| reference::norm_mul(&model.layers[l], v)).collect();
+        vs = vs
+            .iter()
+            .map(|v| reference::norm_mul(&model.layers[l], v))
+            .collect();
 
         if let Some(a) = model.layers[l].norm.affine.clone() {
             let mul_fmt = model.layers[l].norm.mul;
@@ -126,7 +155,15 @@ pub fn calibrate(model: &mut Model, inputs: &[Vec<i32>]) -> Result<usize, Calibr
                 .map(|v| {
                     v.iter()
                         .enumerate()
-                        .map(|(h, &x)| fxp::mul(x, mul_fmt.exp, a.scale.get(h), a.scale.fmt.exp, a2.mul_scale))
+                        .map(|(h, &x)| {
+                            fxp::mul(
+                                x,
+                                mul_fmt.exp,
+                                a.scale.get(h),
+                                a.scale.fmt.exp,
+                                a2.mul_scale,
+                            )
+                        })
                         .collect()
                 })
                 .collect();
@@ -134,12 +171,18 @@ pub fn calibrate(model: &mut Model, inputs: &[Vec<i32>]) -> Result<usize, Calibr
             a2.add_bias.exp = choose(format!("layers[{l}].norm.add_bias"), m, a.add_bias.bits)?;
             model.layers[l].norm.affine = Some(a2);
             check_norm_shift(model, l)?;
-            vs = vs.iter().map(|v| reference::norm_affine(&model.layers[l], v)).collect();
+            vs = vs
+                .iter()
+                .map(|v| reference::norm_affine(&model.layers[l], v))
+                .collect();
         }
 
         // SSM and gate, token by token from a zero state.
         let b = &model.layers[l];
-        let mut state = LayerState { x_re: vec![0; p], x_im: vec![0; p] };
+        let mut state = LayerState {
+            x_re: vec![0; p],
+            x_im: vec![0; p],
+        };
         let mut gts = Vec::with_capacity(vs.len());
         for n in &vs {
             let u = reference::ssm_input(b, n);
@@ -151,12 +194,21 @@ pub fn calibrate(model: &mut Model, inputs: &[Vec<i32>]) -> Result<usize, Calibr
         }
         let res_fmt = b.multgate.res;
         let m = max_abs_add(&gts, res_fmt, &|t, h| xs[t][h], x_fmt);
-        model.layers[l].residual.exp = choose(format!("layers[{l}].residual"), m, model.layers[l].residual.bits)?;
+        model.layers[l].residual.exp = choose(
+            format!("layers[{l}].residual"),
+            m,
+            model.layers[l].residual.bits,
+        )?;
         let b = &model.layers[l];
         xs = gts
             .iter()
             .zip(&xs)
-            .map(|(gt, skip)| reference::residual(b, gt, skip, x_fmt).into_iter().map(fxp::relu).collect())
+            .map(|(gt, skip)| {
+                reference::residual(b, gt, skip, x_fmt)
+                    .into_iter()
+                    .map(fxp::relu)
+                    .collect()
+            })
             .collect();
     }
     model.validate()?;
@@ -172,7 +224,9 @@ fn check_norm_shift(model: &Model, l: usize) -> Result<(), ModelError> {
     if !(0..=31).contains(&s) {
         return Err(ModelError::new(
             format!("layers[{l}].norm.mul"),
-            format!("the calibrated exponents need a right shift of {s} bits; it must be in 0..=31"),
+            format!(
+                "the calibrated exponents need a right shift of {s} bits; it must be in 0..=31"
+            ),
         ));
     }
     if let Some(a) = &n.affine {
@@ -180,7 +234,9 @@ fn check_norm_shift(model: &Model, l: usize) -> Result<(), ModelError> {
         if !(0..=31).contains(&s) {
             return Err(ModelError::new(
                 format!("layers[{l}].norm.mul_scale"),
-                format!("the calibrated exponents need a right shift of {s} bits; it must be in 0..=31"),
+                format!(
+                    "the calibrated exponents need a right shift of {s} bits; it must be in 0..=31"
+                ),
             ));
         }
     }

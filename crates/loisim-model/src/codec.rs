@@ -43,7 +43,9 @@ pub enum CodecError {
         len: u64,
     },
     /// Wrong magic.
-    #[error("not a loisim model (bad magic; expected a file written by `loisim import` or `loisim gen`)")]
+    #[error(
+        "not a loisim model (bad magic; expected a file written by `loisim import` or `loisim gen`)"
+    )]
     BadMagic,
     /// A version this build does not read.
     #[error("model format version {found} is not supported (this loisim reads version {VERSION})")]
@@ -52,7 +54,9 @@ pub enum CodecError {
         found: u16,
     },
     /// Body length disagrees with the file.
-    #[error("model file is truncated or has trailing bytes: header says {expected} body bytes, file has {found}")]
+    #[error(
+        "model file is truncated or has trailing bytes: header says {expected} body bytes, file has {found}"
+    )]
     Length {
         /// Length from the header.
         expected: u64,
@@ -98,7 +102,9 @@ pub fn encode_unvalidated(model: &Model) -> Result<Vec<u8>, CodecError> {
 /// Decodes and validates `model.bin` bytes.
 pub fn decode(bytes: &[u8]) -> Result<Model, CodecError> {
     if bytes.len() as u64 > MAX_FILE_LEN {
-        return Err(CodecError::TooLarge { len: bytes.len() as u64 });
+        return Err(CodecError::TooLarge {
+            len: bytes.len() as u64,
+        });
     }
     if bytes.len() < HEADER_LEN {
         // A prefix of the magic is still a truncated model; anything else is not a model.
@@ -123,16 +129,25 @@ pub fn decode(bytes: &[u8]) -> Result<Model, CodecError> {
     let crc = u32::from_le_bytes(crc4);
     let body = &bytes[HEADER_LEN..];
     if body.len() as u64 != body_len {
-        return Err(CodecError::Length { expected: body_len, found: body.len() as u64 });
+        return Err(CodecError::Length {
+            expected: body_len,
+            found: body.len() as u64,
+        });
     }
     let found = crc32fast::hash(body);
     if found != crc {
-        return Err(CodecError::Checksum { expected: crc, found });
+        return Err(CodecError::Checksum {
+            expected: crc,
+            found,
+        });
     }
     let (model, rest): (Model, &[u8]) =
         postcard::take_from_bytes(body).map_err(|e| CodecError::Malformed(e.to_string()))?;
     if !rest.is_empty() {
-        return Err(CodecError::Malformed(format!("{} unexpected bytes after the model", rest.len())));
+        return Err(CodecError::Malformed(format!(
+            "{} unexpected bytes after the model",
+            rest.len()
+        )));
     }
     model.validate()?;
     Ok(model)

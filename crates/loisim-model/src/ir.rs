@@ -100,7 +100,11 @@ pub struct Dense {
 impl Dense {
     /// The exponent the matrix product actually uses for an incoming activation in `x` (Q8).
     pub fn effective_input(&self, x: Fmt) -> Fmt {
-        if x.bits > self.inp.bits || x.exp > self.inp.exp { self.inp } else { x }
+        if x.bits > self.inp.bits || x.exp > self.inp.exp {
+            self.inp
+        } else {
+            x
+        }
     }
 
     /// Whether an incoming activation in `x` is converted before the product.
@@ -258,7 +262,11 @@ impl Model {
 
     /// Format of the activation entering block `l` (the skip path).
     pub fn layer_input(&self, l: usize) -> Fmt {
-        if l == 0 { self.encoder.out } else { self.layers[l - 1].residual }
+        if l == 0 {
+            self.encoder.out
+        } else {
+            self.layers[l - 1].residual
+        }
     }
 
     /// Format of the activation entering the decoder.

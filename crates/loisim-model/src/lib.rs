@@ -20,7 +20,9 @@ pub mod stats;
 pub mod validate;
 
 pub use fxp::Fmt;
-pub use ir::{Block, Dense, Dims, InputSpec, LayerId, Model, MultGate, Norm, NormAffine, Sigmoid, Ssm, Vector};
+pub use ir::{
+    Block, Dense, Dims, InputSpec, LayerId, Model, MultGate, Norm, NormAffine, Sigmoid, Ssm, Vector,
+};
 pub use matrix::SparseMatrix;
 pub use reference::{Reference, TokenTrace};
 pub use validate::ModelError;

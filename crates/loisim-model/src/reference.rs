@@ -109,7 +109,10 @@ fn to_i32(v: &[i64]) -> Vec<i32> {
 pub fn dense(d: &Dense, x: &[i64], x_fmt: Fmt) -> Vec<i64> {
     let converted: Vec<i64>;
     let (x, ex) = if d.converts_input(x_fmt) {
-        converted = x.iter().map(|&v| fxp::requant(v, x_fmt, d.inp, Width::Int32)).collect();
+        converted = x
+            .iter()
+            .map(|&v| fxp::requant(v, x_fmt, d.inp, Width::Int32))
+            .collect();
         (&converted[..], d.inp.exp)
     } else {
         (x, x_fmt.exp)
@@ -120,7 +123,10 @@ pub fn dense(d: &Dense, x: &[i64], x_fmt: Fmt) -> Vec<i64> {
         .enumerate()
         .map(|(j, &a)| {
             let z = fxp::sat(fxp::shr(fxp::wrap32(a), shift), d.out.bits);
-            let beta = fxp::sat(fxp::wrap32(fxp::align(d.bias.get(j), d.bias.fmt.exp, d.out.exp)), d.bias.fmt.bits);
+            let beta = fxp::sat(
+                fxp::wrap32(fxp::align(d.bias.get(j), d.bias.fmt.exp, d.out.exp)),
+                d.bias.fmt.bits,
+            );
             fxp::sat(z + beta, d.out.bits)
         })
         .collect()
@@ -129,7 +135,10 @@ pub fn dense(d: &Dense, x: &[i64], x_fmt: Fmt) -> Vec<i64> {
 /// Spec 6.2, first step: `x + minus_mean` with the frozen result format.
 pub fn norm_sub(b: &Block, x: &[i64], x_fmt: Fmt) -> Vec<i64> {
     let n = &b.norm;
-    x.iter().enumerate().map(|(h, &v)| fxp::add_rt(v, x_fmt, n.minus_mean.get(h), n.minus_mean.fmt, n.sub)).collect()
+    x.iter()
+        .enumerate()
+        .map(|(h, &v)| fxp::add_rt(v, x_fmt, n.minus_mean.get(h), n.minus_mean.fmt, n.sub))
+        .collect()
 }
 
 /// Spec 6.2, second step: multiply by `invsq_var`.
@@ -160,7 +169,9 @@ pub fn norm_affine(b: &Block, v: &[i64]) -> Vec<i64> {
 /// Spec 6.3: the norm output moved to the SSM input format `u`.
 pub fn ssm_input(b: &Block, n: &[i64]) -> Vec<i64> {
     let from = b.norm.out();
-    n.iter().map(|&v| fxp::requant(v, from, b.ssm.u, Width::Int32)).collect()
+    n.iter()
+        .map(|&v| fxp::requant(v, from, b.ssm.u, Width::Int32))
+        .collect()
 }
 
 /// Spec 6.4: the B projection, real and imaginary parts.
@@ -168,7 +179,10 @@ pub fn b_projection(b: &Block, u: &[i64]) -> (Vec<i64>, Vec<i64>) {
     let s = &b.ssm;
     let part = |m: &crate::matrix::SparseMatrix, f: Fmt| -> Vec<i64> {
         let shift = (s.u.exp + m.fmt().exp - f.exp) as u32;
-        m.matvec_wrapping(u).iter().map(|&a| fxp::sat(fxp::shr(fxp::wrap32(a), shift), f.bits)).collect()
+        m.matvec_wrapping(u)
+            .iter()
+            .map(|&a| fxp::sat(fxp::shr(fxp::wrap32(a), shift), f.bits))
+            .collect()
     };
     (part(&s.b_re, s.bu_re), part(&s.b_im, s.bu_im))
 }
@@ -195,8 +209,12 @@ pub fn recurrence(b: &Block, state: &mut LayerState, bu_re: &[i64], bu_im: &[i64
 /// Spec 6.7 to 6.10: complex ReLU, C projection with the factor 2, D term, SSM output `y`.
 pub fn ssm_output(b: &Block, state: &LayerState, u: &[i64]) -> Vec<i64> {
     let s = &b.ssm;
-    let (zr, zi): (Vec<i64>, Vec<i64>) =
-        state.x_re.iter().zip(&state.x_im).map(|(&r, &i)| fxp::complex_relu(r, i)).unzip();
+    let (zr, zi): (Vec<i64>, Vec<i64>) = state
+        .x_re
+        .iter()
+        .zip(&state.x_im)
+        .map(|(&r, &i)| fxp::complex_relu(r, i))
+        .unzip();
     let sh_re = (s.x_re.exp + s.c_re.fmt().exp - s.y.exp) as u32;
     let sh_im = (s.x_im.exp + s.c_im.fmt().exp - s.y.exp) as u32;
     let sh_d = (s.d.fmt.exp + s.u.exp - s.y.exp) as u32;
@@ -224,7 +242,8 @@ pub fn sigmoid(b: &Block, g: i64) -> i64 {
     let ind = (a >> sg.x_exp).min(6) as usize;
     let mu = a & ((1i64 << sg.x_exp) - 1);
     let one = 1i64 << sg.x_exp;
-    let half = (((one - mu) * i64::from(sg.lut[ind])) >> sg.x_exp) + ((mu * i64::from(sg.lut[ind + 1])) >> sg.x_exp);
+    let half = (((one - mu) * i64::from(sg.lut[ind])) >> sg.x_exp)
+        + ((mu * i64::from(sg.lut[ind + 1])) >> sg.x_exp);
     (1i64 << (sg.y_exp - 1)) + sign * half
 }
 
@@ -251,18 +270,34 @@ pub fn gate(b: &Block, y: &[i64]) -> (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>) {
 
 /// Spec 6.16: the residual add (gate product first, skip second).
 pub fn residual(b: &Block, gt: &[i64], skip: &[i64], skip_fmt: Fmt) -> Vec<i64> {
-    gt.iter().zip(skip).map(|(&a, &c)| fxp::add_rt(a, b.multgate.res, c, skip_fmt, b.residual)).collect()
+    gt.iter()
+        .zip(skip)
+        .map(|(&a, &c)| fxp::add_rt(a, b.multgate.res, c, skip_fmt, b.residual))
+        .collect()
 }
 
 /// Checks one input token against the model.
 pub fn check_token(model: &Model, token: usize, input: &[i32]) -> Result<(), InputError> {
     let expected = model.dims.d_input as usize;
     if input.len() != expected {
-        return Err(InputError::Width { token, got: input.len(), expected });
+        return Err(InputError::Width {
+            token,
+            got: input.len(),
+            expected,
+        });
     }
     let f = model.input.fmt;
-    if let Some((feature, &v)) = input.iter().enumerate().find(|&(_, &v)| !f.contains(i64::from(v))) {
-        return Err(InputError::Range { token, feature, value: i64::from(v), bits: f.bits });
+    if let Some((feature, &v)) = input
+        .iter()
+        .enumerate()
+        .find(|&(_, &v)| !f.contains(i64::from(v)))
+    {
+        return Err(InputError::Range {
+            token,
+            feature,
+            value: i64::from(v),
+            bits: f.bits,
+        });
     }
     Ok(())
 }
@@ -272,9 +307,17 @@ impl<'m> Reference<'m> {
     pub fn new(model: &'m Model) -> Result<Self, ModelError> {
         model.validate()?;
         let p = model.dims.d_state as usize;
-        let state =
-            (0..model.layers.len()).map(|_| LayerState { x_re: vec![0; p], x_im: vec![0; p] }).collect();
-        Ok(Self { model, state, n_tokens: 0 })
+        let state = (0..model.layers.len())
+            .map(|_| LayerState {
+                x_re: vec![0; p],
+                x_im: vec![0; p],
+            })
+            .collect();
+        Ok(Self {
+            model,
+            state,
+            n_tokens: 0,
+        })
     }
 
     /// The model this executor runs.

@@ -51,7 +51,14 @@ pub struct ModelStats {
 fn vectors(model: &Model) -> Vec<&Vector> {
     let mut v = vec![&model.encoder.bias, &model.decoder.bias];
     for b in &model.layers {
-        v.extend([&b.norm.minus_mean, &b.norm.invsq_var, &b.ssm.lambda_re, &b.ssm.lambda_im, &b.ssm.d, &b.out2.bias]);
+        v.extend([
+            &b.norm.minus_mean,
+            &b.norm.invsq_var,
+            &b.ssm.lambda_re,
+            &b.ssm.lambda_im,
+            &b.ssm.d,
+            &b.out2.bias,
+        ]);
         if let Some(a) = &b.norm.affine {
             v.extend([&a.scale, &a.bias]);
         }
@@ -76,11 +83,20 @@ impl ModelStats {
             .collect();
         let vecs = vectors(model);
         let vec_params: u64 = vecs.iter().map(|v| v.len() as u64).sum();
-        let vec_bits: u64 = vecs.iter().map(|v| v.len() as u64 * u64::from(v.fmt.bits)).sum();
+        let vec_bits: u64 = vecs
+            .iter()
+            .map(|v| v.len() as u64 * u64::from(v.fmt.bits))
+            .sum();
         let dense_w: u64 = matrices.iter().map(|m| (m.n_in * m.n_out) as u64).sum();
         let nnz_w: u64 = matrices.iter().map(|m| m.nnz as u64).sum();
-        let dense_bits: u64 = matrices.iter().map(|m| (m.n_in * m.n_out) as u64 * u64::from(m.bits)).sum();
-        let nnz_bits: u64 = matrices.iter().map(|m| m.nnz as u64 * u64::from(m.bits)).sum();
+        let dense_bits: u64 = matrices
+            .iter()
+            .map(|m| (m.n_in * m.n_out) as u64 * u64::from(m.bits))
+            .sum();
+        let nnz_bits: u64 = matrices
+            .iter()
+            .map(|m| m.nnz as u64 * u64::from(m.bits))
+            .sum();
         let (h, p) = (u64::from(model.dims.d_model), u64::from(model.dims.d_state));
         let elementwise = model.layers.len() as u64 * (4 * p + 2 * h);
         Self {
@@ -107,7 +123,14 @@ pub struct ActivityCounter {
 impl ActivityCounter {
     /// A counter for a model's matrix inputs.
     pub fn new(model: &Model) -> Self {
-        Self { n_tokens: 0, nonzero: model.matrices().iter().map(|(_, m)| vec![0; m.n_in()]).collect() }
+        Self {
+            n_tokens: 0,
+            nonzero: model
+                .matrices()
+                .iter()
+                .map(|(_, m)| vec![0; m.n_in()])
+                .collect(),
+        }
     }
 
     /// Adds one token's intermediates.
@@ -128,7 +151,13 @@ impl ActivityCounter {
                     (zr != 0, zi != 0)
                 })
                 .unzip();
-            active.extend([nz(&lt.u), nz(&lt.u), zr, zi, lt.ssm_y.iter().map(|&y| y > 0).collect()]);
+            active.extend([
+                nz(&lt.u),
+                nz(&lt.u),
+                zr,
+                zi,
+                lt.ssm_y.iter().map(|&y| y > 0).collect(),
+            ]);
         }
         let last: &[i32] = match trace.layers.last() {
             Some(lt) => &lt.output,
@@ -153,7 +182,11 @@ impl ActivityCounter {
             .iter()
             .map(|m| {
                 let total = m.len() as f64 * self.n_tokens as f64;
-                if total == 0.0 { 0.0 } else { m.iter().sum::<u64>() as f64 / total }
+                if total == 0.0 {
+                    0.0
+                } else {
+                    m.iter().sum::<u64>() as f64 / total
+                }
             })
             .collect()
     }
@@ -174,5 +207,9 @@ impl ActivityCounter {
 }
 
 fn active_synapses(m: &SparseMatrix, nonzero_counts: &[u64]) -> u64 {
-    m.fan_out_counts().iter().zip(nonzero_counts).map(|(&f, &c)| u64::from(f) * c).sum()
+    m.fan_out_counts()
+        .iter()
+        .zip(nonzero_counts)
+        .map(|(&f, &c)| u64::from(f) * c)
+        .sum()
 }

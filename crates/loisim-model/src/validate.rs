@@ -25,7 +25,10 @@ pub struct ModelError {
 
 impl ModelError {
     pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -38,10 +41,16 @@ type Result<T = ()> = std::result::Result<T, ModelError>;
 
 fn check_fmt(path: &str, f: Fmt) -> Result {
     if !(2..=32).contains(&f.bits) {
-        return Err(ModelError::new(path, format!("format {f} has {} bits; loisim supports 2..=32", f.bits)));
+        return Err(ModelError::new(
+            path,
+            format!("format {f} has {} bits; loisim supports 2..=32", f.bits),
+        ));
     }
     if !(0..=31).contains(&f.exp) {
-        return Err(ModelError::new(path, format!("format {f} has exponent {}; it must be in 0..=31", f.exp)));
+        return Err(ModelError::new(
+            path,
+            format!("format {f} has exponent {}; it must be in 0..=31", f.exp),
+        ));
     }
     Ok(())
 }
@@ -49,10 +58,21 @@ fn check_fmt(path: &str, f: Fmt) -> Result {
 fn check_vector(path: &str, v: &Vector, len: u32) -> Result {
     check_fmt(path, v.fmt)?;
     if v.len() != len as usize {
-        return Err(ModelError::new(path, format!("has {} elements, expected {len}", v.len())));
+        return Err(ModelError::new(
+            path,
+            format!("has {} elements, expected {len}", v.len()),
+        ));
     }
-    if let Some((i, &x)) = v.values.iter().enumerate().find(|&(_, &x)| !v.fmt.contains(i64::from(x))) {
-        return Err(ModelError::new(path, format!("element {i} = {x} does not fit {} signed bits", v.fmt.bits)));
+    if let Some((i, &x)) = v
+        .values
+        .iter()
+        .enumerate()
+        .find(|&(_, &x)| !v.fmt.contains(i64::from(x)))
+    {
+        return Err(ModelError::new(
+            path,
+            format!("element {i} = {x} does not fit {} signed bits", v.fmt.bits),
+        ));
     }
     Ok(())
 }
@@ -62,7 +82,11 @@ fn check_matrix(path: &str, m: &SparseMatrix, n_in: u32, n_out: u32) -> Result {
     if m.n_in() != n_in as usize || m.n_out() != n_out as usize {
         return Err(ModelError::new(
             path,
-            format!("maps {} inputs to {} outputs, expected {n_in} to {n_out}", m.n_in(), m.n_out()),
+            format!(
+                "maps {} inputs to {} outputs, expected {n_in} to {n_out}",
+                m.n_in(),
+                m.n_out()
+            ),
         ));
     }
     Ok(())
@@ -74,7 +98,9 @@ fn check_shift(path: &str, what: &str, a: i32, b: i32, c: i32) -> Result {
     if !(0..=31).contains(&s) {
         return Err(ModelError::new(
             path,
-            format!("{what} needs a right shift of {a} + {b} - {c} = {s} bits; it must be in 0..=31"),
+            format!(
+                "{what} needs a right shift of {a} + {b} - {c} = {s} bits; it must be in 0..=31"
+            ),
         ));
     }
     Ok(())
@@ -86,7 +112,13 @@ fn check_dense(path: &str, d: &Dense, n_in: u32, n_out: u32, incoming: Fmt) -> R
     check_fmt(&format!("{path}.inp"), d.inp)?;
     check_fmt(&format!("{path}.out"), d.out)?;
     let x = d.effective_input(incoming);
-    check_shift(path, "the matrix product", x.exp, d.weight.fmt().exp, d.out.exp)
+    check_shift(
+        path,
+        "the matrix product",
+        x.exp,
+        d.weight.fmt().exp,
+        d.out.exp,
+    )
 }
 
 impl Model {
@@ -100,24 +132,40 @@ impl Model {
             ("d_output", d.d_output),
         ] {
             if v == 0 || v > MAX_DIM {
-                return Err(ModelError::new(format!("dims.{name}"), format!("is {v}; it must be in 1..={MAX_DIM}")));
+                return Err(ModelError::new(
+                    format!("dims.{name}"),
+                    format!("is {v}; it must be in 1..={MAX_DIM}"),
+                ));
             }
         }
         if d.n_layers > MAX_LAYERS {
-            return Err(ModelError::new("dims.n_layers", format!("is {}; at most {MAX_LAYERS}", d.n_layers)));
+            return Err(ModelError::new(
+                "dims.n_layers",
+                format!("is {}; at most {MAX_LAYERS}", d.n_layers),
+            ));
         }
         if d.n_layers as usize != self.layers.len() {
             return Err(ModelError::new(
                 "dims.n_layers",
-                format!("says {} layers but the model has {}", d.n_layers, self.layers.len()),
+                format!(
+                    "says {} layers but the model has {}",
+                    d.n_layers,
+                    self.layers.len()
+                ),
             ));
         }
         if self.name.len() > 4096 || self.provenance.len() > 65536 {
-            return Err(ModelError::new("name", "name or provenance text is unreasonably long"));
+            return Err(ModelError::new(
+                "name",
+                "name or provenance text is unreasonably long",
+            ));
         }
         check_fmt("input", self.input.fmt)?;
         if !self.input.offset.is_finite() {
-            return Err(ModelError::new("input.offset", format!("is {}; it must be finite", self.input.offset)));
+            return Err(ModelError::new(
+                "input.offset",
+                format!("is {}; it must be finite", self.input.offset),
+            ));
         }
         let (h, p) = (d.d_model, d.d_state);
         check_dense("encoder", &self.encoder, d.d_input, h, self.input.fmt)?;
@@ -129,13 +177,25 @@ impl Model {
             check_vector(&path("norm.invsq_var"), &n.invsq_var, h)?;
             check_fmt(&path("norm.sub"), n.sub)?;
             check_fmt(&path("norm.mul"), n.mul)?;
-            check_shift(&path("norm.mul"), "the multiply by invsq_var", n.sub.exp, n.invsq_var.fmt.exp, n.mul.exp)?;
+            check_shift(
+                &path("norm.mul"),
+                "the multiply by invsq_var",
+                n.sub.exp,
+                n.invsq_var.fmt.exp,
+                n.mul.exp,
+            )?;
             if let Some(a) = &n.affine {
                 check_vector(&path("norm.scale"), &a.scale, h)?;
                 check_vector(&path("norm.bias"), &a.bias, h)?;
                 check_fmt(&path("norm.mul_scale"), a.mul_scale)?;
                 check_fmt(&path("norm.add_bias"), a.add_bias)?;
-                check_shift(&path("norm.mul_scale"), "the multiply by scale", n.mul.exp, a.scale.fmt.exp, a.mul_scale.exp)?;
+                check_shift(
+                    &path("norm.mul_scale"),
+                    "the multiply by scale",
+                    n.mul.exp,
+                    a.scale.fmt.exp,
+                    a.mul_scale.exp,
+                )?;
             }
             // SSM.
             let s = &b.ssm;
@@ -156,10 +216,34 @@ impl Model {
             check_matrix(&path("ssm.B_bar_im"), &s.b_im, h, p)?;
             check_matrix(&path("ssm.C_re"), &s.c_re, p, h)?;
             check_matrix(&path("ssm.C_im"), &s.c_im, p, h)?;
-            check_shift(&path("ssm.Bu_re"), "the B_re projection", s.u.exp, s.b_re.fmt().exp, s.bu_re.exp)?;
-            check_shift(&path("ssm.Bu_im"), "the B_im projection", s.u.exp, s.b_im.fmt().exp, s.bu_im.exp)?;
-            check_shift(&path("ssm.C_re"), "the C_re projection", s.x_re.exp, s.c_re.fmt().exp, s.y.exp)?;
-            check_shift(&path("ssm.C_im"), "the C_im projection", s.x_im.exp, s.c_im.fmt().exp, s.y.exp)?;
+            check_shift(
+                &path("ssm.Bu_re"),
+                "the B_re projection",
+                s.u.exp,
+                s.b_re.fmt().exp,
+                s.bu_re.exp,
+            )?;
+            check_shift(
+                &path("ssm.Bu_im"),
+                "the B_im projection",
+                s.u.exp,
+                s.b_im.fmt().exp,
+                s.bu_im.exp,
+            )?;
+            check_shift(
+                &path("ssm.C_re"),
+                "the C_re projection",
+                s.x_re.exp,
+                s.c_re.fmt().exp,
+                s.y.exp,
+            )?;
+            check_shift(
+                &path("ssm.C_im"),
+                "the C_im projection",
+                s.x_im.exp,
+                s.c_im.fmt().exp,
+                s.y.exp,
+            )?;
             check_shift(&path("ssm.D"), "the D term", s.d.fmt.exp, s.u.exp, s.y.exp)?;
             // Gate.
             check_dense(&path("out2"), &b.out2, h, h, s.y)?;
@@ -168,29 +252,53 @@ impl Model {
             if !(0..=30).contains(&sg.x_exp) || !(1..=30).contains(&sg.y_exp) {
                 return Err(ModelError::new(
                     path("sigmoid"),
-                    format!("x_exp {} must be in 0..=30 and y_exp {} in 1..=30", sg.x_exp, sg.y_exp),
+                    format!(
+                        "x_exp {} must be in 0..=30 and y_exp {} in 1..=30",
+                        sg.x_exp, sg.y_exp
+                    ),
                 ));
             }
             if sg.x_exp > go.exp {
                 return Err(ModelError::new(
                     path("sigmoid"),
-                    format!("x_exp {} exceeds the out2 output exponent {}", sg.x_exp, go.exp),
+                    format!(
+                        "x_exp {} exceeds the out2 output exponent {}",
+                        sg.x_exp, go.exp
+                    ),
                 ));
             }
             if go.exp - sg.x_exp > 31 {
-                return Err(ModelError::new(path("sigmoid"), "input shift exceeds 31 bits"));
+                return Err(ModelError::new(
+                    path("sigmoid"),
+                    "input shift exceeds 31 bits",
+                ));
             }
             if let Some(v) = sg.lut.iter().find(|v| v.unsigned_abs() > 1 << 30) {
-                return Err(ModelError::new(path("sigmoid.lut"), format!("entry {v} is out of range")));
+                return Err(ModelError::new(
+                    path("sigmoid.lut"),
+                    format!("entry {v} is out of range"),
+                ));
             }
             let mg = &b.multgate;
             check_fmt(&path("multgate.l"), mg.l)?;
             check_fmt(&path("multgate.r"), mg.r)?;
             check_fmt(&path("multgate.res"), mg.res)?;
-            check_shift(&path("multgate"), "the gate multiply", mg.l.exp, mg.r.exp, mg.res.exp)?;
+            check_shift(
+                &path("multgate"),
+                "the gate multiply",
+                mg.l.exp,
+                mg.r.exp,
+                mg.res.exp,
+            )?;
             check_fmt(&path("residual"), b.residual)?;
         }
-        check_dense("decoder", &self.decoder, h, d.d_output, self.decoder_input())?;
+        check_dense(
+            "decoder",
+            &self.decoder,
+            h,
+            d.d_output,
+            self.decoder_input(),
+        )?;
         Ok(())
     }
 }
