@@ -13,22 +13,24 @@ use crate::SAMPLE_RATE;
 #[non_exhaustive]
 pub enum AudioError {
     /// The file could not be opened or read at the operating-system level.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {io_error}", path.display())]
     Read {
         /// The file being read.
         path: PathBuf,
-        /// The underlying I/O error.
-        source: std::io::Error,
+        /// The underlying I/O error (already part of the message, so it is
+        /// not also reported as `Error::source`).
+        io_error: std::io::Error,
     },
 
     /// The file (or its temporary sibling) could not be created, written,
     /// synced or renamed into place.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {io_error}", path.display())]
     Write {
         /// The file being written.
         path: PathBuf,
-        /// The underlying I/O error.
-        source: std::io::Error,
+        /// The underlying I/O error (already part of the message, so it is
+        /// not also reported as `Error::source`).
+        io_error: std::io::Error,
     },
 
     /// The file does not start like a RIFF/WAVE file.
@@ -40,13 +42,29 @@ pub enum AudioError {
         detail: String,
     },
 
-    /// The file is a WAV file but is truncated or internally inconsistent.
-    #[error("{} is truncated or corrupt ({detail}); re-export or re-record it", path.display())]
-    Corrupt {
+    /// The file starts like a WAV file but its header is invalid or uses a
+    /// layout this crate cannot decode.
+    #[error("{} is not a valid or supported WAV file: {detail}", path.display())]
+    BadWav {
         /// The file being read.
         path: PathBuf,
         /// What the WAV parser complained about.
         detail: String,
+    },
+
+    /// The data ends before the number of samples the header declares.
+    #[error(
+        "{} is truncated: its header declares {declared} samples but the data ends after \
+         {read} (re-export or re-copy the file)",
+        path.display()
+    )]
+    Truncated {
+        /// The file being read.
+        path: PathBuf,
+        /// Samples read successfully.
+        read: u64,
+        /// Samples declared in the header.
+        declared: u64,
     },
 
     /// The file has more than one channel.
@@ -117,7 +135,9 @@ pub enum AudioError {
     },
 
     /// A flat `[frames × bins]` buffer does not have the expected length.
-    #[error("{what} has {actual} values but {expected} were expected ({n_frames} frames x 257 bins)")]
+    #[error(
+        "{what} has {actual} values but {expected} were expected ({n_frames} frames x 257 bins)"
+    )]
     ShapeMismatch {
         /// Which buffer (e.g. `"mask"`).
         what: &'static str,
@@ -144,7 +164,9 @@ pub enum AudioError {
     },
 
     /// SI-SNR inputs have different lengths.
-    #[error("SI-SNR needs equal lengths: the estimate has {estimate} samples, the reference {reference}")]
+    #[error(
+        "SI-SNR needs equal lengths: the estimate has {estimate} samples, the reference {reference}"
+    )]
     LengthMismatch {
         /// Length of the estimate.
         estimate: usize,

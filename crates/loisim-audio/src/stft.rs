@@ -204,13 +204,15 @@ impl Spectrogram {
     /// The 257 bins of frame `t`, or `None` past the end.
     #[must_use]
     pub fn frame_bins(&self, t: usize) -> Option<&[Complex32]> {
-        self.bins.get(t * N_BINS..(t + 1) * N_BINS)
+        let start = t.checked_mul(N_BINS)?;
+        self.bins.get(start..)?.get(..N_BINS)
     }
 
     /// A copy of frame `t`, or `None` past the end.
     #[must_use]
     pub fn frame(&self, t: usize) -> Option<Frame> {
-        self.frame_bins(t).and_then(|bins| Frame::from_slice(bins).ok())
+        self.frame_bins(t)
+            .and_then(|bins| Frame::from_slice(bins).ok())
     }
 
     /// Iterates over the frames as 257-bin slices.
@@ -427,9 +429,10 @@ impl Synthesizer {
 ///
 /// Push samples in chunks of any size, pop frames as soon as they are
 /// complete, and call [`finish`](Self::finish) for the tail frames. The frames
-/// are bit-identical to [`stft`] of the concatenated input. Memory is the
-/// samples pushed but not yet consumed by popped frames (at most 511 plus the
-/// last chunk, if frames are popped after every push).
+/// are bit-identical to [`stft`] of the concatenated input. If frames are
+/// popped after every push, the buffer holds at most about twice the largest
+/// chunk plus 512 samples (consumed samples are dropped once they make up half
+/// of it).
 ///
 /// ```
 /// use loisim_audio::{StftStream, stft};
@@ -509,7 +512,7 @@ impl StftStream {
         self.frames_out
     }
 
-    /// Ends the signal and returns the frames not popped yet (at most 4 if
+    /// Ends the signal and returns the frames not popped yet (at most 3 if
     /// frames were popped after the last push), zero-padding the end exactly
     /// like the batch [`stft`]. For an empty signal this is empty.
     #[must_use]
@@ -660,5 +663,420 @@ impl IstftStream {
             self.release(last_end - base);
         }
         self.ready
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Deterministic test signal that numpy reproduces exactly:
+    /// `((7919 i) mod 1000) / 1000 - 0.5`.
+    fn golden_signal(n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect()
+    }
+
+    fn bits(frames: &[Complex32]) -> Vec<(u32, u32)> {
+        frames
+            .iter()
+            .map(|c| (c.re.to_bits(), c.im.to_bits()))
+            .collect()
+    }
+
+    fn max_abs(x: &[f32]) -> f32 {
+        x.iter().fold(0.0, |m, v| m.max(v.abs()))
+    }
+
+    #[test]
+    fn frame_counts_match_scipy() {
+        // Values from scipy.signal.stft (padded=True, boundary='zeros').
+        for (n, expected) in [
+            (0, 0),
+            (1, 2),
+            (128, 2),
+            (129, 3),
+            (512, 5),
+            (513, 6),
+            (640, 6),
+            (641, 7),
+            (1000, 9),
+            (480_000, 3751),
+        ] {
+            assert_eq!(n_frames(n), expected, "n_samples = {n}");
+        }
+        assert_eq!(stft(&vec![0.0; 480_000]).n_frames(), 3751);
+        assert_eq!(istft_natural_len(3751), 480_000);
+    }
+
+    #[test]
+    fn stft_matches_scipy_golden_values() {
+        // scipy 1.17.1: signal.stft(x, window='boxcar', nperseg=512,
+        // noverlap=384, nfft=512, boundary='zeros', padded=True,
+        // scaling='spectrum') on golden_signal(1000) as float64.
+        let expected: [(usize, usize, f64, f64); 8] = [
+            (0, 0, 0.000_312_499_928_668_330_54, 0.0),
+            (
+                0,
+                1,
+                0.002_111_290_001_317_652_6,
+                -0.000_916_091_271_843_493_1,
+            ),
+            (
+                0,
+                100,
+                -0.000_449_591_986_614_123_35,
+                0.000_164_633_237_895_610_5,
+            ),
+            (3, 0, 0.000_953_124_831_767_127, 0.0),
+            (
+                3,
+                17,
+                -0.002_445_052_308_870_000_4,
+                -0.000_361_782_576_588_347_16,
+            ),
+            (3, 256, -0.000_515_624_986_519_469_5, 0.0),
+            (
+                8,
+                5,
+                0.000_992_611_804_929_306_6,
+                0.002_195_627_035_143_590_6,
+            ),
+            (
+                8,
+                128,
+                0.004_679_687_298_903_445_5,
+                0.001_179_687_393_005_224_3,
+            ),
+        ];
+        let spec = stft(&golden_signal(1000));
+        assert_eq!(spec.n_frames(), 9);
+        for (t, f, re, im) in expected {
+            let bin = spec.bins()[t * N_BINS + f];
+            assert!(
+                (f64::from(bin.re) - re).abs() < 1e-9,
+                "frame {t} bin {f}: {bin}"
+            );
+            assert!(
+                (f64::from(bin.im) - im).abs() < 1e-9,
+                "frame {t} bin {f}: {bin}"
+            );
+        }
+    }
+
+    #[test]
+    fn masked_istft_matches_scipy_golden_values() {
+        // scipy 1.17.1: signal.istft(Z * (1 + m), same parameters) with
+        // m[bin, frame] = 0.5 sin(0.01 (9 bin + frame)), Z from the test above.
+        let expected: [(usize, f64); 8] = [
+            (0, -0.447_235_590_190_104_56),
+            (1, 0.502_694_015_158_118),
+            (127, 0.140_638_329_896_953_8),
+            (128, -0.086_955_741_904_757_66),
+            (500, -0.000_348_468_824_025_924_97),
+            (767, 0.340_964_179_191_563_9),
+            (768, 0.253_134_255_911_304_9),
+            (999, -0.475_396_448_808_137_1),
+        ];
+        let spec = stft(&golden_signal(1000));
+        let mut mask = vec![0.0_f32; spec.n_frames() * N_BINS];
+        for t in 0..spec.n_frames() {
+            for f in 0..N_BINS {
+                mask[t * N_BINS + f] = (0.5 * libm::sin(0.01 * (9 * f + t) as f64)) as f32;
+            }
+        }
+        let audio = istft(&apply_mask(&spec, &mask).unwrap(), 1000);
+        assert_eq!(audio.len(), 1000);
+        for (i, value) in expected {
+            assert!(
+                (f64::from(audio[i]) - value).abs() < 1e-6,
+                "sample {i}: {}",
+                audio[i]
+            );
+        }
+    }
+
+    #[test]
+    fn output_bits_are_stable_across_machines() {
+        // FNV-1a over the bit patterns of the STFT and the inverse STFT of a
+        // fixed signal. A change means the FFT path changed (for example a
+        // SIMD planner or a different twiddle computation): features would no
+        // longer be bit-identical across machines.
+        let signal = golden_signal(5000);
+        let spec = stft(&signal);
+        let back = istft(&spec, signal.len());
+        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+        let words = spec
+            .bins()
+            .iter()
+            .flat_map(|c| [c.re.to_bits(), c.im.to_bits()])
+            .chain(back.iter().map(|x| x.to_bits()));
+        for word in words {
+            for byte in word.to_le_bytes() {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        assert_eq!(hash, 1_410_226_144_941_562_539);
+    }
+
+    /// Direct O(N^2) DFT of every padded frame, scaled by 1/512.
+    fn direct_stft(signal: &[f32]) -> Vec<(f64, f64)> {
+        let mut padded = vec![0.0_f64; BOUNDARY];
+        padded.extend(signal.iter().map(|&x| f64::from(x)));
+        padded.resize((n_frames(signal.len()) - 1) * HOP + N_FFT, 0.0);
+        let mut out = Vec::new();
+        for t in 0..n_frames(signal.len()) {
+            let frame = &padded[t * HOP..t * HOP + N_FFT];
+            for f in 0..N_BINS {
+                let (mut re, mut im) = (0.0, 0.0);
+                for (n, &x) in frame.iter().enumerate() {
+                    // Reduce the angle exactly before taking sin/cos.
+                    let angle =
+                        2.0 * std::f64::consts::PI * ((f * n) % N_FFT) as f64 / N_FFT as f64;
+                    re += x * libm::cos(angle);
+                    im -= x * libm::sin(angle);
+                }
+                out.push((re / N_FFT as f64, im / N_FFT as f64));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn features_match_direct_dft() {
+        // Two sinusoids (one on a bin, one between bins) and an impulse.
+        let n = 2000;
+        let fs = f64::from(crate::SAMPLE_RATE);
+        let mut signal: Vec<f32> = (0..n)
+            .map(|i| {
+                let t = i as f64 / fs;
+                (0.5 * libm::sin(2.0 * std::f64::consts::PI * 437.5 * t)
+                    + 0.25 * libm::sin(2.0 * std::f64::consts::PI * 1234.5 * t + 0.3))
+                    as f32
+            })
+            .collect();
+        signal[700] += 0.8;
+        let (frames, magnitude) = features(&signal);
+        assert_eq!(frames, n_frames(n));
+        let spec = stft(&signal);
+        let phase = spec.phase();
+        let direct = direct_stft(&signal);
+        assert_eq!(magnitude.len(), direct.len());
+        for (i, &(re, im)) in direct.iter().enumerate() {
+            let expected_mag = (re * re + im * im).sqrt();
+            let bin = spec.bins()[i];
+            assert!(
+                (f64::from(magnitude[i]) - expected_mag).abs() < 1e-6,
+                "bin {i}"
+            );
+            assert!((f64::from(bin.re) - re).abs() < 1e-6, "bin {i}");
+            assert!((f64::from(bin.im) - im).abs() < 1e-6, "bin {i}");
+            if expected_mag > 1e-3 {
+                let dphase = f64::from(phase[i]) - libm::atan2(im, re);
+                let wrapped = libm::remainder(dphase, 2.0 * std::f64::consts::PI);
+                assert!(wrapped.abs() < 1e-4, "phase of bin {i}");
+            }
+        }
+        // The on-bin sinusoid peaks at bin 437.5 / 31.25 = 14 with |X| = A/2.
+        let mid = 8 * N_BINS;
+        assert!((magnitude[mid + 14] - 0.25).abs() < 0.01);
+    }
+
+    #[test]
+    fn empty_and_tiny_signals() {
+        let empty = stft(&[]);
+        assert_eq!(empty.n_frames(), 0);
+        assert!(empty.magnitude().is_empty());
+        assert_eq!(istft(&empty, 0), Vec::<f32>::new());
+        assert_eq!(istft(&empty, 5), vec![0.0; 5]);
+        let one = stft(&[0.5]);
+        assert_eq!(one.n_frames(), 2);
+        let back = istft(&one, 1);
+        assert!((back[0] - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn istft_zero_extends_past_natural_length() {
+        let signal = golden_signal(300);
+        let spec = stft(&signal);
+        let natural = istft_natural_len(spec.n_frames());
+        assert_eq!(natural, 384);
+        let long = istft(&spec, 1000);
+        assert_eq!(long.len(), 1000);
+        assert!(long[natural..].iter().all(|&x| x == 0.0));
+        assert!(long[300..natural].iter().all(|&x| x.abs() < 1e-6));
+    }
+
+    #[test]
+    fn mask_semantics() {
+        let spec = stft(&golden_signal(700));
+        let n = spec.n_frames() * N_BINS;
+        assert_eq!(apply_mask(&spec, &vec![0.0; n]).unwrap(), spec);
+        let silenced = apply_mask(&spec, &vec![-1.0; n]).unwrap();
+        assert!(silenced.bins().iter().all(|c| c.re == 0.0 && c.im == 0.0));
+        let mask: Vec<f32> = (0..n).map(|i| (i % 7) as f32 * 0.25 - 0.5).collect();
+        let masked = apply_mask(&spec, &mask).unwrap();
+        let (mag, new_mag) = (spec.magnitude(), masked.magnitude());
+        let (phase, new_phase) = (spec.phase(), masked.phase());
+        for i in 0..n {
+            let gain = 1.0 + mask[i];
+            assert!((new_mag[i] - mag[i] * gain.abs()).abs() <= 1e-6 * mag[i] + 1e-12);
+            if gain > 0.0 && mag[i] > 1e-6 {
+                assert!((new_phase[i] - phase[i]).abs() < 1e-5, "phase {i}");
+            }
+        }
+        let err = apply_mask(&spec, &mask[1..]).unwrap_err();
+        assert!(matches!(err, AudioError::ShapeMismatch { .. }));
+        assert!(err.to_string().contains("mask has"), "{err}");
+        // The per-frame form agrees with the spectrogram form.
+        let frame = spec.frame(2).unwrap();
+        let frame_mask: [f32; N_BINS] = mask[2 * N_BINS..3 * N_BINS].try_into().unwrap();
+        assert_eq!(
+            frame.apply_mask(&frame_mask).bins.as_slice(),
+            masked.frame_bins(2).unwrap()
+        );
+        assert_eq!(frame.magnitude().as_slice(), &mag[2 * N_BINS..3 * N_BINS]);
+    }
+
+    #[test]
+    fn spectrogram_shape_checks() {
+        let bins = vec![Complex32::new(1.0, 0.0); 2 * N_BINS];
+        let spec = Spectrogram::from_bins(2, bins.clone()).unwrap();
+        assert_eq!(spec.n_frames(), 2);
+        assert_eq!(spec.frames().len(), 2);
+        assert!(spec.frame(2).is_none());
+        assert!(Spectrogram::from_bins(3, bins).is_err());
+        assert!(Frame::from_slice(&[Complex32::new(0.0, 0.0); 3]).is_err());
+    }
+
+    /// Streams `signal` in the given chunk sizes (cycled), popping after each push.
+    fn streamed_stft(signal: &[f32], chunks: &[usize]) -> Spectrogram {
+        let mut stream = StftStream::new();
+        let mut spec = Spectrogram::new();
+        let mut rest = signal;
+        let mut i = 0;
+        while !rest.is_empty() {
+            let take = chunks[i % chunks.len()].clamp(1, rest.len());
+            stream.push(&rest[..take]);
+            rest = &rest[take..];
+            i += 1;
+            while let Some(frame) = stream.pop_frame() {
+                spec.push_frame(&frame);
+            }
+        }
+        for frame in stream.finish() {
+            spec.push_frame(&frame);
+        }
+        spec
+    }
+
+    /// Inverse-streams `spec`, popping every `pop_every` frames.
+    fn streamed_istft(spec: &Spectrogram, n_samples: usize, pop_every: usize) -> Vec<f32> {
+        let mut stream = IstftStream::new();
+        let mut out = Vec::new();
+        for (t, bins) in spec.frames().enumerate() {
+            stream.push_frame(&Frame::from_slice(bins).unwrap());
+            if t % pop_every == 0 {
+                out.extend(stream.pop_samples());
+            }
+        }
+        out.extend(stream.finish(n_samples).unwrap());
+        out
+    }
+
+    #[test]
+    fn streaming_equals_batch_at_edge_lengths() {
+        for n in [
+            0, 1, 2, 127, 128, 129, 255, 256, 257, 383, 384, 511, 512, 513, 1000, 1025,
+        ] {
+            let signal = golden_signal(n);
+            let batch = stft(&signal);
+            for chunks in [&[1][..], &[7, 300], &[128], &[100_000]] {
+                let streamed = streamed_stft(&signal, chunks);
+                assert_eq!(streamed.n_frames(), batch.n_frames(), "n = {n}");
+                assert_eq!(bits(streamed.bins()), bits(batch.bins()), "n = {n}");
+            }
+            let back = istft(&batch, n);
+            for pop_every in [1, 3] {
+                let streamed = streamed_istft(&batch, n, pop_every);
+                let same = streamed
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .eq(back.iter().map(|x| x.to_bits()));
+                assert!(same, "n = {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn istft_stream_overrun_is_an_error() {
+        let spec = stft(&golden_signal(1000));
+        let mut stream = IstftStream::new();
+        for bins in spec.frames() {
+            stream.push_frame(&Frame::from_slice(bins).unwrap());
+            let _ = stream.pop_samples();
+        }
+        assert_eq!(stream.samples_popped(), 896);
+        let err = stream.finish(500).unwrap_err();
+        assert!(matches!(
+            err,
+            AudioError::StreamOverrun {
+                emitted: 896,
+                requested: 500
+            }
+        ));
+    }
+
+    #[test]
+    fn round_trip_of_a_long_clip() {
+        // 30 s, the size the CLI handles: bound max |error| <= 1e-6 max |x|.
+        let signal: Vec<f32> = (0..480_000)
+            .map(|i| {
+                let t = i as f64 / 16_000.0;
+                (0.6 * libm::sin(2.0 * std::f64::consts::PI * 220.0 * t)
+                    * libm::sin(2.0 * std::f64::consts::PI * 0.7 * t)
+                    + 0.05 * libm::sin(t * t * 300.0)) as f32
+            })
+            .collect();
+        let spec = stft(&signal);
+        assert_eq!(spec.n_frames(), 3751);
+        let back = istft(&spec, signal.len());
+        let err = signal
+            .iter()
+            .zip(&back)
+            .fold(0.0_f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err <= 1e-6 * max_abs(&signal), "max error {err}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// STFT then inverse STFT: max |error| <= 1e-6 * max |x|.
+        #[test]
+        fn stft_istft_round_trip(signal in proptest::collection::vec(-1.0_f32..1.0, 1..3000)) {
+            let back = istft(&stft(&signal), signal.len());
+            prop_assert_eq!(back.len(), signal.len());
+            let err = signal.iter().zip(&back).fold(0.0_f32, |m, (a, b)| m.max((a - b).abs()));
+            prop_assert!(err <= 1e-6 * max_abs(&signal), "max error {}", err);
+        }
+
+        /// Any chunking of the input gives the batch frames bit for bit, and
+        /// the streaming inverse gives the batch inverse bit for bit.
+        #[test]
+        fn streaming_equals_batch(
+            signal in proptest::collection::vec(-1.0_f32..1.0, 0..2500),
+            chunks in proptest::collection::vec(1_usize..700, 1..6),
+            pop_every in 1_usize..5,
+        ) {
+            let batch = stft(&signal);
+            let streamed = streamed_stft(&signal, &chunks);
+            prop_assert_eq!(bits(streamed.bins()), bits(batch.bins()));
+            let back = istft(&batch, signal.len());
+            let streamed_back = streamed_istft(&batch, signal.len(), pop_every);
+            prop_assert!(streamed_back.iter().map(|x| x.to_bits()).eq(back.iter().map(|x| x.to_bits())));
+        }
     }
 }

@@ -7,7 +7,9 @@
 //!   initialisation keeps under conjugate symmetry);
 //! - `log_step ~ U[ln 1e-3, ln 1e-1]`;
 //! - `B`, `C`, Dense kernels: lecun-normal on the effective (non-zero) fan-in, so a sparse
-//!   matrix keeps the activation scale of a dense one; `D ~ N(0, 1)`; small normal biases;
+//!   matrix keeps the activation scale of a dense one; each row of `B` is further scaled by
+//!   `|Lambda_k|`, which gives every mode the same stationary gain `|B_bar / (1 - Lambda_bar)|`
+//!   (as training balances them); `D ~ N(0, 1)`; small normal biases;
 //! - weight sparsity per matrix from the ERK distribution (jaxpruner's, with `log_step` in the
 //!   budget, as upstream prunes) or uniform; masks are uniformly random (magnitude pruning of
 //!   random weights), real and imaginary parts independent.
@@ -248,8 +250,17 @@ pub fn synthesize_float(cfg: &GenConfig) -> Result<FloatModel, ImportError> {
         let log_step: Vec<f32> = (0..p)
             .map(|_| (lo + (hi - lo) * s.uniform()) as f32)
             .collect();
-        // Complex lecun-normal: each part carries half the variance.
-        let b = s.sparse_normal(p * h * 2, db, (0.5 / (h as f64 * db.max(1e-9))).sqrt());
+        // Complex lecun-normal: each part carries half the variance. Row k of B is scaled by
+        // |Lambda_k| so that every mode's stationary gain |B_bar / (1 - Lambda_bar)| is the
+        // same (a trained model balances its modes; unscaled, the ZOH factor ~Delta would round
+        // most 8-bit B_bar weights to zero).
+        let sigma_b = (0.5 / (h as f64 * db.max(1e-9))).sqrt();
+        let mut b = s.sparse_normal(p * h * 2, db, 1.0);
+        for (k, row) in b.chunks_mut(h * 2).enumerate() {
+            let mag = libm::hypot(f64::from(lambda_re[k]), f64::from(lambda_im[k]));
+            row.iter_mut()
+                .for_each(|x| *x = (f64::from(*x) * sigma_b * mag) as f32);
+        }
         let c = s.sparse_normal(h * p * 2, dc, (0.5 / (p as f64 * dc.max(1e-9))).sqrt());
         let d: Vec<f32> = (0..h).map(|_| s.normal() as f32).collect();
         let out2 = dense(&mut s, h, h, dout2);
@@ -276,6 +287,16 @@ pub fn synthesize_float(cfg: &GenConfig) -> Result<FloatModel, ImportError> {
         layers,
         decoder,
     })
+}
+
+/// Tokens of the default calibration input: the first 8 s of the built-in speech-like clip
+/// (speech and pauses).
+pub const DEFAULT_CALIBRATION_TOKENS: usize = 1000;
+
+/// The default calibration input: the first [`DEFAULT_CALIBRATION_TOKENS`] tokens of a
+/// row-major `[T, 257]` feature array.
+pub fn calibration_slice(features: &[f32]) -> &[f32] {
+    &features[..(DEFAULT_CALIBRATION_TOKENS * 257).min(features.len())]
 }
 
 /// A generated model and the quantization config derived for it.

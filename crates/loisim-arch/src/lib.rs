@@ -1,0 +1,684 @@
+//! Chip and board descriptions as data.
+//!
+//! A [`Chip`] holds everything the compiler and the simulator know about the hardware: the mesh,
+//! per-core limits, how synapses are stored, the network on chip, the latency and energy of
+//! every counted operation, barrier synchronisation, host I/O and static power. Every number is
+//! a [`Sourced`] value carrying where it comes from (a paper, a derivation, an estimate, or the
+//! calibration of `docs/cost-model.md`).
+//!
+//! Descriptions are TOML files. Built-in presets: `loihi2` (one Loihi 2 chip on an Oheo Gulch
+//! board, the default), `kapoho-point` (8 Loihi 2 chips) and `loihi1` (one Loihi chip). A user
+//! file may start with `extends = "loihi2"` and override only some values.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A number and where it comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sourced<T> {
+    /// The value.
+    pub value: T,
+    /// Its source: a citation, a derivation, `estimate: ...` or `fitted: ...`.
+    pub source: String,
+}
+
+impl<T: Copy> Sourced<T> {
+    /// The value.
+    pub fn get(&self) -> T {
+        self.value
+    }
+}
+
+/// Latency and energy of one occurrence of an operation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpCost {
+    /// Time the unit is busy, ns.
+    pub latency_ns: Sourced<f64>,
+    /// Dynamic energy, pJ.
+    pub energy_pj: Sourced<f64>,
+}
+
+/// The 2-D mesh of one chip.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mesh {
+    /// Routers along x.
+    pub routers_x: Sourced<u32>,
+    /// Routers along y.
+    pub routers_y: Sourced<u32>,
+    /// Neurocores attached to each router (a tile).
+    pub cores_per_router: Sourced<u32>,
+}
+
+/// The board: chips in a 2-D grid joined by chip-to-chip links.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Board {
+    /// Board name.
+    pub name: String,
+    /// Chips along x.
+    pub chips_x: Sourced<u32>,
+    /// Chips along y.
+    pub chips_y: Sourced<u32>,
+    /// Latency of crossing one chip-to-chip link, ns.
+    pub link_latency_ns: Sourced<f64>,
+    /// Energy of one message crossing a chip-to-chip link, pJ.
+    pub link_energy_pj: Sourced<f64>,
+    /// Chip-to-chip link bandwidth, bits per ns.
+    pub link_bits_per_ns: Sourced<f64>,
+}
+
+/// Per-core resource limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoreLimits {
+    /// Most neurons (compartments) a core can hold.
+    pub max_neurons: Sourced<u32>,
+    /// Total core SRAM, bytes (synapses, neuron state, axon tables).
+    pub memory_bytes: Sourced<u64>,
+    /// Most of that memory usable for synapses, bytes.
+    pub max_synaptic_bytes: Sourced<u64>,
+    /// Most input axons (distinct incoming sources) per core.
+    pub max_input_axons: Sourced<u32>,
+    /// Most output axons (neuron-to-core edges) per core.
+    pub max_output_axons: Sourced<u32>,
+    /// Widest synaptic weight, bits.
+    pub max_weight_bits: Sourced<u32>,
+    /// Longest synaptic delay, timesteps.
+    pub max_delay: Sourced<u32>,
+    /// Width of a dendritic accumulator, bits (overflow is counted).
+    pub accumulator_bits: Sourced<u32>,
+    /// Most dendritic input ports per neuron.
+    pub max_ports_per_neuron: Sourced<u32>,
+    /// Width of one neuron-state word, bits.
+    pub state_word_bits: Sourced<u32>,
+    /// Bytes of core memory per input axon (axon map entry).
+    pub input_axon_bytes: Sourced<u32>,
+    /// Bytes of core memory per output axon (routing entry).
+    pub output_axon_bytes: Sourced<u32>,
+}
+
+/// How synapses are laid out in synaptic memory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SynapseEncoding {
+    /// Synaptic-memory word, bits.
+    pub word_bits: Sourced<u32>,
+    /// Header of each run of synapses (format id + count), bits.
+    pub run_header_bits: Sourced<u32>,
+    /// Most synapses in one run.
+    pub max_run: Sourced<u32>,
+}
+
+/// The network on chip.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Noc {
+    /// One hop along x (east-west).
+    pub hop_x: OpCost,
+    /// One hop along y (north-south).
+    pub hop_y: OpCost,
+    /// Delivery between cores of the same router.
+    pub local: OpCost,
+    /// Link bandwidth, bits per ns (both physical fabrics together).
+    pub link_bits_per_ns: Sourced<f64>,
+    /// Message header (destination address), bits.
+    pub header_bits: Sourced<u32>,
+    /// Graded-spike payload widths the hardware supports, bits (0 = binary spike).
+    pub payload_bits: Sourced<Vec<u32>>,
+}
+
+/// Per-operation costs of a neurocore.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ops {
+    /// Receiving one message (axon lookup).
+    pub message_in: OpCost,
+    /// Reading one synaptic-memory word.
+    pub synmem_word_read: OpCost,
+    /// One synaptic operation (weight x payload, accumulate).
+    pub synop: OpCost,
+    /// Fixed cost of updating one active neuron (state access).
+    pub neuron_update: OpCost,
+    /// One neuron-program instruction.
+    pub neuron_instruction: OpCost,
+    /// Checking one neuron that has nothing to do this timestep.
+    pub neuron_idle: OpCost,
+    /// Generating one outgoing message (axon out).
+    pub spike_out: OpCost,
+}
+
+/// Barrier synchronisation at the end of each timestep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Barrier {
+    /// Fixed part, ns.
+    pub base_ns: Sourced<f64>,
+    /// Per tile (router) taking part, ns.
+    pub per_tile_ns: Sourced<f64>,
+    /// Per additional chip, ns.
+    pub per_chip_ns: Sourced<f64>,
+    /// Energy per tile per barrier, pJ.
+    pub energy_pj_per_tile: Sourced<f64>,
+}
+
+/// Host / embedded-processor I/O: how inputs enter and outputs leave the mesh.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Io {
+    /// Router (x) the I/O processor is attached to, on chip 0.
+    pub router_x: Sourced<u32>,
+    /// Router (y).
+    pub router_y: Sourced<u32>,
+    /// Injecting one input message.
+    pub input_message: OpCost,
+    /// Extracting one output message.
+    pub output_message: OpCost,
+}
+
+/// Static (leakage and always-on) power.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticPower {
+    /// Per chip (neurocores, routers), mW.
+    pub chip_mw: Sourced<f64>,
+    /// Per board (embedded processors, I/O, board logic), mW.
+    pub board_mw: Sourced<f64>,
+}
+
+/// A complete chip and board description.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chip {
+    /// Preset name or file stem.
+    pub name: String,
+    /// One line on what this is.
+    pub summary: String,
+    /// Mesh of one chip.
+    pub mesh: Mesh,
+    /// The board.
+    pub board: Board,
+    /// Per-core limits.
+    pub core: CoreLimits,
+    /// Synaptic memory layout.
+    pub synapses: SynapseEncoding,
+    /// Network on chip.
+    pub noc: Noc,
+    /// Operation costs.
+    pub ops: Ops,
+    /// Barrier.
+    pub barrier: Barrier,
+    /// Host I/O.
+    pub io: Io,
+    /// Static power.
+    #[serde(rename = "static")]
+    pub static_power: StaticPower,
+}
+
+/// Why a chip description could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ChipError {
+    /// Unknown preset name.
+    #[error("unknown chip `{0}`: use a preset (loihi2, kapoho-point, loihi1) or a .toml file")]
+    UnknownPreset(String),
+    /// File not readable.
+    #[error("cannot read chip file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not valid TOML or not a chip description.
+    #[error("chip file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value out of range.
+    #[error("chip `{chip}`: {field} = {value} {message}")]
+    Invalid {
+        /// Chip name.
+        chip: String,
+        /// Field path.
+        field: String,
+        /// The value.
+        value: String,
+        /// Why it is wrong.
+        message: String,
+    },
+}
+
+/// The built-in presets: name and TOML text.
+pub const PRESETS: [(&str, &str); 3] = [
+    ("loihi2", include_str!("../chips/loihi2.toml")),
+    ("kapoho-point", include_str!("../chips/kapoho-point.toml")),
+    ("loihi1", include_str!("../chips/loihi1.toml")),
+];
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) if !is_leaf(b) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// A `{value, source}` table is replaced whole, never merged field by field.
+fn is_leaf(t: &toml::Table) -> bool {
+    t.contains_key("value")
+}
+
+fn parse_table(text: &str, origin: &str) -> Result<toml::Table, ChipError> {
+    text.parse::<toml::Table>().map_err(|e| ChipError::Parse {
+        path: origin.to_string(),
+        message: e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid TOML")
+            .to_string(),
+    })
+}
+
+fn resolve(text: &str, origin: &str, depth: usize) -> Result<toml::Table, ChipError> {
+    let mut table = parse_table(text, origin)?;
+    let Some(base) = table.remove("extends") else {
+        return Ok(table);
+    };
+    let Some(base) = base.as_str() else {
+        return Err(ChipError::Parse {
+            path: origin.into(),
+            message: "`extends` must be a preset name".into(),
+        });
+    };
+    if depth > 4 {
+        return Err(ChipError::Parse {
+            path: origin.into(),
+            message: "`extends` chain is too deep".into(),
+        });
+    }
+    let (_, base_text) = PRESETS
+        .iter()
+        .find(|(n, _)| *n == base)
+        .ok_or_else(|| ChipError::UnknownPreset(base.to_string()))?;
+    let mut merged = resolve(base_text, base, depth + 1)?;
+    merge(&mut merged, table);
+    Ok(merged)
+}
+
+impl Chip {
+    /// Parses a chip description (TOML, possibly `extends`-ing a preset) and validates it.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ChipError> {
+        let table = resolve(text, origin, 0)?;
+        let chip: Chip = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ChipError::Parse {
+                path: origin.to_string(),
+                message: e.to_string().replace('\n', " ").trim().to_string(),
+            })?;
+        chip.validate()?;
+        Ok(chip)
+    }
+
+    /// A built-in preset by name.
+    pub fn preset(name: &str) -> Result<Self, ChipError> {
+        let (n, text) = PRESETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| ChipError::UnknownPreset(name.to_string()))?;
+        Self::from_toml(text, n)
+    }
+
+    /// The default chip (`loihi2`).
+    pub fn default_chip() -> Self {
+        // The preset is part of the build and is tested to parse.
+        Self::preset("loihi2").unwrap_or_else(|e| panic!("built-in preset loihi2 is invalid: {e}"))
+    }
+
+    /// A preset name, or a path to a TOML file.
+    pub fn load(name_or_path: &str) -> Result<Self, ChipError> {
+        if PRESETS.iter().any(|(n, _)| *n == name_or_path) {
+            return Self::preset(name_or_path);
+        }
+        let path = Path::new(name_or_path);
+        if path.extension().is_none_or(|e| e != "toml") && !path.exists() {
+            return Err(ChipError::UnknownPreset(name_or_path.to_string()));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| ChipError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// The description as TOML (complete, no `extends`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Cores per chip.
+    pub fn cores_per_chip(&self) -> u32 {
+        self.mesh.routers_x.value * self.mesh.routers_y.value * self.mesh.cores_per_router.value
+    }
+
+    /// Chips on the board.
+    pub fn n_chips(&self) -> u32 {
+        self.board.chips_x.value * self.board.chips_y.value
+    }
+
+    /// Cores on the board.
+    pub fn n_cores(&self) -> u32 {
+        self.cores_per_chip() * self.n_chips()
+    }
+
+    /// The graded payload width (bits) used for a value of `bits` bits: the narrowest supported
+    /// width that holds it.
+    pub fn payload_bits_for(&self, bits: u32) -> Option<u32> {
+        self.noc
+            .payload_bits
+            .value
+            .iter()
+            .copied()
+            .filter(|&p| p >= bits)
+            .min()
+    }
+
+    fn validate(&self) -> Result<(), ChipError> {
+        let bad = |field: &str, value: String, message: &str| ChipError::Invalid {
+            chip: self.name.clone(),
+            field: field.to_string(),
+            value,
+            message: message.to_string(),
+        };
+        let positive_u = [
+            ("mesh.routers_x", self.mesh.routers_x.value),
+            ("mesh.routers_y", self.mesh.routers_y.value),
+            ("mesh.cores_per_router", self.mesh.cores_per_router.value),
+            ("board.chips_x", self.board.chips_x.value),
+            ("board.chips_y", self.board.chips_y.value),
+            ("core.max_neurons", self.core.max_neurons.value),
+            ("core.max_input_axons", self.core.max_input_axons.value),
+            ("core.max_output_axons", self.core.max_output_axons.value),
+            ("core.max_weight_bits", self.core.max_weight_bits.value),
+            (
+                "core.max_ports_per_neuron",
+                self.core.max_ports_per_neuron.value,
+            ),
+            ("core.state_word_bits", self.core.state_word_bits.value),
+            ("synapses.word_bits", self.synapses.word_bits.value),
+            ("synapses.max_run", self.synapses.max_run.value),
+        ];
+        for (f, v) in positive_u {
+            if v == 0 || v > 1 << 20 {
+                return Err(bad(f, v.to_string(), "must be in 1..=1048576"));
+            }
+        }
+        if self.core.memory_bytes.value == 0
+            || self.core.max_synaptic_bytes.value > self.core.memory_bytes.value
+        {
+            return Err(bad(
+                "core.max_synaptic_bytes",
+                self.core.max_synaptic_bytes.value.to_string(),
+                "must not exceed core.memory_bytes (which must be positive)",
+            ));
+        }
+        if !(16..=64).contains(&self.core.accumulator_bits.value) {
+            return Err(bad(
+                "core.accumulator_bits",
+                self.core.accumulator_bits.value.to_string(),
+                "must be in 16..=64",
+            ));
+        }
+        if self.core.max_delay.value > 1024 {
+            return Err(bad(
+                "core.max_delay",
+                self.core.max_delay.value.to_string(),
+                "must be at most 1024",
+            ));
+        }
+        if self.noc.payload_bits.value.is_empty()
+            || self.noc.payload_bits.value.iter().any(|&p| p > 64)
+        {
+            return Err(bad(
+                "noc.payload_bits",
+                format!("{:?}", self.noc.payload_bits.value),
+                "must list widths up to 64",
+            ));
+        }
+        if self.io.router_x.value >= self.mesh.routers_x.value
+            || self.io.router_y.value >= self.mesh.routers_y.value
+        {
+            return Err(bad(
+                "io.router_x/y",
+                format!("({}, {})", self.io.router_x.value, self.io.router_y.value),
+                "is outside the mesh",
+            ));
+        }
+        let nonneg = [
+            ("noc.link_bits_per_ns", self.noc.link_bits_per_ns.value),
+            ("board.link_bits_per_ns", self.board.link_bits_per_ns.value),
+            ("board.link_latency_ns", self.board.link_latency_ns.value),
+            ("board.link_energy_pj", self.board.link_energy_pj.value),
+            ("barrier.base_ns", self.barrier.base_ns.value),
+            ("barrier.per_tile_ns", self.barrier.per_tile_ns.value),
+            ("barrier.per_chip_ns", self.barrier.per_chip_ns.value),
+            (
+                "barrier.energy_pj_per_tile",
+                self.barrier.energy_pj_per_tile.value,
+            ),
+            ("static.chip_mw", self.static_power.chip_mw.value),
+            ("static.board_mw", self.static_power.board_mw.value),
+        ];
+        for (f, v) in nonneg {
+            if !v.is_finite() || v < 0.0 {
+                return Err(bad(
+                    f,
+                    v.to_string(),
+                    "must be a finite non-negative number",
+                ));
+            }
+        }
+        if self.noc.link_bits_per_ns.value <= 0.0 || self.board.link_bits_per_ns.value <= 0.0 {
+            return Err(bad(
+                "link_bits_per_ns",
+                "0".into(),
+                "bandwidth must be positive",
+            ));
+        }
+        for (f, c) in self.op_costs() {
+            for (what, v) in [
+                ("latency_ns", c.latency_ns.value),
+                ("energy_pj", c.energy_pj.value),
+            ] {
+                if !v.is_finite() || v < 0.0 {
+                    return Err(bad(
+                        &format!("{f}.{what}"),
+                        v.to_string(),
+                        "must be a finite non-negative number",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every operation cost with its field path.
+    pub fn op_costs(&self) -> Vec<(&'static str, &OpCost)> {
+        vec![
+            ("noc.hop_x", &self.noc.hop_x),
+            ("noc.hop_y", &self.noc.hop_y),
+            ("noc.local", &self.noc.local),
+            ("ops.message_in", &self.ops.message_in),
+            ("ops.synmem_word_read", &self.ops.synmem_word_read),
+            ("ops.synop", &self.ops.synop),
+            ("ops.neuron_update", &self.ops.neuron_update),
+            ("ops.neuron_instruction", &self.ops.neuron_instruction),
+            ("ops.neuron_idle", &self.ops.neuron_idle),
+            ("ops.spike_out", &self.ops.spike_out),
+            ("io.input_message", &self.io.input_message),
+            ("io.output_message", &self.io.output_message),
+        ]
+    }
+
+    /// Every number of the description as `(field, value, unit, source)`, for reports.
+    pub fn entries(&self) -> Vec<(String, String, &'static str, String)> {
+        let mut v: Vec<(String, String, &'static str, String)> = Vec::new();
+        let mut u = |f: &str, s: &Sourced<u32>, unit: &'static str| {
+            v.push((f.into(), s.value.to_string(), unit, s.source.clone()))
+        };
+        u("mesh.routers_x", &self.mesh.routers_x, "");
+        u("mesh.routers_y", &self.mesh.routers_y, "");
+        u("mesh.cores_per_router", &self.mesh.cores_per_router, "");
+        u("board.chips_x", &self.board.chips_x, "");
+        u("board.chips_y", &self.board.chips_y, "");
+        u("core.max_neurons", &self.core.max_neurons, "");
+        u("core.max_input_axons", &self.core.max_input_axons, "");
+        u("core.max_output_axons", &self.core.max_output_axons, "");
+        u("core.max_weight_bits", &self.core.max_weight_bits, "bit");
+        u("core.max_delay", &self.core.max_delay, "step");
+        u("core.accumulator_bits", &self.core.accumulator_bits, "bit");
+        u(
+            "core.max_ports_per_neuron",
+            &self.core.max_ports_per_neuron,
+            "",
+        );
+        u("core.state_word_bits", &self.core.state_word_bits, "bit");
+        u("core.input_axon_bytes", &self.core.input_axon_bytes, "B");
+        u("core.output_axon_bytes", &self.core.output_axon_bytes, "B");
+        u("synapses.word_bits", &self.synapses.word_bits, "bit");
+        u(
+            "synapses.run_header_bits",
+            &self.synapses.run_header_bits,
+            "bit",
+        );
+        u("synapses.max_run", &self.synapses.max_run, "");
+        u("noc.header_bits", &self.noc.header_bits, "bit");
+        u("io.router_x", &self.io.router_x, "");
+        u("io.router_y", &self.io.router_y, "");
+        let mut b = |f: &str, s: &Sourced<u64>| {
+            v.push((f.into(), s.value.to_string(), "B", s.source.clone()))
+        };
+        b("core.memory_bytes", &self.core.memory_bytes);
+        b("core.max_synaptic_bytes", &self.core.max_synaptic_bytes);
+        v.push((
+            "noc.payload_bits".into(),
+            format!("{:?}", self.noc.payload_bits.value),
+            "bit",
+            self.noc.payload_bits.source.clone(),
+        ));
+        let mut f = |f: &str, s: &Sourced<f64>, unit: &'static str| {
+            v.push((f.into(), s.value.to_string(), unit, s.source.clone()))
+        };
+        f("noc.link_bits_per_ns", &self.noc.link_bits_per_ns, "bit/ns");
+        f("board.link_latency_ns", &self.board.link_latency_ns, "ns");
+        f("board.link_energy_pj", &self.board.link_energy_pj, "pJ");
+        f(
+            "board.link_bits_per_ns",
+            &self.board.link_bits_per_ns,
+            "bit/ns",
+        );
+        f("barrier.base_ns", &self.barrier.base_ns, "ns");
+        f("barrier.per_tile_ns", &self.barrier.per_tile_ns, "ns");
+        f("barrier.per_chip_ns", &self.barrier.per_chip_ns, "ns");
+        f(
+            "barrier.energy_pj_per_tile",
+            &self.barrier.energy_pj_per_tile,
+            "pJ",
+        );
+        f("static.chip_mw", &self.static_power.chip_mw, "mW");
+        f("static.board_mw", &self.static_power.board_mw, "mW");
+        for (name, c) in self.op_costs() {
+            v.push((
+                format!("{name}.latency_ns"),
+                c.latency_ns.value.to_string(),
+                "ns",
+                c.latency_ns.source.clone(),
+            ));
+            v.push((
+                format!("{name}.energy_pj"),
+                c.energy_pj.value.to_string(),
+                "pJ",
+                c.energy_pj.source.clone(),
+            ));
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_parse_and_validate() {
+        for (name, _) in PRESETS {
+            let c = Chip::preset(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(c.n_cores() >= 128, "{name}");
+            // Every number has a source.
+            for (field, _, _, source) in c.entries() {
+                assert!(!source.trim().is_empty(), "{name}: {field} has no source");
+            }
+        }
+        assert_eq!(
+            Chip::preset("kapoho-point").map(|c| c.n_chips()).ok(),
+            Some(8)
+        );
+        assert_eq!(Chip::default_chip().cores_per_chip(), 128);
+    }
+
+    #[test]
+    fn extends_overrides_one_value() {
+        let text = "extends = \"loihi2\"\nname = \"mine\"\n[ops.synop]\nlatency_ns = { value = 9.0, source = \"test\" }\n";
+        let c = Chip::from_toml(text, "mine.toml").expect("parse");
+        assert_eq!(c.ops.synop.latency_ns.value, 9.0);
+        assert_eq!(
+            c.ops.synop.energy_pj,
+            Chip::default_chip().ops.synop.energy_pj
+        );
+        assert_eq!(c.name, "mine");
+    }
+
+    #[test]
+    fn malformed_files_are_clear_errors() {
+        let e = Chip::from_toml("name = ", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("chip file x.toml:"), "{e}");
+        let e = Chip::from_toml(
+            "extends = \"loihi2\"\n[mesh]\nrouters_x = { value = 0, source = \"x\" }\n",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("mesh.routers_x = 0"), "{e}");
+        let e = Chip::from_toml(
+            "extends = \"loihi2\"\n[ops.synop]\nlatency_ns = { value = -1.0, source = \"x\" }\n",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ops.synop.latency_ns"), "{e}");
+        let e = Chip::from_toml("extends = \"loihi2\"\nbogus = 1\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bogus"), "{e}");
+        assert!(matches!(
+            Chip::load("nope"),
+            Err(ChipError::UnknownPreset(_))
+        ));
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let c = Chip::default_chip();
+        assert_eq!(Chip::from_toml(&c.to_toml(), "rt").expect("parse"), c);
+    }
+}

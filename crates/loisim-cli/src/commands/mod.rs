@@ -1,0 +1,6 @@
+//! One module per verb; each has an `Args` struct (clap derive) and `execute`.
+
+pub mod gen_model;
+pub mod import;
+pub mod inspect;
+pub mod run;

@@ -1,0 +1,80 @@
+//! `loisim`: the command-line tool. The only crate that knows clap, terminals and exit codes.
+//!
+//! Exit codes: 0 on success, 2 on any error (bad input, bad arguments, a model that does not
+//! fit), with a one-line message on stderr.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod commands;
+mod output;
+mod paths;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// loisim: an open, cycle-approximate simulator of Intel's Loihi 2 running quantized sparse S5
+/// models.
+#[derive(Parser, Debug)]
+#[command(name = "loisim", version, about, propagate_version = true)]
+struct Cli {
+    /// More log output on stderr (repeat for more); `LOISIM_LOG` takes tracing filters.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a model on an input (reference executor with --reference).
+    Run(commands::run::RunArgs),
+    /// Import a model (S5 fixed-point export v1, or a float checkpoint) into model.bin.
+    Import(commands::import::ImportArgs),
+    /// Generate a synthetic paper-shaped model.
+    Gen(commands::gen_model::GenArgs),
+    /// Show a model's dimensions, formats, sparsity, memory and compute.
+    Inspect(commands::inspect::InspectArgs),
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("LOISIM_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let result = match cli.command {
+        Command::Run(a) => commands::run::execute(a),
+        Command::Import(a) => commands::import::execute(a),
+        Command::Gen(a) => commands::gen_model::execute(a),
+        Command::Inspect(a) => commands::inspect::execute(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return ExitCode::SUCCESS;
+            }
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Board geometry and routing: cores, routers, links, dimension-order (XY) routes.
+//!
+//! Routers of all chips form one global grid (`chip_x * routers_x + x`, `chip_y * routers_y +
+//! y`); a link between two routers of different chips is a chip-to-chip link. Messages travel
+//! along x first, then along y. Two cores of the same router exchange messages locally, without
+//! using a link. The host (the embedded I/O processor) is attached to one router of chip 0.
+
+use loisim_arch::Chip;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A physical neurocore of the board.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CoreId(pub u32);
+
+impl CoreId {
+    /// The index as `usize`.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for CoreId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "core {}", self.0)
+    }
+}
+
+/// A directed link between neighbouring routers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LinkId(pub u32);
+
+impl LinkId {
+    /// The index as `usize`.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One end of a message's path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Endpoint {
+    /// The host I/O processor.
+    Host,
+    /// A neurocore.
+    Core(CoreId),
+}
+
+/// Where a core is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    /// Chip index.
+    pub chip: u32,
+    /// Global router column.
+    pub gx: u32,
+    /// Global router row.
+    pub gy: u32,
+    /// Core slot on its router.
+    pub slot: u32,
+}
+
+/// Direction of a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Axis {
+    /// East-west.
+    X,
+    /// North-south.
+    Y,
+}
+
+/// A directed link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// From router (global x, y).
+    pub from: (u32, u32),
+    /// To router.
+    pub to: (u32, u32),
+    /// Axis.
+    pub axis: Axis,
+    /// Crosses a chip boundary.
+    pub chip_link: bool,
+}
+
+/// The board's geometry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Board {
+    rx: u32,
+    ry: u32,
+    cpr: u32,
+    cx: u32,
+    cy: u32,
+    io: (u32, u32),
+    links: Vec<Link>,
+}
+
+impl Board {
+    /// The geometry of a chip description's board.
+    pub fn new(chip: &Chip) -> Self {
+        let (rx, ry, cpr) = (
+            chip.mesh.routers_x.value,
+            chip.mesh.routers_y.value,
+            chip.mesh.cores_per_router.value,
+        );
+        let (cx, cy) = (chip.board.chips_x.value, chip.board.chips_y.value);
+        let (w, h) = (rx * cx, ry * cy);
+        let mut links = Vec::new();
+        for gy in 0..h {
+            for gx in 0..w {
+                let mut push = |to: (u32, u32), axis: Axis| {
+                    let chip_link = (gx / rx, gy / ry) != (to.0 / rx, to.1 / ry);
+                    links.push(Link {
+                        from: (gx, gy),
+                        to,
+                        axis,
+                        chip_link,
+                    });
+                };
+                if gx + 1 < w {
+                    push((gx + 1, gy), Axis::X);
+                }
+                if gx > 0 {
+                    push((gx - 1, gy), Axis::X);
+                }
+                if gy + 1 < h {
+                    push((gx, gy + 1), Axis::Y);
+                }
+                if gy > 0 {
+                    push((gx, gy - 1), Axis::Y);
+                }
+            }
+        }
+        Self {
+            rx,
+            ry,
+            cpr,
+            cx,
+            cy,
+            io: (chip.io.router_x.value, chip.io.router_y.value),
+            links,
+        }
+    }
+
+    /// Cores on the board.
+    pub fn n_cores(&self) -> u32 {
+        self.rx * self.ry * self.cpr * self.cx * self.cy
+    }
+
+    /// Every directed link.
+    pub fn links(&self) -> &[Link] {
+        &self.links
+    }
+
+    /// Location of a core. Cores are numbered chip by chip, then router row, router column,
+    /// slot.
+    pub fn location(&self, c: CoreId) -> Location {
+        let per_chip = self.rx * self.ry * self.cpr;
+        let chip = c.0 / per_chip;
+        let r = c.0 % per_chip;
+        let (y, x, slot) = (
+            r / (self.rx * self.cpr),
+            (r / self.cpr) % self.rx,
+            r % self.cpr,
+        );
+        Location {
+            chip,
+            gx: (chip % self.cx) * self.rx + x,
+            gy: (chip / self.cx) * self.ry + y,
+            slot,
+        }
+    }
+
+    /// The router an endpoint is attached to.
+    pub fn router(&self, e: Endpoint) -> (u32, u32) {
+        match e {
+            Endpoint::Host => self.io,
+            Endpoint::Core(c) => {
+                let l = self.location(c);
+                (l.gx, l.gy)
+            }
+        }
+    }
+
+    /// Manhattan distance in hops between two endpoints' routers.
+    pub fn hops(&self, a: Endpoint, b: Endpoint) -> u32 {
+        let (p, q) = (self.router(a), self.router(b));
+        p.0.abs_diff(q.0) + p.1.abs_diff(q.1)
+    }
+
+    fn link_id(&self, from: (u32, u32), to: (u32, u32)) -> LinkId {
+        // Links are few (hundreds to thousands); a linear search keeps the table simple, and
+        // routes are computed once per flow.
+        let i = self.links.iter().position(|l| l.from == from && l.to == to);
+        LinkId(i.unwrap_or_else(|| panic!("no link {from:?} -> {to:?}")) as u32)
+    }
+
+    /// The XY route between two endpoints: the links crossed in order (empty when both share a
+    /// router).
+    pub fn route(&self, a: Endpoint, b: Endpoint) -> Vec<LinkId> {
+        let (mut p, q) = (self.router(a), self.router(b));
+        let mut path = Vec::new();
+        while p.0 != q.0 {
+            let next = (if q.0 > p.0 { p.0 + 1 } else { p.0 - 1 }, p.1);
+            path.push(self.link_id(p, next));
+            p = next;
+        }
+        while p.1 != q.1 {
+            let next = (p.0, if q.1 > p.1 { p.1 + 1 } else { p.1 - 1 });
+            path.push(self.link_id(p, next));
+            p = next;
+        }
+        path
+    }
+
+    /// Routers of chip 0 in serpentine order starting at the host's router: the order the
+    /// placer fills cores in, so consecutive stages land on neighbouring routers.
+    pub fn serpentine_cores(&self) -> Vec<CoreId> {
+        let (w, h) = (self.rx * self.cx, self.ry * self.cy);
+        let mut routers = Vec::new();
+        // Columns sweep away from the host's column, rows snake.
+        let cols: Vec<u32> = if self.io.0 < w / 2 {
+            (0..w).collect()
+        } else {
+            (0..w).rev().collect()
+        };
+        let rows: Vec<u32> = if self.io.1 < h / 2 {
+            (0..h).collect()
+        } else {
+            (0..h).rev().collect()
+        };
+        for (k, &gy) in rows.iter().enumerate() {
+            let line: Vec<u32> = if k % 2 == 0 {
+                cols.clone()
+            } else {
+                cols.iter().rev().copied().collect()
+            };
+            for gx in line {
+                routers.push((gx, gy));
+            }
+        }
+        let mut cores = Vec::with_capacity(self.n_cores() as usize);
+        for (gx, gy) in routers {
+            let (chip_x, chip_y) = (gx / self.rx, gy / self.ry);
+            let chip = chip_y * self.cx + chip_x;
+            let (x, y) = (gx % self.rx, gy % self.ry);
+            for slot in 0..self.cpr {
+                cores.push(CoreId(
+                    chip * self.rx * self.ry * self.cpr + (y * self.rx + x) * self.cpr + slot,
+                ));
+            }
+        }
+        cores
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xy_routes_go_x_first_and_are_contiguous() {
+        let b = Board::new(&Chip::default_chip());
+        let a = CoreId(0);
+        let c = CoreId(4 * (3 * 8 + 5) + 2); // router (5, 3)
+        let r = b.route(Endpoint::Core(a), Endpoint::Core(c));
+        assert_eq!(r.len() as u32, b.hops(Endpoint::Core(a), Endpoint::Core(c)));
+        assert_eq!(r.len(), 8);
+        let links: Vec<Link> = r.iter().map(|l| b.links()[l.index()]).collect();
+        assert!(links[..5].iter().all(|l| l.axis == Axis::X));
+        assert!(links[5..].iter().all(|l| l.axis == Axis::Y));
+        for w in links.windows(2) {
+            assert_eq!(w[0].to, w[1].from);
+        }
+        assert!(
+            b.route(Endpoint::Core(CoreId(0)), Endpoint::Core(CoreId(3)))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn serpentine_visits_every_core_once() {
+        for name in ["loihi2", "kapoho-point"] {
+            let b = Board::new(&Chip::preset(name).expect("preset"));
+            let mut s = b.serpentine_cores();
+            assert_eq!(s.len() as u32, b.n_cores());
+            s.sort();
+            s.dedup();
+            assert_eq!(s.len() as u32, b.n_cores());
+        }
+    }
+
+    #[test]
+    fn multi_chip_routes_cross_chip_links() {
+        let b = Board::new(&Chip::preset("kapoho-point").expect("preset"));
+        let last = CoreId(b.n_cores() - 1);
+        let r = b.route(Endpoint::Core(CoreId(0)), Endpoint::Core(last));
+        assert!(r.iter().filter(|l| b.links()[l.index()].chip_link).count() >= 2);
+    }
+}
