@@ -18,7 +18,7 @@
 //! different depth (the D term, the residual) meet in the same timestep, in fall-through and in
 //! pipeline mode alike. A zero activation sends nothing.
 
-use loisim_model::fxp::{self, Fmt};
+use loisim_model::fxp::{self, Fmt, Observer};
 use loisim_model::{Block, Dense, LayerId, Model, SparseMatrix};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -84,9 +84,15 @@ impl Conversion {
 
     /// Applies the conversion.
     pub fn apply(&self, v: i64) -> i64 {
+        self.apply_o(v, &mut ())
+    }
+
+    /// Applies the conversion, reporting saturations and wraps.
+    #[inline]
+    pub fn apply_o(&self, v: i64, o: &mut impl Observer) -> i64 {
         match *self {
             Conversion::None => v,
-            Conversion::Requant { from, to } => fxp::requant(v, from, to, fxp::Width::Int32),
+            Conversion::Requant { from, to } => fxp::requant_o(v, from, to, fxp::Width::Int32, o),
         }
     }
 
@@ -139,9 +145,14 @@ impl DenseFinish {
     }
 
     /// The layer output of neuron `j` from its accumulated product.
-    pub fn apply(&self, j: usize, acc: i64) -> i64 {
-        let z = fxp::sat(fxp::shr(fxp::wrap32(acc), self.shift), self.out_bits);
-        fxp::sat(z + self.bias[j], self.out_bits)
+    #[inline]
+    pub fn apply(&self, j: usize, acc: i64, o: &mut impl Observer) -> i64 {
+        let z = fxp::sat_o(
+            fxp::shr(fxp::wrap32_o(acc, o), self.shift),
+            self.out_bits,
+            o,
+        );
+        fxp::sat_o(z + self.bias[j], self.out_bits, o)
     }
 
     /// Instructions (shift, saturate, add, saturate).
@@ -214,16 +225,24 @@ impl BnStep {
     }
 
     /// `u` for channel `h` from the block input `x`.
-    pub fn apply(&self, h: usize, x: i64) -> i64 {
-        let v = fxp::add_rt(x, self.x, self.minus_mean[h], self.mm_fmt, self.sub);
-        let mut v = fxp::mul(v, self.sub.exp, self.invsq[h], self.inv_fmt.exp, self.mul);
+    #[inline]
+    pub fn apply(&self, h: usize, x: i64, o: &mut impl Observer) -> i64 {
+        let v = fxp::add_rt_o(x, self.x, self.minus_mean[h], self.mm_fmt, self.sub, o);
+        let mut v = fxp::mul_o(
+            v,
+            self.sub.exp,
+            self.invsq[h],
+            self.inv_fmt.exp,
+            self.mul,
+            o,
+        );
         let mut f = self.mul;
         if let Some(a) = &self.affine {
-            let m = fxp::mul(v, self.mul.exp, a.scale[h], a.scale_fmt.exp, a.mul_scale);
-            v = fxp::add_rt(m, a.mul_scale, a.bias[h], a.bias_fmt, a.add_bias);
+            let m = fxp::mul_o(v, self.mul.exp, a.scale[h], a.scale_fmt.exp, a.mul_scale, o);
+            v = fxp::add_rt_o(m, a.mul_scale, a.bias[h], a.bias_fmt, a.add_bias, o);
             f = a.add_bias;
         }
-        fxp::requant(v, f, self.u, fxp::Width::Int32)
+        fxp::requant_o(v, f, self.u, fxp::Width::Int32, o)
     }
 
     /// Instructions: subtract with alignment (align, saturate, add, shift, saturate), multiply
@@ -444,8 +463,10 @@ pub struct Network {
     pub populations: Vec<Population>,
     /// Projections.
     pub projections: Vec<Projection>,
-    /// Host input: width and payload bits.
+    /// Host input: width.
     pub input_width: u32,
+    /// Format of the input integers the host receives.
+    pub input_fmt: Fmt,
     /// Host input payload bits.
     pub input_payload_bits: u32,
     /// Conversion the host applies to the input (the encoder's input rule).
@@ -774,6 +795,7 @@ pub fn lower(model: &Model, payloads: &[u32], max_weight_bits: u32) -> Result<Ne
         populations: pops,
         projections: projs,
         input_width: model.dims.d_input,
+        input_fmt: model.input.fmt,
         input_payload_bits: payload("input", in_fmt.bits)?,
         input_conversion,
         output: (dec, 0),

@@ -49,6 +49,70 @@ impl fmt::Display for Fmt {
     }
 }
 
+/// Receives the events the arithmetic primitives can report: a value clamped by a saturation,
+/// or a value changed by a 32-bit wrap-around. The chip simulator counts them; `()` ignores
+/// them at no cost.
+pub trait Observer {
+    /// A saturation clamped a value.
+    fn saturated(&mut self);
+    /// A two's-complement wrap changed a value.
+    fn wrapped(&mut self);
+}
+
+impl Observer for () {
+    #[inline]
+    fn saturated(&mut self) {}
+    #[inline]
+    fn wrapped(&mut self) {}
+}
+
+/// Event counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Events {
+    /// Saturations that clamped a value.
+    pub saturations: u64,
+    /// 32-bit wrap-arounds that changed a value.
+    pub wraps: u64,
+}
+
+impl Observer for Events {
+    #[inline]
+    fn saturated(&mut self) {
+        self.saturations += 1;
+    }
+    #[inline]
+    fn wrapped(&mut self) {
+        self.wraps += 1;
+    }
+}
+
+impl std::ops::AddAssign for Events {
+    fn add_assign(&mut self, o: Self) {
+        self.saturations += o.saturations;
+        self.wraps += o.wraps;
+    }
+}
+
+/// [`sat`], reporting a clamp.
+#[inline]
+pub fn sat_o(v: i64, bits: u32, o: &mut impl Observer) -> i64 {
+    let s = sat(v, bits);
+    if s != v {
+        o.saturated();
+    }
+    s
+}
+
+/// [`wrap32`], reporting a wrap that changed the value.
+#[inline]
+pub fn wrap32_o(v: i64, o: &mut impl Observer) -> i64 {
+    let w = wrap32(v);
+    if w != v {
+        o.wrapped();
+    }
+    w
+}
+
 /// Saturate `v` to the signed `bits`-bit range (`sat_b` of the spec). `bits` is in 1..=63.
 #[inline]
 pub const fn sat(v: i64, bits: u32) -> i64 {
@@ -107,6 +171,12 @@ pub enum Width {
 /// saturates at the new width.
 #[inline]
 pub fn requant(v: i64, from: Fmt, to: Fmt, width: Width) -> i64 {
+    requant_o(v, from, to, width, &mut ())
+}
+
+/// [`requant`], reporting saturations and wraps.
+#[inline]
+pub fn requant_o(v: i64, from: Fmt, to: Fmt, width: Width, o: &mut impl Observer) -> i64 {
     if from == to {
         return v;
     }
@@ -114,15 +184,15 @@ pub fn requant(v: i64, from: Fmt, to: Fmt, width: Width) -> i64 {
     if to.exp > from.exp {
         let shifted = shl(v, (to.exp - from.exp) as u32);
         let shifted = match width {
-            Width::Int32 => wrap32(shifted),
+            Width::Int32 => wrap32_o(shifted, o),
             Width::Int64 => shifted,
         };
-        v = sat(shifted, from.bits);
+        v = sat_o(shifted, from.bits, o);
     } else if to.exp < from.exp {
         v = shr(v, (from.exp - to.exp) as u32);
     }
     if from.bits > to.bits {
-        v = sat(v, to.bits);
+        v = sat_o(v, to.bits, o);
     }
     v
 }
@@ -134,32 +204,44 @@ pub fn requant(v: i64, from: Fmt, to: Fmt, width: Width) -> i64 {
 /// (quirk Q2); the int32 sum is then moved to the result exponent and saturated.
 #[inline]
 pub fn add_rt(a: i64, fa: Fmt, c: i64, fc: Fmt, res: Fmt) -> i64 {
+    add_rt_o(a, fa, c, fc, res, &mut ())
+}
+
+/// [`add_rt`], reporting saturations and wraps.
+#[inline]
+pub fn add_rt_o(a: i64, fa: Fmt, c: i64, fc: Fmt, res: Fmt, o: &mut impl Observer) -> i64 {
     let agg = fa.exp.max(fc.exp);
     let a = if agg > fa.exp {
-        sat(wrap32(shl(a, (agg - fa.exp) as u32)), fa.bits)
+        sat_o(wrap32_o(shl(a, (agg - fa.exp) as u32), o), fa.bits, o)
     } else {
         a
     };
     let c = if agg > fc.exp {
-        sat(wrap32(shl(c, (agg - fc.exp) as u32)), fc.bits)
+        sat_o(wrap32_o(shl(c, (agg - fc.exp) as u32), o), fc.bits, o)
     } else {
         c
     };
-    let s = wrap32(a + c);
+    let s = wrap32_o(a + c, o);
     let r = if res.exp >= agg {
-        wrap32(shl(s, (res.exp - agg) as u32))
+        wrap32_o(shl(s, (res.exp - agg) as u32), o)
     } else {
         shr(s, (agg - res.exp) as u32)
     };
-    sat(r, res.bits)
+    sat_o(r, res.bits, o)
 }
 
 /// Elementwise multiply with result format `res` (spec 5.5): the product is exact, it is floor-
 /// shifted by `e_a + e_c - e_res`, cast to int32 (wrap) and saturated.
 #[inline]
 pub fn mul(a: i64, ea: i32, c: i64, ec: i32, res: Fmt) -> i64 {
+    mul_o(a, ea, c, ec, res, &mut ())
+}
+
+/// [`mul`], reporting saturations and wraps.
+#[inline]
+pub fn mul_o(a: i64, ea: i32, c: i64, ec: i32, res: Fmt, o: &mut impl Observer) -> i64 {
     let s = (ea + ec - res.exp) as u32;
-    sat(wrap32(shr(a * c, s)), res.bits)
+    sat_o(wrap32_o(shr(a * c, s), o), res.bits, o)
 }
 
 /// Saturating addition of two operands that already share the result exponent (spec 5.3).

@@ -194,6 +194,20 @@ pub struct Sigmoid {
 }
 
 impl Sigmoid {
+    /// Spec 7: the table with linear interpolation for a gate pre-activation `g` of exponent
+    /// `e_go`, in 64-bit arithmetic. Requires `x_exp <= e_go` (checked by validation).
+    pub fn eval(&self, g: i64, e_go: i32) -> i64 {
+        let xx = crate::fxp::shr(g, (e_go - self.x_exp) as u32);
+        let a = xx.abs();
+        let sign = if xx > 0 { 1 } else { -1 };
+        let ind = (a >> self.x_exp).min(6) as usize;
+        let mu = a & ((1i64 << self.x_exp) - 1);
+        let one = 1i64 << self.x_exp;
+        let half = (((one - mu) * i64::from(self.lut[ind])) >> self.x_exp)
+            + ((mu * i64::from(self.lut[ind + 1])) >> self.x_exp);
+        (1i64 << (self.y_exp - 1)) + sign * half
+    }
+
     /// The standard table for `y_exp`, as upstream builds it.
     pub fn standard(x_exp: i32, y_exp: i32) -> Self {
         let mut lut = [0i32; 8];

@@ -234,17 +234,7 @@ pub fn ssm_output(b: &Block, state: &LayerState, u: &[i64]) -> Vec<i64> {
 
 /// Spec 7: the sigmoid lookup table with linear interpolation, evaluated in 64 bits.
 pub fn sigmoid(b: &Block, g: i64) -> i64 {
-    let sg = &b.sigmoid;
-    let e_go = b.out2.out.exp;
-    let xx = fxp::shr(g, (e_go - sg.x_exp) as u32);
-    let a = xx.abs();
-    let sign = if xx > 0 { 1 } else { -1 };
-    let ind = (a >> sg.x_exp).min(6) as usize;
-    let mu = a & ((1i64 << sg.x_exp) - 1);
-    let one = 1i64 << sg.x_exp;
-    let half = (((one - mu) * i64::from(sg.lut[ind])) >> sg.x_exp)
-        + ((mu * i64::from(sg.lut[ind + 1])) >> sg.x_exp);
-    (1i64 << (sg.y_exp - 1)) + sign * half
+    b.sigmoid.eval(g, b.out2.out.exp)
 }
 
 /// Spec 6.11 to 6.15: ReLU, gate Dense, sigmoid, gate operands and product.

@@ -1,0 +1,532 @@
+//! Functional execution of a compiled program: graded spikes, synapses, dendritic accumulators
+//! and neuron programs, exactly as the cores run them.
+//!
+//! Per token: the host injects the non-zero input values; then, stage by stage, every core
+//! updates the neurons of its piece (reading and clearing their dendritic accumulators, running
+//! the neuron program) and sends one graded spike per non-zero output to every core that holds
+//! synapses for it; the receiving core reads the axon's synapse list and accumulates
+//! `weight x payload` into the target neurons' ports. Decoder outputs go to the host.
+//!
+//! The cores of one timestep only communicate through messages consumed in a later timestep
+//! (the barrier), and every projection's delay equals its stage difference minus one, so
+//! executing token by token in stage order produces exactly the values of the timestep-by-
+//! timestep schedule of either mode; the timing model ([`crate::timing`]) then lays the same
+//! work out in time for fall-through or pipeline operation.
+//!
+//! Accounting: every message is counted on its flow (messages, bits, synaptic-memory words
+//! read and synaptic operations at the receiver); every saturation, 32-bit wrap and
+//! accumulator overflow is counted per population.
+//!
+//! Data layout: [`Tables`] holds everything read-only (synapses of all cores in one array,
+//! destinations of every source output); [`Lane`] holds the mutable neuron state of the cores
+//! it runs; [`TokenState`] (the dendritic accumulators of every core, the token's work and its
+//! output) travels with the token, so two threads can run the early and the late stages of
+//! consecutive tokens at the same time without sharing anything mutable.
+
+use loisim_compiler::network::NeuronProgram;
+use loisim_compiler::program::Program;
+use loisim_model::fxp::{self, Events, Width};
+use serde::{Deserialize, Serialize};
+
+/// Work caused by one token on one flow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowWork {
+    /// Messages.
+    pub msgs: u32,
+    /// Bits on the wire.
+    pub bits: u32,
+    /// Synaptic-memory words read at the receiver.
+    pub words: u32,
+    /// Synaptic operations at the receiver.
+    pub synops: u32,
+}
+
+impl FlowWork {
+    #[inline]
+    fn add(&mut self, o: &FlowWork) {
+        self.msgs += o.msgs;
+        self.bits += o.bits;
+        self.words += o.words;
+        self.synops += o.synops;
+    }
+}
+
+/// Work caused by one token, per flow (indexed like [`Program::flows`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenWork {
+    /// Per flow.
+    pub flows: Vec<FlowWork>,
+}
+
+/// Saturations, wraps and accumulator overflows of one population.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PopEvents {
+    /// Arithmetic events in the neuron program.
+    pub program: Events,
+    /// Dendritic accumulator sums that did not fit the accumulator width.
+    pub accumulator_overflows: u64,
+}
+
+impl std::ops::AddAssign for PopEvents {
+    fn add_assign(&mut self, o: Self) {
+        self.program += o.program;
+        self.accumulator_overflows += o.accumulator_overflows;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct SynRt {
+    /// Index into the accumulators of all cores.
+    acc: u32,
+    weight: i32,
+}
+
+/// A destination: a synapse range, or the host when `start == HOST`.
+#[derive(Clone, Copy, Debug)]
+struct DestRt {
+    start: u32,
+    end: u32,
+    flow: u32,
+    work: FlowWork,
+}
+
+const HOST: u32 = u32::MAX;
+
+#[derive(Clone, Debug)]
+struct CoreRt {
+    ports: usize,
+    /// First global neuron of the core's piece.
+    start: usize,
+    n: usize,
+    /// First accumulator of the core.
+    acc_base: usize,
+    /// First persistent-state word of the core (2 per neuron for complex states).
+    state_base: usize,
+}
+
+/// A unit of work: the host's injection, or one core's update of its neurons. Units run in
+/// this order; the cores of one stage are independent of each other.
+#[derive(Clone, Copy, Debug)]
+enum Unit {
+    Host,
+    Core { pop: usize, core: usize },
+}
+
+/// The read-only executable tables of a program.
+#[derive(Debug)]
+pub struct Tables<'p> {
+    prog: &'p Program,
+    cores: Vec<CoreRt>,
+    units: Vec<Unit>,
+    syn: Vec<SynRt>,
+    dest_off: Vec<u32>,
+    dests: Vec<DestRt>,
+    out_base: u32,
+    acc_bits: u32,
+    n_acc: usize,
+    n_state: usize,
+    d_out: usize,
+    /// Estimated work per unit, ns, for splitting the units between threads.
+    unit_cost: Vec<u64>,
+}
+
+/// Mutable neuron state and counters of the cores one thread runs.
+#[derive(Clone, Debug)]
+pub struct Lane {
+    state: Vec<i64>,
+    events: Vec<PopEvents>,
+    nonzero: Vec<Vec<u64>>,
+}
+
+/// What travels with a token: every core's dendritic accumulators, the token's work, and its
+/// output.
+#[derive(Clone, Debug)]
+pub struct TokenState {
+    acc: Vec<i64>,
+    /// Work per flow.
+    pub work: TokenWork,
+    /// Decoder output.
+    pub out: Vec<i32>,
+}
+
+fn wrap_to(v: i64, bits: u32) -> i64 {
+    if bits >= 64 {
+        v
+    } else {
+        let sh = 64 - bits;
+        (v << sh) >> sh
+    }
+}
+
+impl<'p> Tables<'p> {
+    /// Builds the executable tables of a program.
+    pub fn new(prog: &'p Program) -> Self {
+        let net = &prog.network;
+        let mut cores = Vec::with_capacity(prog.cores.len());
+        let (mut n_acc, mut n_state) = (0usize, 0usize);
+        // Synapse ranges per (core, axon), in one array.
+        let mut syn = Vec::new();
+        let mut axon_range: Vec<Vec<(u32, u32)>> = Vec::with_capacity(prog.cores.len());
+        for c in &prog.cores {
+            let piece = prog.pieces[c.pieces[0].0 as usize];
+            let pop = net.pop(piece.pop);
+            let ports = pop.port_delays.len();
+            let n = piece.len() as usize;
+            let core = CoreRt {
+                ports,
+                start: piece.start as usize,
+                n,
+                acc_base: n_acc,
+                state_base: n_state,
+            };
+            let mut ranges = Vec::with_capacity(c.axons.len());
+            for a in &c.axons {
+                let s = syn.len() as u32;
+                for sy in &a.synapses {
+                    syn.push(SynRt {
+                        acc: (n_acc + sy.target as usize * ports + sy.port as usize) as u32,
+                        weight: sy.weight,
+                    });
+                }
+                ranges.push((s, syn.len() as u32));
+            }
+            axon_range.push(ranges);
+            n_acc += n * ports;
+            if matches!(pop.program, NeuronProgram::Ssm { .. }) {
+                n_state += 2 * n;
+            }
+            cores.push(core);
+        }
+        let mut pops: Vec<usize> = (0..net.populations.len()).collect();
+        pops.sort_by_key(|&p| (net.populations[p].stage, p));
+        let mut units = vec![Unit::Host];
+        for p in pops {
+            let mut list: Vec<(usize, usize)> = prog
+                .cores
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| prog.pieces[c.pieces[0].0 as usize].pop.index() == p)
+                .map(|(i, _)| (cores[i].start, i))
+                .collect();
+            list.sort_unstable();
+            units.extend(
+                list.into_iter()
+                    .map(|(_, core)| Unit::Core { pop: p, core }),
+            );
+        }
+        let r = &prog.routing;
+        let dests: Vec<DestRt> = r
+            .dests
+            .iter()
+            .map(|d| match d.core {
+                Some(ci) => {
+                    let a = &prog.cores[ci as usize].axons[d.axon as usize];
+                    let (start, end) = axon_range[ci as usize][d.axon as usize];
+                    DestRt {
+                        start,
+                        end,
+                        flow: d.flow,
+                        work: FlowWork {
+                            msgs: 1,
+                            bits: d.bits,
+                            words: a.words,
+                            synops: a.synops,
+                        },
+                    }
+                }
+                None => DestRt {
+                    start: HOST,
+                    end: HOST,
+                    flow: d.flow,
+                    work: FlowWork {
+                        msgs: 1,
+                        bits: d.bits,
+                        words: 0,
+                        synops: 0,
+                    },
+                },
+            })
+            .collect();
+        // Work estimate per unit (ns on a typical core, all outputs non-zero): a message costs
+        // about 6 ns, a synapse 1 ns, a neuron program 12 ns.
+        let fan = |sid: usize| -> u64 {
+            let (a, b) = (r.offsets[sid] as usize, r.offsets[sid + 1] as usize);
+            dests[a..b]
+                .iter()
+                .map(|d| {
+                    6 + if d.start == HOST {
+                        0
+                    } else {
+                        u64::from(d.end - d.start)
+                    }
+                })
+                .sum()
+        };
+        let unit_cost = units
+            .iter()
+            .map(|u| match *u {
+                Unit::Host => (0..net.input_width as usize).map(|i| 3 + fan(i)).sum(),
+                Unit::Core { pop, core } => {
+                    let c = &cores[core];
+                    let p = &net.populations[pop];
+                    let mut cost = c.n as u64 * 12;
+                    for ch in 0..p.channels.len() {
+                        for i in c.start..c.start + c.n {
+                            cost += fan(r.source_id(
+                                loisim_compiler::PopId(pop as u32),
+                                ch as u32,
+                                i as u32,
+                            ) as usize);
+                        }
+                    }
+                    cost
+                }
+            })
+            .collect();
+        let (dec, ch) = net.output;
+        Self {
+            prog,
+            cores,
+            units,
+            syn,
+            dest_off: r.offsets.clone(),
+            dests,
+            out_base: r.base[dec.index()][ch as usize],
+            acc_bits: prog.chip.core.accumulator_bits.value,
+            n_acc,
+            n_state,
+            d_out: net.pop(dec).n_neurons as usize,
+            unit_cost,
+        }
+    }
+
+    /// Number of work units (the host's injection, then every core in stage order).
+    pub fn n_units(&self) -> usize {
+        self.units.len()
+    }
+
+    /// Estimated work of each unit, ns.
+    pub fn unit_cost(&self) -> &[u64] {
+        &self.unit_cost
+    }
+
+    /// A zeroed lane.
+    pub fn lane(&self) -> Lane {
+        Lane {
+            state: vec![0; self.n_state],
+            events: vec![PopEvents::default(); self.prog.network.populations.len()],
+            nonzero: self
+                .prog
+                .network
+                .populations
+                .iter()
+                .map(|p| vec![0; p.channels.len()])
+                .collect(),
+        }
+    }
+
+    /// A zeroed token state.
+    pub fn token_state(&self) -> TokenState {
+        TokenState {
+            acc: vec![0; self.n_acc],
+            work: TokenWork {
+                flows: vec![FlowWork::default(); self.prog.flows.len()],
+            },
+            out: vec![0; self.d_out],
+        }
+    }
+
+    /// Sends value `v` of source `sid` to all its destinations.
+    #[inline]
+    fn send(&self, sid: u32, v: i64, tok: &mut TokenState) {
+        let (a, b) = (
+            self.dest_off[sid as usize] as usize,
+            self.dest_off[sid as usize + 1] as usize,
+        );
+        let acc = tok.acc.as_mut_slice();
+        for d in &self.dests[a..b] {
+            tok.work.flows[d.flow as usize].add(&d.work);
+            if d.start == HOST {
+                // Decoder outputs are saturated to their format by the program.
+                tok.out[(sid - self.out_base) as usize] = v as i32;
+                continue;
+            }
+            for s in &self.syn[d.start as usize..d.end as usize] {
+                acc[s.acc as usize] += i64::from(s.weight) * v;
+            }
+        }
+    }
+
+    /// Runs work units `range` of one token (unit 0 is the host's injection of `input`, which
+    /// also resets the token's work and output).
+    pub fn run(
+        &self,
+        lane: &mut Lane,
+        tok: &mut TokenState,
+        input: &[i32],
+        range: std::ops::Range<usize>,
+    ) {
+        let prog = self.prog;
+        let net = &prog.network;
+        for unit in &self.units[range] {
+            let (pop, core) = match *unit {
+                Unit::Host => {
+                    tok.work
+                        .flows
+                        .iter_mut()
+                        .for_each(|f| *f = FlowWork::default());
+                    tok.out.iter_mut().for_each(|v| *v = 0);
+                    for (i, &x) in input.iter().enumerate() {
+                        let v = net.input_conversion.apply(i64::from(x));
+                        if v != 0 {
+                            self.send(i as u32, v, tok);
+                        }
+                    }
+                    continue;
+                }
+                Unit::Core { pop, core } => (pop, &self.cores[core]),
+            };
+            let p = &net.populations[pop];
+            let base = &prog.routing.base[pop];
+            let has_state = matches!(p.program, NeuronProgram::Ssm { .. });
+            let mut ev = PopEvents::default();
+            for local in 0..core.n {
+                let mut x = [0i64; 4];
+                for (port, xv) in x.iter_mut().enumerate().take(core.ports) {
+                    let slot = core.acc_base + local * core.ports + port;
+                    let exact = tok.acc[slot];
+                    tok.acc[slot] = 0;
+                    let w = wrap_to(exact, self.acc_bits);
+                    if w != exact {
+                        ev.accumulator_overflows += 1;
+                    }
+                    *xv = w;
+                }
+                let st = core.state_base + 2 * local;
+                let state = if has_state {
+                    &mut lane.state[st..st + 2]
+                } else {
+                    &mut [][..]
+                };
+                let (vals, n_out) =
+                    run_program(&p.program, core.start + local, &x, state, &mut ev.program);
+                for (ch, &v) in vals.iter().enumerate().take(n_out) {
+                    if v != 0 {
+                        lane.nonzero[pop][ch] += 1;
+                        self.send(base[ch] + (core.start + local) as u32, v, tok);
+                    }
+                }
+            }
+            lane.events[pop] += ev;
+        }
+    }
+}
+
+impl Lane {
+    /// Adds another lane's counters (the state is not merged: each lane owns its cores).
+    pub fn merge_counters(&mut self, o: &Lane) {
+        for (a, b) in self.events.iter_mut().zip(&o.events) {
+            *a += *b;
+        }
+        for (a, b) in self.nonzero.iter_mut().zip(&o.nonzero) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += *y;
+            }
+        }
+    }
+
+    /// Events per population.
+    pub fn events(&self) -> &[PopEvents] {
+        &self.events
+    }
+
+    /// Non-zero outputs per population channel.
+    pub fn nonzero(&self) -> &[Vec<u64>] {
+        &self.nonzero
+    }
+}
+
+/// Runs one neuron's program. `j` is the neuron's index in its population, `x` its ports,
+/// `state` its persistent state. Returns the channel values and their number.
+#[inline]
+fn run_program(
+    prog: &NeuronProgram,
+    j: usize,
+    x: &[i64; 4],
+    state: &mut [i64],
+    ev: &mut Events,
+) -> ([i64; 2], usize) {
+    match prog {
+        NeuronProgram::Encoder { dense, bn, dec_in } => {
+            let xr = fxp::relu(dense.apply(j, x[0], ev));
+            match bn {
+                Some(b) => ([xr, b.apply(j, xr, ev)], 2),
+                None => ([dec_in.apply_o(xr, ev), 0], 1),
+            }
+        }
+        NeuronProgram::Ssm {
+            bu_re,
+            bu_im,
+            fmts,
+            lambda_re,
+            lambda_im,
+            e_ar,
+            e_ai,
+        } => {
+            let br = fxp::sat_o(fxp::shr(fxp::wrap32_o(x[0], ev), bu_re.0), bu_re.1, ev);
+            let bi = fxp::sat_o(fxp::shr(fxp::wrap32_o(x[1], ev), bu_im.0), bu_im.1, ev);
+            let (xr, xi) = (state[0], state[1]);
+            let (ar, ai) = (lambda_re[j], lambda_im[j]);
+            let p1 = fxp::shr(fxp::wrap32_o(ar * xr, ev), *e_ar);
+            let p2 = fxp::shr(fxp::wrap32_o(ai * xi, ev), *e_ar);
+            let p3 = fxp::shr(fxp::wrap32_o(ar * xi, ev), *e_ai);
+            let p4 = fxp::shr(fxp::wrap32_o(ai * xr, ev), *e_ai);
+            let br = fxp::wrap32_o(fxp::align(br, fmts[0].exp, fmts[2].exp), ev);
+            let bi = fxp::wrap32_o(fxp::align(bi, fmts[1].exp, fmts[3].exp), ev);
+            let nr = fxp::wrap32_o(p1 - p2 + br, ev);
+            let ni = fxp::wrap32_o(p3 + p4 + bi, ev);
+            state[0] = nr;
+            state[1] = ni;
+            let (zr, zi) = fxp::complex_relu(nr, ni);
+            ([zr, zi], 2)
+        }
+        NeuronProgram::SsmOut {
+            sh_re,
+            sh_im,
+            sh_d,
+            y_bits,
+            out2_in,
+            l,
+        } => {
+            let yb = *y_bits;
+            let cr = fxp::sat_o(fxp::shr(fxp::wrap32_o(x[0], ev), *sh_re), yb, ev);
+            let ci = fxp::sat_o(fxp::shr(fxp::wrap32_o(x[1], ev), *sh_im), yb, ev);
+            let c2 = 2 * fxp::sat_o(cr - ci, yb, ev);
+            let du = fxp::sat_o(fxp::wrap32_o(fxp::shr(x[2], *sh_d), ev), yb, ev);
+            let x1 = fxp::relu(fxp::sat_o(c2 + du, yb, ev));
+            ([out2_in.apply_o(x1, ev), l.apply_o(x1, ev)], 2)
+        }
+        NeuronProgram::Gate {
+            dense,
+            sigmoid,
+            e_go,
+            s_fmt,
+            gate,
+            skip,
+            residual,
+            bn,
+            dec_in,
+        } => {
+            let g = dense.apply(j, x[0], ev);
+            let s = sigmoid.eval(g, *e_go);
+            let r = fxp::requant_o(s, *s_fmt, gate[1], Width::Int64, ev);
+            let gt = fxp::mul_o(x[1], gate[0].exp, r, gate[1].exp, gate[2], ev);
+            let xo = fxp::relu(fxp::add_rt_o(gt, gate[2], x[2], *skip, *residual, ev));
+            match bn {
+                Some(b) => ([xo, b.apply(j, xo, ev)], 2),
+                None => ([dec_in.apply_o(xo, ev), 0], 1),
+            }
+        }
+        NeuronProgram::Decoder { dense } => ([dense.apply(j, x[0], ev), 0], 1),
+    }
+}

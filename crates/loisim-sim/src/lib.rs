@@ -1,0 +1,493 @@
+//! The loisim chip simulator: runs a compiled [`Program`] on a simulated Loihi chip.
+//!
+//! - [`engine`]: bit-exact functional execution (graded spikes, synapses, dendritic
+//!   accumulators, neuron programs), with every message counted on its flow and every
+//!   saturation, wrap and accumulator overflow counted per population;
+//! - [`timing`]: the latency and energy of a timestep from its counted work;
+//! - [`simulate`]: runs a token sequence and lays the work out in time in fall-through mode (a
+//!   token enters when the previous one has left the decoder) and in pipeline mode (a token
+//!   enters every timestep).
+//!
+//! Results are deterministic: the same program and input give the same integers and the same
+//! figures, whatever the thread count. The library does no I/O.
+
+pub mod engine;
+pub mod timing;
+
+use engine::{PopEvents, Tables, TokenState, TokenWork};
+use loisim_compiler::program::Program;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use timing::{CoreCounters, EnergyBreakdown, Scratch, Step, TimingModel};
+
+/// Operating mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// One token at a time: a token enters after the previous one has left the decoder.
+    FallThrough,
+    /// A token enters every timestep; blocks work on different tokens at once.
+    Pipeline,
+}
+
+impl Mode {
+    /// `fall-through` or `pipeline`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::FallThrough => "fall-through",
+            Mode::Pipeline => "pipeline",
+        }
+    }
+}
+
+/// What to simulate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimOptions {
+    /// Lay the run out in fall-through mode.
+    pub fall_through: bool,
+    /// Lay the run out in pipeline mode.
+    pub pipeline: bool,
+    /// Threads: 1 runs everything on the calling thread; 2 or more also runs the early stages
+    /// of the next token on a second thread. Results do not depend on it.
+    pub threads: usize,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            fall_through: true,
+            pipeline: true,
+            threads: 2,
+        }
+    }
+}
+
+/// One simulated timestep, as handed to a [`TraceSink`].
+#[derive(Debug)]
+pub struct StepRecord<'a> {
+    /// Mode.
+    pub mode: Mode,
+    /// Timestep index within the mode's run.
+    pub timestep: u64,
+    /// Start time, ns from the start of the run.
+    pub start_ns: f64,
+    /// Fall-through: the token; pipeline: the newest token in the pipeline.
+    pub token: usize,
+    /// Fall-through: the active stage; pipeline: none (all stages with a token are active).
+    pub stage: Option<u32>,
+    /// Whether this timestep completes a token (its decoder output reaches the host).
+    pub token_done: Option<usize>,
+    /// Duration, energy, counts.
+    pub step: &'a Step,
+    /// Per-core counters (indexed like [`Program::cores`]).
+    pub counters: &'a [CoreCounters],
+}
+
+/// Receives every simulated timestep (traces, plots).
+pub trait TraceSink {
+    /// Called once per timestep, in order, per mode.
+    fn step(&mut self, rec: &StepRecord<'_>);
+}
+
+/// Totals of one mode.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModeResult {
+    /// Tokens run.
+    pub n_tokens: usize,
+    /// Timesteps simulated.
+    pub n_timesteps: u64,
+    /// Time from the first injection to the last output, ns.
+    pub total_ns: f64,
+    /// Mean time a token spends from injection to output, ns.
+    pub token_latency_ns_mean: f64,
+    /// Longest token latency, ns.
+    pub token_latency_ns_max: f64,
+    /// Shortest timestep, ns.
+    pub step_ns_min: f64,
+    /// Longest timestep, ns.
+    pub step_ns_max: f64,
+    /// Smallest `duration - lower bound` over all timesteps (never negative), ns.
+    pub min_margin_over_lower_bound_ns: f64,
+    /// Energy of the whole run.
+    pub energy: EnergyBreakdown,
+    /// Messages.
+    pub msgs: u64,
+    /// Synaptic operations.
+    pub synops: u64,
+    /// Active neuron updates.
+    pub updates: u64,
+}
+
+impl ModeResult {
+    fn add_step(&mut self, s: &Step) {
+        self.n_timesteps += 1;
+        self.total_ns += s.duration_ns;
+        self.energy.add(&s.energy);
+        self.msgs += s.msgs;
+        self.synops += s.synops;
+        self.updates += s.updates;
+        if self.n_timesteps == 1 {
+            self.step_ns_min = s.duration_ns;
+            self.min_margin_over_lower_bound_ns = f64::INFINITY;
+        }
+        self.step_ns_min = self.step_ns_min.min(s.duration_ns);
+        self.step_ns_max = self.step_ns_max.max(s.duration_ns);
+        self.min_margin_over_lower_bound_ns = self
+            .min_margin_over_lower_bound_ns
+            .min(s.duration_ns - s.lower_bound_ns);
+    }
+
+    /// Tokens per second.
+    pub fn throughput_tokens_per_s(&self) -> f64 {
+        if self.total_ns > 0.0 {
+            self.n_tokens as f64 / (self.total_ns * 1e-9)
+        } else {
+            0.0
+        }
+    }
+
+    /// Energy per token, pJ (total).
+    pub fn energy_pj_per_token(&self) -> f64 {
+        self.energy.total_pj() / self.n_tokens.max(1) as f64
+    }
+}
+
+/// Everything a simulation produced.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimResult {
+    /// Decoder output integers, one vector per token.
+    pub outputs: Vec<Vec<i32>>,
+    /// Fall-through totals.
+    pub fall_through: Option<ModeResult>,
+    /// Pipeline totals.
+    pub pipeline: Option<ModeResult>,
+    /// Saturations, wraps and accumulator overflows per population.
+    pub events: Vec<PopEvents>,
+    /// Fraction of non-zero outputs per population channel (`[population][channel]`).
+    pub activity: Vec<Vec<f64>>,
+    /// Pipeline depth, timesteps.
+    pub depth: u32,
+}
+
+/// Why a simulation could not run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// A token has the wrong width.
+    #[error("token {token} has {got} features, the model expects {expected}")]
+    Width {
+        /// Token.
+        token: usize,
+        /// Given.
+        got: usize,
+        /// Expected.
+        expected: usize,
+    },
+    /// A value out of the input format.
+    #[error("token {token}, feature {feature}: {value} does not fit the {bits}-bit input format")]
+    Range {
+        /// Token.
+        token: usize,
+        /// Feature.
+        feature: usize,
+        /// Value.
+        value: i32,
+        /// Input width.
+        bits: u32,
+    },
+    /// No tokens.
+    #[error("no tokens to simulate")]
+    Empty,
+}
+
+struct FallThrough<'m> {
+    model: &'m TimingModel,
+    res: ModeResult,
+    scratch: Scratch,
+    t_ns: f64,
+    steps: u64,
+}
+
+impl<'m> FallThrough<'m> {
+    fn token(&mut self, token: usize, w: &TokenWork, sink: &mut Option<&mut dyn TraceSink>) {
+        let mut latency = 0.0;
+        let depth = self.model.depth();
+        for s in 0..depth {
+            let st = self.model.step(&[(s, w)], &mut self.scratch);
+            if let Some(sink) = sink.as_deref_mut() {
+                sink.step(&StepRecord {
+                    mode: Mode::FallThrough,
+                    timestep: self.steps,
+                    start_ns: self.t_ns,
+                    token,
+                    stage: Some(s),
+                    token_done: (s + 1 == depth).then_some(token),
+                    step: &st,
+                    counters: self.scratch.counters(),
+                });
+            }
+            self.steps += 1;
+            self.t_ns += st.duration_ns;
+            latency += st.duration_ns;
+            self.res.add_step(&st);
+        }
+        self.res.n_tokens += 1;
+        self.res.token_latency_ns_max = self.res.token_latency_ns_max.max(latency);
+    }
+
+    fn finish(mut self) -> ModeResult {
+        self.res.token_latency_ns_mean = self.res.total_ns / self.res.n_tokens.max(1) as f64;
+        self.res
+    }
+}
+
+struct Pipeline<'m> {
+    model: &'m TimingModel,
+    res: ModeResult,
+    scratch: Scratch,
+    /// Work of the last `depth` tokens, newest last.
+    window: VecDeque<TokenWork>,
+    /// Token index of `window[0]`.
+    first: usize,
+    /// Durations of the last `depth` timesteps, newest last.
+    durations: VecDeque<f64>,
+    t_ns: f64,
+    latency_sum: f64,
+}
+
+impl<'m> Pipeline<'m> {
+    fn timestep(
+        &mut self,
+        tau: usize,
+        n_tokens_total: Option<usize>,
+        sink: &mut Option<&mut dyn TraceSink>,
+    ) {
+        let depth = self.model.depth() as usize;
+        let mut active: Vec<(u32, &TokenWork)> = Vec::with_capacity(depth);
+        for (k, w) in self.window.iter().enumerate() {
+            let t = self.first + k;
+            if t <= tau && tau - t < depth {
+                active.push(((tau - t) as u32, w));
+            }
+        }
+        let st = self.model.step(&active, &mut self.scratch);
+        let done = (tau + 1 >= depth)
+            .then(|| tau + 1 - depth)
+            .filter(|&t| n_tokens_total.is_none_or(|n| t < n));
+        if let Some(sink) = sink.as_deref_mut() {
+            sink.step(&StepRecord {
+                mode: Mode::Pipeline,
+                timestep: tau as u64,
+                start_ns: self.t_ns,
+                token: tau.min(self.first + self.window.len().saturating_sub(1)),
+                stage: None,
+                token_done: done,
+                step: &st,
+                counters: self.scratch.counters(),
+            });
+        }
+        self.t_ns += st.duration_ns;
+        self.res.add_step(&st);
+        self.durations.push_back(st.duration_ns);
+        if self.durations.len() > depth {
+            self.durations.pop_front();
+        }
+        if done.is_some() {
+            let lat: f64 = self.durations.iter().sum();
+            self.latency_sum += lat;
+            self.res.token_latency_ns_max = self.res.token_latency_ns_max.max(lat);
+        }
+    }
+
+    fn token(&mut self, w: TokenWork, sink: &mut Option<&mut dyn TraceSink>) {
+        let depth = self.model.depth() as usize;
+        self.window.push_back(w);
+        if self.window.len() > depth {
+            self.window.pop_front();
+            self.first += 1;
+        }
+        let tau = self.first + self.window.len() - 1;
+        self.timestep(tau, None, sink);
+        self.res.n_tokens += 1;
+    }
+
+    fn finish(mut self, sink: &mut Option<&mut dyn TraceSink>) -> ModeResult {
+        let n = self.res.n_tokens;
+        let depth = self.model.depth() as usize;
+        for tau in n..n + depth - 1 {
+            self.timestep(tau, Some(n), sink);
+        }
+        self.res.token_latency_ns_mean = self.latency_sum / n.max(1) as f64;
+        self.res
+    }
+}
+
+/// Checks input tokens against a program.
+pub fn check_tokens(prog: &Program, tokens: &[Vec<i32>]) -> Result<(), SimError> {
+    if tokens.is_empty() {
+        return Err(SimError::Empty);
+    }
+    let d = prog.network.input_width as usize;
+    let f = prog.network.input_fmt;
+    for (t, tok) in tokens.iter().enumerate() {
+        if tok.len() != d {
+            return Err(SimError::Width {
+                token: t,
+                got: tok.len(),
+                expected: d,
+            });
+        }
+        if let Some((i, &v)) = tok
+            .iter()
+            .enumerate()
+            .find(|&(_, &v)| !f.contains(i64::from(v)))
+        {
+            return Err(SimError::Range {
+                token: t,
+                feature: i,
+                value: v,
+                bits: f.bits,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Where to split the work units between two threads: units `0..k` run on the second thread,
+/// the rest and the timing model (`timing_ns` per token) on the calling thread.
+fn split_point(costs: &[u64], timing_ns: u64) -> usize {
+    let total: u64 = costs.iter().sum();
+    let mut best = (u64::MAX, 1);
+    let mut a = 0u64;
+    for k in 1..costs.len() {
+        a += costs[k - 1];
+        let worst = a.max(total - a + timing_ns);
+        if worst < best.0 {
+            best = (worst, k);
+        }
+    }
+    best.1
+}
+
+/// Simulates `tokens` (input integers) on a compiled program. `sink` receives every timestep;
+/// `progress` is called with the number of tokens done.
+pub fn simulate(
+    prog: &Program,
+    tokens: &[Vec<i32>],
+    opts: &SimOptions,
+    mut sink: Option<&mut dyn TraceSink>,
+    mut progress: Option<&mut dyn FnMut(usize)>,
+) -> Result<SimResult, SimError> {
+    check_tokens(prog, tokens)?;
+    let tables = Tables::new(prog);
+    let model = TimingModel::new(prog);
+    let mut ft = opts.fall_through.then(|| FallThrough {
+        model: &model,
+        res: ModeResult::default(),
+        scratch: Scratch::default(),
+        t_ns: 0.0,
+        steps: 0,
+    });
+    let mut pl = opts.pipeline.then(|| Pipeline {
+        model: &model,
+        res: ModeResult::default(),
+        scratch: Scratch::default(),
+        window: VecDeque::new(),
+        first: 0,
+        durations: VecDeque::new(),
+        t_ns: 0.0,
+        latency_sum: 0.0,
+    });
+    let mut outputs = Vec::with_capacity(tokens.len());
+    let mut consume = |t: usize, tok: &TokenState, sink: &mut Option<&mut dyn TraceSink>| {
+        outputs.push(tok.out.clone());
+        if let Some(ft) = ft.as_mut() {
+            ft.token(t, &tok.work, sink);
+        }
+        if let Some(pl) = pl.as_mut() {
+            pl.token(tok.work.clone(), sink);
+        }
+        if let Some(p) = progress.as_deref_mut() {
+            p(t + 1);
+        }
+    };
+    let n_units = tables.n_units();
+    let mut lane = tables.lane();
+    if opts.threads <= 1 || n_units < 2 {
+        let mut tok = tables.token_state();
+        for (t, input) in tokens.iter().enumerate() {
+            tables.run(&mut lane, &mut tok, input, 0..n_units);
+            consume(t, &tok, &mut sink);
+        }
+    } else {
+        // Timing costs about 150 ns per timestep plus 25 ns per core and 15 ns per flow.
+        let steps =
+            u64::from(opts.fall_through) * u64::from(model.depth()) + u64::from(opts.pipeline);
+        let per_step = 150 + 25 * prog.cores.len() as u64;
+        let timing_ns = steps * per_step
+            + (u64::from(opts.fall_through) + u64::from(opts.pipeline))
+                * 15
+                * prog.flows.len() as u64;
+        let k = split_point(tables.unit_cost(), timing_ns);
+        let k = std::env::var("LOISIM_K")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(k);
+        let tables = &tables;
+        let other = std::thread::scope(|s| {
+            // Several tokens in flight: the early thread runs ahead and neither side waits for
+            // the other on every token.
+            const IN_FLIGHT: usize = 8;
+            let (to_main, from_early) = std::sync::mpsc::sync_channel::<TokenState>(IN_FLIGHT);
+            let (to_early, recycled) = std::sync::mpsc::sync_channel::<TokenState>(IN_FLIGHT);
+            for _ in 0..IN_FLIGHT {
+                // The receiver is alive: it is moved into the thread spawned below.
+                let _ = to_early.send(tables.token_state());
+            }
+            let early = s.spawn(move || {
+                let mut lane = tables.lane();
+                for input in tokens {
+                    let Ok(mut tok) = recycled.recv() else { break };
+                    tables.run(&mut lane, &mut tok, input, 0..k);
+                    if to_main.send(tok).is_err() {
+                        break;
+                    }
+                }
+                lane
+            });
+            for t in 0..tokens.len() {
+                let Ok(mut tok) = from_early.recv() else {
+                    break;
+                };
+                tables.run(&mut lane, &mut tok, &[], k..n_units);
+                consume(t, &tok, &mut sink);
+                let _ = to_early.send(tok);
+            }
+            drop(to_early);
+            early
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        });
+        lane.merge_counters(&other);
+    }
+    let fall_through = ft.map(FallThrough::finish);
+    let pipeline = pl.map(|p| p.finish(&mut sink));
+    let n = tokens.len() as f64;
+    let activity = lane
+        .nonzero()
+        .iter()
+        .zip(&prog.network.populations)
+        .map(|(chs, p)| {
+            chs.iter()
+                .map(|&nz| nz as f64 / (n * f64::from(p.n_neurons)).max(1.0))
+                .collect()
+        })
+        .collect();
+    Ok(SimResult {
+        outputs,
+        fall_through,
+        pipeline,
+        events: lane.events().to_vec(),
+        activity,
+        depth: prog.depth,
+    })
+}

@@ -1,0 +1,496 @@
+//! The timing and energy model of one timestep (formulas in `docs/cost-model.md`).
+//!
+//! Inside a timestep each core has three units working concurrently: the neuron unit updates
+//! its neurons one after the other, the axon unit sends one message per non-zero output and
+//! destination core, the synapse unit processes incoming messages in arrival order (message
+//! in, synaptic-memory words read, synaptic operations). Messages cross the mesh along their
+//! XY route (per-hop latency); every link serialises the bits it carries at its bandwidth, so
+//! flows sharing a link delay each other. The timestep ends when the last core has processed
+//! its last message, then the barrier synchronises the tiles:
+//!
+//! ```text
+//! emit_c   = max(U_c, X_c)                       U: neuron updates, X: messages out
+//! T_l      = bits_l / bandwidth_l                 link busy time
+//! last_f   = max(emit_src, max_{l in f} T_l) + L_f       L: route latency
+//! first_f  = first_src + L_f
+//! finish_d = max(emit_d, min_f first_f + R_d, max_f (last_f + R_f / msgs_f))   R: receive work
+//! step     = max_d finish_d + barrier(tiles, chips)
+//! ```
+//!
+//! The host (embedded I/O processor) sends inputs and receives outputs serially at its own
+//! per-message cost. The step is never shorter than the max-affine lower bound
+//! `max(max_c U_c, max_c synops_c t_synop, max_c words_c t_read, max_c msgs_in_c t_in,
+//! max_l T_l, barrier)` (Timcheck, Pierro, Shrestha 2026): each of those terms is part of a
+//! finish time above.
+
+use crate::engine::TokenWork;
+use loisim_compiler::layout::{Axis, Endpoint};
+use loisim_compiler::program::Program;
+use serde::{Deserialize, Serialize};
+
+/// Energy by component, pJ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnergyBreakdown {
+    /// Messages in, synaptic-memory reads, synaptic operations.
+    pub synaptic_pj: f64,
+    /// Neuron updates, program instructions, idle neuron checks.
+    pub neuron_pj: f64,
+    /// Messages out, hops, chip-to-chip links.
+    pub noc_pj: f64,
+    /// Host injection of inputs and extraction of outputs.
+    pub io_pj: f64,
+    /// Barrier synchronisation.
+    pub barrier_pj: f64,
+    /// Static power over the time.
+    pub static_pj: f64,
+}
+
+impl EnergyBreakdown {
+    /// Dynamic energy (everything but static).
+    pub fn dynamic_pj(&self) -> f64 {
+        self.synaptic_pj + self.neuron_pj + self.noc_pj + self.io_pj + self.barrier_pj
+    }
+
+    /// Total energy.
+    pub fn total_pj(&self) -> f64 {
+        self.dynamic_pj() + self.static_pj
+    }
+
+    /// Component-wise sum.
+    pub fn add(&mut self, o: &EnergyBreakdown) {
+        self.synaptic_pj += o.synaptic_pj;
+        self.neuron_pj += o.neuron_pj;
+        self.noc_pj += o.noc_pj;
+        self.io_pj += o.io_pj;
+        self.barrier_pj += o.barrier_pj;
+        self.static_pj += o.static_pj;
+    }
+
+    /// Scaled copy.
+    pub fn scaled(&self, k: f64) -> Self {
+        Self {
+            synaptic_pj: self.synaptic_pj * k,
+            neuron_pj: self.neuron_pj * k,
+            noc_pj: self.noc_pj * k,
+            io_pj: self.io_pj * k,
+            barrier_pj: self.barrier_pj * k,
+            static_pj: self.static_pj * k,
+        }
+    }
+}
+
+/// Per-core counters of one timestep, with Loihi 2 profiler names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoreCounters {
+    /// Synaptic operations.
+    pub syn_ops: u64,
+    /// Neuron updates (active).
+    pub dendrite_updates: u64,
+    /// Messages received.
+    pub spikes_in: u64,
+    /// Messages sent.
+    pub axon_out: u64,
+    /// Synaptic-memory words read.
+    pub synmem_reads: u64,
+    /// Time the core was busy, ns.
+    pub busy_ns: f64,
+    /// Time its last work finished, ns from the start of the timestep.
+    pub finish_ns: f64,
+    /// Dynamic energy of the core (synaptic, neuron, messages out), pJ.
+    pub energy_pj: f64,
+}
+
+/// The outcome of one timestep.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Step {
+    /// Duration, ns.
+    pub duration_ns: f64,
+    /// The barrier's share, ns.
+    pub barrier_ns: f64,
+    /// The max-affine lower bound of the duration, ns.
+    pub lower_bound_ns: f64,
+    /// Energy.
+    pub energy: EnergyBreakdown,
+    /// Messages (all flows, host included).
+    pub msgs: u64,
+    /// Synaptic operations.
+    pub synops: u64,
+    /// Neuron updates.
+    pub updates: u64,
+    /// Index (in the program's cores) and finish time of the core that finished last.
+    pub busiest_core: Option<(usize, f64)>,
+    /// The link with the most bits and its busy time, ns.
+    pub busiest_link: Option<(usize, f64)>,
+}
+
+#[derive(Clone, Debug)]
+struct FlowRt {
+    src: Option<usize>,
+    dst: Option<usize>,
+    stage: u32,
+    links: Vec<u32>,
+    latency_ns: f64,
+    hop_energy_pj: f64,
+}
+
+/// Static timing data of a program on its chip.
+#[derive(Clone, Debug)]
+pub struct TimingModel {
+    depth: u32,
+    core_stage: Vec<u32>,
+    core_neurons: Vec<u64>,
+    core_upd_ns: Vec<f64>,
+    core_upd_pj: Vec<f64>,
+    core_first_ns: Vec<f64>,
+    core_idle_ns: Vec<f64>,
+    core_idle_pj: Vec<f64>,
+    flows: Vec<FlowRt>,
+    /// Flow indices per source stage.
+    flows_by_stage: Vec<Vec<u32>>,
+    link_ns_per_bit: Vec<f64>,
+    barrier_ns: f64,
+    barrier_pj: f64,
+    static_mw: f64,
+    t_in: f64,
+    t_read: f64,
+    t_synop: f64,
+    t_spike: f64,
+    t_io_in: f64,
+    t_io_out: f64,
+    e_in: f64,
+    e_read: f64,
+    e_synop: f64,
+    e_spike: f64,
+    e_io_in: f64,
+    e_io_out: f64,
+}
+
+/// Scratch space reused across timesteps.
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    active: Vec<bool>,
+    out_msgs: Vec<u64>,
+    counters: Vec<CoreCounters>,
+    first_arrival: Vec<f64>,
+    recv_ns: Vec<f64>,
+    last_finish: Vec<f64>,
+    link_bits: Vec<f64>,
+    emit: Vec<f64>,
+}
+
+impl Scratch {
+    /// Per-core counters of the last computed timestep.
+    pub fn counters(&self) -> &[CoreCounters] {
+        &self.counters
+    }
+}
+
+impl TimingModel {
+    /// Timing data of a compiled program.
+    pub fn new(prog: &Program) -> Self {
+        let chip = &prog.chip;
+        let ops = &chip.ops;
+        let net = &prog.network;
+        let mut core_stage = Vec::new();
+        let mut core_neurons = Vec::new();
+        let mut core_upd_ns = Vec::new();
+        let mut core_upd_pj = Vec::new();
+        let mut core_first_ns = Vec::new();
+        let mut core_idle_ns = Vec::new();
+        let mut core_idle_pj = Vec::new();
+        for c in &prog.cores {
+            let piece = prog.pieces[c.pieces[0].0 as usize];
+            let pop = net.pop(piece.pop);
+            let n = f64::from(piece.len());
+            let instr = f64::from(pop.program.instructions());
+            let per_ns = ops.neuron_update.latency_ns.value
+                + instr * ops.neuron_instruction.latency_ns.value;
+            let per_pj =
+                ops.neuron_update.energy_pj.value + instr * ops.neuron_instruction.energy_pj.value;
+            core_stage.push(pop.stage);
+            core_neurons.push(u64::from(piece.len()));
+            core_upd_ns.push(n * per_ns);
+            core_upd_pj.push(n * per_pj);
+            core_first_ns.push(per_ns);
+            core_idle_ns.push(n * ops.neuron_idle.latency_ns.value);
+            core_idle_pj.push(n * ops.neuron_idle.energy_pj.value);
+        }
+        let stage_of = |e: Endpoint| -> (Option<usize>, u32) {
+            match e {
+                Endpoint::Host => (None, 0),
+                Endpoint::Core(id) => {
+                    let ci = prog.core_index(id).unwrap_or(0);
+                    (Some(ci), core_stage[ci])
+                }
+            }
+        };
+        let noc = &chip.noc;
+        let flows: Vec<FlowRt> = prog
+            .flows
+            .iter()
+            .map(|f| {
+                let (src, stage) = stage_of(f.src);
+                let dst = match f.dst {
+                    Endpoint::Host => None,
+                    Endpoint::Core(id) => prog.core_index(id),
+                };
+                let (mut lat, mut e) = (0.0, 0.0);
+                for l in &f.links {
+                    let link = prog.links[l.index()];
+                    if link.chip_link {
+                        lat += chip.board.link_latency_ns.value;
+                        e += chip.board.link_energy_pj.value;
+                    } else if link.axis == Axis::X {
+                        lat += noc.hop_x.latency_ns.value;
+                        e += noc.hop_x.energy_pj.value;
+                    } else {
+                        lat += noc.hop_y.latency_ns.value;
+                        e += noc.hop_y.energy_pj.value;
+                    }
+                }
+                if f.links.is_empty() {
+                    lat += noc.local.latency_ns.value;
+                    e += noc.local.energy_pj.value;
+                }
+                FlowRt {
+                    src,
+                    dst,
+                    stage,
+                    links: f.links.iter().map(|l| l.0).collect(),
+                    latency_ns: lat,
+                    hop_energy_pj: e,
+                }
+            })
+            .collect();
+        let mut flows_by_stage: Vec<Vec<u32>> = vec![Vec::new(); prog.depth as usize + 1];
+        for (i, f) in flows.iter().enumerate() {
+            flows_by_stage[f.stage as usize].push(i as u32);
+        }
+        let link_ns_per_bit = prog
+            .links
+            .iter()
+            .map(|l| {
+                1.0 / if l.chip_link {
+                    chip.board.link_bits_per_ns.value
+                } else {
+                    noc.link_bits_per_ns.value
+                }
+            })
+            .collect();
+        let (tiles, chips) = prog.tiles_and_chips();
+        let b = &chip.barrier;
+        let barrier_ns = b.base_ns.value
+            + b.per_tile_ns.value * f64::from(tiles)
+            + b.per_chip_ns.value * f64::from(chips - 1);
+        let barrier_pj = b.energy_pj_per_tile.value * f64::from(tiles);
+        let static_mw = chip.static_power.chip_mw.value * f64::from(chip.n_chips())
+            + chip.static_power.board_mw.value;
+        Self {
+            depth: prog.depth,
+            core_stage,
+            core_neurons,
+            core_upd_ns,
+            core_upd_pj,
+            core_first_ns,
+            core_idle_ns,
+            core_idle_pj,
+            flows,
+            flows_by_stage,
+            link_ns_per_bit,
+            barrier_ns,
+            barrier_pj,
+            static_mw,
+            t_in: ops.message_in.latency_ns.value,
+            t_read: ops.synmem_word_read.latency_ns.value,
+            t_synop: ops.synop.latency_ns.value,
+            t_spike: ops.spike_out.latency_ns.value,
+            t_io_in: chip.io.input_message.latency_ns.value,
+            t_io_out: chip.io.output_message.latency_ns.value,
+            e_in: ops.message_in.energy_pj.value,
+            e_read: ops.synmem_word_read.energy_pj.value,
+            e_synop: ops.synop.energy_pj.value,
+            e_spike: ops.spike_out.energy_pj.value,
+            e_io_in: chip.io.input_message.energy_pj.value,
+            e_io_out: chip.io.output_message.energy_pj.value,
+        }
+    }
+
+    /// Timesteps a token spends in the pipeline.
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// The static power of the board, mW.
+    pub fn static_mw(&self) -> f64 {
+        self.static_mw
+    }
+
+    /// Barrier latency, ns.
+    pub fn barrier_ns(&self) -> f64 {
+        self.barrier_ns
+    }
+
+    /// Computes one timestep in which stage `s` works on the token whose work is `w`, for every
+    /// `(s, w)` in `active`.
+    pub fn step(&self, active: &[(u32, &TokenWork)], sc: &mut Scratch) -> Step {
+        let nc = self.core_stage.len();
+        sc.active.clear();
+        sc.active.resize(self.depth as usize + 1, false);
+        for &(s, _) in active {
+            sc.active[s as usize] = true;
+        }
+        sc.out_msgs.clear();
+        sc.out_msgs.resize(nc, 0);
+        sc.counters.clear();
+        sc.counters.resize(nc, CoreCounters::default());
+        sc.first_arrival.clear();
+        sc.first_arrival.resize(nc + 1, f64::INFINITY);
+        sc.recv_ns.clear();
+        sc.recv_ns.resize(nc + 1, 0.0);
+        sc.last_finish.clear();
+        sc.last_finish.resize(nc + 1, 0.0);
+        sc.link_bits.clear();
+        sc.link_bits.resize(self.link_ns_per_bit.len(), 0.0);
+        let mut st = Step::default();
+        // Pass 1: messages out per sender, link loads.
+        let mut host_out = 0u64;
+        for &(s, w) in active {
+            for &fi in &self.flows_by_stage[s as usize] {
+                let fw = &w.flows[fi as usize];
+                if fw.msgs == 0 {
+                    continue;
+                }
+                let f = &self.flows[fi as usize];
+                match f.src {
+                    Some(c) => sc.out_msgs[c] += u64::from(fw.msgs),
+                    None => host_out += u64::from(fw.msgs),
+                }
+                for &l in &f.links {
+                    sc.link_bits[l as usize] += f64::from(fw.bits);
+                }
+            }
+        }
+        // Neuron units and emission windows.
+        sc.emit.clear();
+        sc.emit.resize(nc, 0.0);
+        for c in 0..nc {
+            let on = sc.active[self.core_stage[c] as usize];
+            let (u_ns, u_pj) = if on {
+                (self.core_upd_ns[c], self.core_upd_pj[c])
+            } else {
+                (self.core_idle_ns[c], self.core_idle_pj[c])
+            };
+            st.energy.neuron_pj += u_pj;
+            let x_ns = sc.out_msgs[c] as f64 * self.t_spike;
+            sc.emit[c] = u_ns.max(x_ns);
+            let k = &mut sc.counters[c];
+            if on {
+                k.dendrite_updates = self.core_neurons[c];
+                st.updates += self.core_neurons[c];
+            }
+            k.axon_out = sc.out_msgs[c];
+            k.busy_ns = u_ns + x_ns;
+            k.energy_pj = u_pj + sc.out_msgs[c] as f64 * self.e_spike;
+            st.lower_bound_ns = st.lower_bound_ns.max(u_ns);
+        }
+        let host_emit = host_out as f64 * self.t_io_in;
+        st.energy.io_pj += host_out as f64 * self.e_io_in;
+        // Links.
+        let mut max_link = 0f64;
+        for (l, &bits) in sc.link_bits.iter().enumerate() {
+            if bits > 0.0 {
+                let t = bits * self.link_ns_per_bit[l];
+                if t > max_link {
+                    max_link = t;
+                    st.busiest_link = Some((l, t));
+                }
+            }
+        }
+        st.lower_bound_ns = st.lower_bound_ns.max(max_link);
+        // Pass 2: arrivals and receive work.
+        for &(s, w) in active {
+            for &fi in &self.flows_by_stage[s as usize] {
+                let fw = &w.flows[fi as usize];
+                if fw.msgs == 0 {
+                    continue;
+                }
+                let f = &self.flows[fi as usize];
+                let msgs = f64::from(fw.msgs);
+                st.msgs += u64::from(fw.msgs);
+                st.synops += u64::from(fw.synops);
+                let (src_emit, src_first) = match f.src {
+                    Some(c) => {
+                        st.energy.noc_pj += msgs * self.e_spike;
+                        (sc.emit[c], self.core_first_ns[c] + self.t_spike)
+                    }
+                    None => (host_emit, self.t_io_in),
+                };
+                st.energy.noc_pj += msgs * f.hop_energy_pj;
+                let queue = f
+                    .links
+                    .iter()
+                    .map(|&l| sc.link_bits[l as usize] * self.link_ns_per_bit[l as usize])
+                    .fold(0f64, f64::max);
+                let last = src_emit.max(queue) + f.latency_ns;
+                let first = src_first + f.latency_ns;
+                let (r_ns, slot) = match f.dst {
+                    Some(d) => {
+                        let r = msgs * self.t_in
+                            + f64::from(fw.words) * self.t_read
+                            + f64::from(fw.synops) * self.t_synop;
+                        let e = msgs * self.e_in
+                            + f64::from(fw.words) * self.e_read
+                            + f64::from(fw.synops) * self.e_synop;
+                        let k = &mut sc.counters[d];
+                        k.syn_ops += u64::from(fw.synops);
+                        k.spikes_in += u64::from(fw.msgs);
+                        k.synmem_reads += u64::from(fw.words);
+                        k.busy_ns += r;
+                        k.energy_pj += e;
+                        st.energy.synaptic_pj += e;
+                        (r, d)
+                    }
+                    None => {
+                        let r = msgs * self.t_io_out;
+                        st.energy.io_pj += msgs * self.e_io_out;
+                        (r, nc)
+                    }
+                };
+                sc.recv_ns[slot] += r_ns;
+                sc.first_arrival[slot] = sc.first_arrival[slot].min(first);
+                sc.last_finish[slot] = sc.last_finish[slot].max(last + r_ns / msgs);
+            }
+        }
+        // Finish times.
+        let mut end = host_emit;
+        for c in 0..=nc {
+            let own = if c < nc { sc.emit[c] } else { host_emit };
+            let recv = if sc.first_arrival[c].is_finite() {
+                sc.first_arrival[c] + sc.recv_ns[c]
+            } else {
+                0.0
+            };
+            let fin = own.max(recv).max(sc.last_finish[c]);
+            if c < nc {
+                let k = &mut sc.counters[c];
+                k.finish_ns = fin;
+                st.lower_bound_ns = st
+                    .lower_bound_ns
+                    .max(k.syn_ops as f64 * self.t_synop)
+                    .max(k.synmem_reads as f64 * self.t_read)
+                    .max(k.spikes_in as f64 * self.t_in);
+                if st.busiest_core.is_none_or(|(_, f)| fin > f) {
+                    st.busiest_core = Some((c, fin));
+                }
+            }
+            end = end.max(fin);
+        }
+        st.lower_bound_ns = st.lower_bound_ns.max(self.barrier_ns);
+        st.barrier_ns = self.barrier_ns;
+        st.duration_ns = end + self.barrier_ns;
+        st.energy.barrier_pj = self.barrier_pj;
+        // mW x ns = pJ.
+        st.energy.static_pj = self.static_mw * st.duration_ns;
+        st
+    }
+}
