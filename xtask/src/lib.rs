@@ -4,4 +4,5 @@
 //! clean), its STFT features (the default input) and the reference models. The test
 //! `models_are_reproducible` checks the committed bytes against a fresh build.
 
+pub mod calibrate;
 pub mod models;

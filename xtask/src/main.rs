@@ -13,13 +13,14 @@ fn root() -> PathBuf {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo xtask <command>\n\ncommands:\n  models    regenerate models/ (default clip, default input, reference models, models/README.md)\n"
+    "usage: cargo xtask <command>\n\ncommands:\n  models             regenerate models/ (default clip, default input, reference models)\n  calibrate [--write] fit the loihi2 cost model to the poster and print residuals;\n                     --write updates crates/loisim-arch/chips/loihi2.fit.toml\n"
 }
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("models") => models(),
+        Some("calibrate") => calibrate(args.iter().any(|a| a == "--write")),
         _ => {
             eprint!("{}", usage());
             return std::process::ExitCode::from(2);
@@ -67,6 +68,110 @@ fn models() -> Result<()> {
             spec.file,
             bytes.len(),
             t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn calibrate(write: bool) -> Result<()> {
+    use xtask::calibrate::*;
+    let dir = root().join("models");
+    let model = loisim_model::codec::decode(&std::fs::read(dir.join("s5-sparse-1x.bin"))?)?;
+    let tokens = loisim_import::input::read_tokens(&dir.join("default-input.npy"), &model)?;
+    let prior = loisim_arch::Chip::loihi2_priors()?;
+    let (fit, figs) = fit(&prior, &model, &tokens)?;
+    println!(
+        "fitted parameters (default model s5-sparse-1x, default input, {} tokens):",
+        tokens.len()
+    );
+    println!(
+        "  host message latency      {:>10.3} ns   (prior {} ns)",
+        fit.t_io_ns, prior.io.input_message.latency_ns.value
+    );
+    println!(
+        "  neurocore latency scale   {:>10.4}      (applied to the priors of ops.*.latency_ns)",
+        fit.k_lat
+    );
+    for (name, c) in [
+        ("synop", &prior.ops.synop),
+        ("synmem_word_read", &prior.ops.synmem_word_read),
+        ("neuron_update", &prior.ops.neuron_update),
+        ("neuron_instruction", &prior.ops.neuron_instruction),
+        ("spike_out", &prior.ops.spike_out),
+        ("message_in", &prior.ops.message_in),
+        ("neuron_idle", &prior.ops.neuron_idle),
+    ] {
+        println!(
+            "      {name:<22} {:>8.3} ns (prior {})",
+            c.latency_ns.value * fit.k_lat,
+            c.latency_ns.value
+        );
+    }
+    println!(
+        "  host message energy       {:>10.1} pJ   (prior {} pJ)",
+        fit.e_io_pj, prior.io.input_message.energy_pj.value
+    );
+    println!(
+        "  board static power        {:>10.1} mW   (prior {} mW; chip {} mW)",
+        fit.board_mw, prior.static_power.board_mw.value, prior.static_power.chip_mw.value
+    );
+    println!();
+    println!(
+        "  {:<40} {:>12} {:>12} {:>9}",
+        "figure", "loisim", "poster", "residual"
+    );
+    for (name, got, want) in [
+        (
+            "fall-through latency (us/token)",
+            figs.ft_latency_us,
+            TARGET_FT_LATENCY_US,
+        ),
+        (
+            "fall-through energy (uJ/token, dynamic)",
+            figs.ft_energy_uj,
+            TARGET_FT_ENERGY_UJ,
+        ),
+        (
+            "fall-through throughput (tokens/s)",
+            figs.ft_throughput,
+            TARGET_FT_THROUGHPUT,
+        ),
+        (
+            "pipeline latency (ms/sample)",
+            figs.pl_latency_ms,
+            TARGET_PL_LATENCY_MS,
+        ),
+        (
+            "pipeline energy (mJ/sample, total)",
+            figs.pl_energy_mj,
+            TARGET_PL_ENERGY_MJ,
+        ),
+        (
+            "pipeline throughput (samples/s)",
+            figs.pl_throughput,
+            TARGET_PL_THROUGHPUT,
+        ),
+    ] {
+        println!(
+            "  {name:<40} {got:>12.3} {want:>12.3} {:>+8.2}%",
+            100.0 * (got / want - 1.0)
+        );
+    }
+    let text = fit_toml(&prior, &fit, &figs);
+    let path = root().join("crates/loisim-arch/chips/loihi2.fit.toml");
+    if write {
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("\nwrote {}", path.display());
+    } else {
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        println!(
+            "\n{} is {}; pass --write to update it",
+            path.display(),
+            if current == text {
+                "up to date"
+            } else {
+                "out of date"
+            }
         );
     }
     Ok(())

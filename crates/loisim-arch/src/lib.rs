@@ -260,6 +260,10 @@ pub const PRESETS: [(&str, &str); 3] = [
     ("loihi1", include_str!("../chips/loihi1.toml")),
 ];
 
+/// The calibrated values of the `loihi2` preset (written by `cargo xtask calibrate`), laid over
+/// `loihi2.toml`, whose values for the same fields are the priors the fit starts from.
+pub const LOIHI2_FIT: &str = include_str!("../chips/loihi2.fit.toml");
+
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (k, v) in over {
         match (base.get_mut(&k), v) {
@@ -290,6 +294,9 @@ fn parse_table(text: &str, origin: &str) -> Result<toml::Table, ChipError> {
 
 fn resolve(text: &str, origin: &str, depth: usize) -> Result<toml::Table, ChipError> {
     let mut table = parse_table(text, origin)?;
+    if depth > 0 && origin == "loihi2" {
+        merge(&mut table, parse_table(LOIHI2_FIT, "loihi2.fit.toml")?);
+    }
     let Some(base) = table.remove("extends") else {
         return Ok(table);
     };
@@ -334,7 +341,16 @@ impl Chip {
             .iter()
             .find(|(n, _)| *n == name)
             .ok_or_else(|| ChipError::UnknownPreset(name.to_string()))?;
+        if *n == "loihi2" {
+            // Through `extends`, so the calibrated values are laid over the priors.
+            return Self::from_toml("extends = \"loihi2\"\n", n);
+        }
         Self::from_toml(text, n)
+    }
+
+    /// The `loihi2` preset without its calibrated values: the priors of the calibration.
+    pub fn loihi2_priors() -> Result<Self, ChipError> {
+        Self::from_toml(PRESETS[0].1, "loihi2")
     }
 
     /// The default chip (`loihi2`).

@@ -34,6 +34,10 @@ enum Command {
     Gen(commands::gen_model::GenArgs),
     /// Show a model's dimensions, formats, sparsity, memory and compute.
     Inspect(commands::inspect::InspectArgs),
+    /// Map a model onto a chip and report cores, memory, traffic and the timestep bound.
+    Map(commands::map::MapArgs),
+    /// Chip descriptions.
+    Chip(commands::chip::ChipArgs),
 }
 
 fn init_tracing(verbose: u8) {
@@ -61,6 +65,8 @@ fn main() -> ExitCode {
         Command::Import(a) => commands::import::execute(a),
         Command::Gen(a) => commands::gen_model::execute(a),
         Command::Inspect(a) => commands::inspect::execute(a),
+        Command::Map(a) => commands::map::execute(a),
+        Command::Chip(a) => commands::chip::execute(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

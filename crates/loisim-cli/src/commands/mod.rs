@@ -1,6 +1,9 @@
 //! One module per verb; each has an `Args` struct (clap derive) and `execute`.
 
+pub mod chip;
+pub mod common;
 pub mod gen_model;
 pub mod import;
 pub mod inspect;
+pub mod map;
 pub mod run;

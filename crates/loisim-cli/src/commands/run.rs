@@ -1,26 +1,44 @@
-//! `loisim run`: run a model on an input.
+//! `loisim run`: run a model on the simulated chip (or on the reference executor).
 
-use crate::{output, paths};
+use crate::commands::common::{ChipOpts, compile_model, load_model_and_tokens};
+use crate::output;
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
+use loisim_model::Reference;
 use loisim_model::stats::{ActivityCounter, ModelStats};
-use loisim_model::{Model, Reference};
+use loisim_sim::timing::EnergyBreakdown;
+use loisim_sim::{ModeResult, SimOptions, SimResult, simulate};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// Which modes to simulate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// One token at a time (lowest latency).
+    FallThrough,
+    /// A token every timestep (highest throughput).
+    Pipeline,
+    /// Both.
+    Both,
+}
+
 /// Arguments of `loisim run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The model (`model.bin`); default: the shipped sparse 1x model.
+    /// The model (`model.bin`); default: the shipped sparse 1x model that stands for the
+    /// poster's deployment, compared with the poster's measurements.
     #[arg(value_name = "MODEL")]
     model: Option<PathBuf>,
-    /// Run the bit-exact reference executor (the definition of what the model computes).
+    /// Run the bit-exact reference executor instead of the chip simulation.
     #[arg(long)]
     reference: bool,
+    /// Modes to simulate.
+    #[arg(long, value_enum, default_value_t = ModeArg::Both)]
+    mode: ModeArg,
     /// Input `.npy` [tokens, 257]: integers are the model's input integers, floats are STFT
-    /// magnitudes (offset subtracted and quantized with the model's input format). Default: the
-    /// shipped 30 s clip.
+    /// magnitudes (offset subtracted, quantized with the model's input format). Default: the
+    /// shipped 30 s clip (3751 tokens, one sample).
     #[arg(long, value_name = "X.npy")]
     input: Option<PathBuf>,
     /// Run only the first N tokens.
@@ -32,52 +50,214 @@ pub struct RunArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Simulator threads (results do not depend on it).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    #[command(flatten)]
+    chip: ChipOpts,
+}
+
+/// The poster's Loihi 2 measurements (ICML 2025, sparse W8A16 S5, 8 samples of 3751 tokens).
+pub struct Poster;
+
+impl Poster {
+    /// Fall-through latency, us per token.
+    pub const FT_LATENCY_US: f64 = 76.0;
+    /// Fall-through energy, uJ per token (dynamic; docs/cost-model.md).
+    pub const FT_ENERGY_UJ: f64 = 13.0;
+    /// Fall-through throughput, tokens per second.
+    pub const FT_THROUGHPUT: f64 = 13178.0;
+    /// Pipeline latency, ms per sample.
+    pub const PL_LATENCY_MS: f64 = 60.58;
+    /// Pipeline energy, mJ per sample (total; docs/cost-model.md).
+    pub const PL_ENERGY_MJ: f64 = 185.80;
+    /// Pipeline throughput, samples per second.
+    pub const PL_THROUGHPUT: f64 = 16.58;
 }
 
 #[derive(Serialize)]
-struct ReferenceJson {
-    mode: &'static str,
-    model: String,
+struct BreakdownJson {
+    synaptic: f64,
+    neuron: f64,
+    noc: f64,
+    io: f64,
+    barrier: f64,
+    #[serde(rename = "static")]
+    static_: f64,
+}
+
+fn breakdown(e: &EnergyBreakdown, scale: f64) -> BreakdownJson {
+    BreakdownJson {
+        synaptic: e.synaptic_pj * scale,
+        neuron: e.neuron_pj * scale,
+        noc: e.noc_pj * scale,
+        io: e.io_pj * scale,
+        barrier: e.barrier_pj * scale,
+        static_: e.static_pj * scale,
+    }
+}
+
+#[derive(Serialize)]
+struct FallThroughJson {
     tokens: usize,
+    timesteps: u64,
+    latency_us_per_token: f64,
+    latency_us_per_token_max: f64,
+    /// Dynamic energy per token (the poster's basis for this mode).
+    energy_uj_per_token: f64,
+    energy_total_uj_per_token: f64,
+    throughput_tokens_per_s: f64,
+    latency_ms_per_sample: f64,
+    energy_mj_per_sample: f64,
+    energy_breakdown_uj_per_token: BreakdownJson,
+    synops_per_token: f64,
+    msgs_per_token: f64,
+}
+
+#[derive(Serialize)]
+struct PipelineJson {
+    tokens: usize,
+    timesteps: u64,
+    latency_ms_per_sample: f64,
+    latency_us_per_token: f64,
+    timestep_us_mean: f64,
+    timestep_us_max: f64,
+    /// Total energy per sample, static included (the poster's basis for this mode).
+    energy_mj_per_sample: f64,
+    energy_dynamic_mj_per_sample: f64,
+    energy_uj_per_token: f64,
+    throughput_samples_per_s: f64,
+    throughput_tokens_per_s: f64,
+    energy_breakdown_mj_per_sample: BreakdownJson,
+}
+
+#[derive(Serialize)]
+struct SimJson {
     wall_s: f64,
+    threads: usize,
     tokens_per_s: f64,
-    input_density: Vec<(String, f64)>,
-    macs_per_token_dense: u64,
-    macs_per_token_effective: u64,
-    macs_per_token_active: f64,
+    synaptic_events_per_s: f64,
 }
 
-/// Loads the model and the input tokens named by the arguments.
-pub fn load(
-    model: Option<&PathBuf>,
-    input: Option<&PathBuf>,
-    tokens: Option<usize>,
-) -> Result<(Model, Vec<Vec<i32>>, PathBuf)> {
-    let model_path = match model {
-        Some(p) => p.clone(),
-        None => paths::shipped(paths::DEFAULT_MODEL)?,
-    };
-    let model = paths::read_model(&model_path)?;
-    let input_path = match input {
-        Some(p) => p.clone(),
-        None => paths::shipped(paths::DEFAULT_INPUT)?,
-    };
-    let mut toks = loisim_import::input::read_tokens(&input_path, &model)?;
-    if let Some(n) = tokens {
-        if n == 0 {
-            anyhow::bail!("--tokens must be at least 1");
-        }
-        toks.truncate(n);
-    }
-    Ok((model, toks, model_path))
+#[derive(Serialize)]
+struct PosterRow {
+    figure: &'static str,
+    loisim: f64,
+    poster: f64,
+    diff_pct: f64,
 }
 
-/// Runs `loisim run`.
-pub fn execute(args: RunArgs) -> Result<()> {
-    if !args.reference {
-        anyhow::bail!("only the reference executor is available in this build: pass --reference");
+#[derive(Serialize)]
+struct RunJson {
+    model: String,
+    chip: String,
+    cores_used: usize,
+    pipeline_depth: u32,
+    tokens: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fall_through: Option<FallThroughJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pipeline: Option<PipelineJson>,
+    activation_density: Vec<(String, f64)>,
+    saturations: u64,
+    wraps: u64,
+    accumulator_overflows: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    poster: Vec<PosterRow>,
+    sim: SimJson,
+}
+
+fn ft_json(m: &ModeResult) -> FallThroughJson {
+    let n = m.n_tokens.max(1) as f64;
+    FallThroughJson {
+        tokens: m.n_tokens,
+        timesteps: m.n_timesteps,
+        latency_us_per_token: m.token_latency_ns_mean / 1e3,
+        latency_us_per_token_max: m.token_latency_ns_max / 1e3,
+        energy_uj_per_token: m.energy.dynamic_pj() / n / 1e6,
+        energy_total_uj_per_token: m.energy.total_pj() / n / 1e6,
+        throughput_tokens_per_s: m.throughput_tokens_per_s(),
+        latency_ms_per_sample: m.total_ns / 1e6,
+        energy_mj_per_sample: m.energy.dynamic_pj() / 1e9,
+        energy_breakdown_uj_per_token: breakdown(&m.energy, 1.0 / n / 1e6),
+        synops_per_token: m.synops as f64 / n,
+        msgs_per_token: m.msgs as f64 / n,
     }
-    let (model, tokens, model_path) = load(args.model.as_ref(), args.input.as_ref(), args.tokens)?;
+}
+
+fn pl_json(m: &ModeResult) -> PipelineJson {
+    let n = m.n_tokens.max(1) as f64;
+    PipelineJson {
+        tokens: m.n_tokens,
+        timesteps: m.n_timesteps,
+        latency_ms_per_sample: m.total_ns / 1e6,
+        latency_us_per_token: m.token_latency_ns_mean / 1e3,
+        timestep_us_mean: m.total_ns / m.n_timesteps.max(1) as f64 / 1e3,
+        timestep_us_max: m.step_ns_max / 1e3,
+        energy_mj_per_sample: m.energy.total_pj() / 1e9,
+        energy_dynamic_mj_per_sample: m.energy.dynamic_pj() / 1e9,
+        energy_uj_per_token: m.energy.total_pj() / n / 1e6,
+        throughput_samples_per_s: if m.total_ns > 0.0 {
+            1e9 / m.total_ns
+        } else {
+            0.0
+        },
+        throughput_tokens_per_s: m.throughput_tokens_per_s(),
+        energy_breakdown_mj_per_sample: breakdown(&m.energy, 1e-9),
+    }
+}
+
+fn poster_rows(ft: Option<&FallThroughJson>, pl: Option<&PipelineJson>) -> Vec<PosterRow> {
+    let mut rows = Vec::new();
+    let mut row = |figure: &'static str, loisim: f64, poster: f64| {
+        rows.push(PosterRow {
+            figure,
+            loisim,
+            poster,
+            diff_pct: 100.0 * (loisim - poster) / poster,
+        });
+    };
+    if let Some(f) = ft {
+        row(
+            "fall-through latency (us/token)",
+            f.latency_us_per_token,
+            Poster::FT_LATENCY_US,
+        );
+        row(
+            "fall-through energy (uJ/token, dynamic)",
+            f.energy_uj_per_token,
+            Poster::FT_ENERGY_UJ,
+        );
+        row(
+            "fall-through throughput (tokens/s)",
+            f.throughput_tokens_per_s,
+            Poster::FT_THROUGHPUT,
+        );
+    }
+    if let Some(p) = pl {
+        row(
+            "pipeline latency (ms/sample)",
+            p.latency_ms_per_sample,
+            Poster::PL_LATENCY_MS,
+        );
+        row(
+            "pipeline energy (mJ/sample, total)",
+            p.energy_mj_per_sample,
+            Poster::PL_ENERGY_MJ,
+        );
+        row(
+            "pipeline throughput (samples/s)",
+            p.throughput_samples_per_s,
+            Poster::PL_THROUGHPUT,
+        );
+    }
+    rows
+}
+
+fn run_reference(args: &RunArgs) -> Result<()> {
+    let (model, tokens) =
+        load_model_and_tokens(args.model.as_ref(), args.input.as_ref(), args.tokens, true)?;
+    let tokens = tokens.unwrap_or_default();
     let start = Instant::now();
     let mut r = Reference::new(&model)?;
     let mut activity = ActivityCounter::new(&model);
@@ -101,22 +281,21 @@ pub fn execute(args: RunArgs) -> Result<()> {
         .collect();
     let active = activity.active_macs(&model);
     if args.json {
-        let j = ReferenceJson {
-            mode: "reference",
-            model: model.name.clone(),
-            tokens: tokens.len(),
-            wall_s,
-            tokens_per_s: tokens.len() as f64 / wall_s.max(1e-12),
-            input_density: density,
-            macs_per_token_dense: stats.macs_dense,
-            macs_per_token_effective: stats.macs_effective,
-            macs_per_token_active: active,
-        };
+        let j = serde_json::json!({
+            "mode": "reference",
+            "model": model.name,
+            "tokens": tokens.len(),
+            "input_density": density,
+            "macs_per_token_dense": stats.macs_dense,
+            "macs_per_token_effective": stats.macs_effective,
+            "macs_per_token_active": active,
+            "sim": { "wall_s": wall_s, "tokens_per_s": tokens.len() as f64 / wall_s.max(1e-12) },
+        });
         println!("{}", serde_json::to_string_pretty(&j)?);
         return Ok(());
     }
     println!("loisim run --reference: the bit-exact fixed-point reference executor");
-    println!("model    {} ({})", model.name, model_path.display());
+    println!("model    {}", model.name);
     println!(
         "tokens   {} in {:.3} s ({:.0} tokens/s)",
         tokens.len(),
@@ -138,6 +317,205 @@ pub fn execute(args: RunArgs) -> Result<()> {
             outputs.len(),
             model.dims.d_output
         );
+    }
+    Ok(())
+}
+
+/// Runs `loisim run`.
+pub fn execute(args: RunArgs) -> Result<()> {
+    if args.reference {
+        return run_reference(&args);
+    }
+    if args.threads == 0 {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    let is_default = args.model.is_none();
+    let (model, tokens) =
+        load_model_and_tokens(args.model.as_ref(), args.input.as_ref(), args.tokens, true)?;
+    let tokens = tokens.unwrap_or_default();
+    let (prog, _) = compile_model(&model, &args.chip, None)?;
+    let opts = SimOptions {
+        fall_through: args.mode != ModeArg::Pipeline,
+        pipeline: args.mode != ModeArg::FallThrough,
+        threads: args.threads,
+    };
+    let bar = progress_bar(tokens.len() as u64, args.json);
+    let mut tick = |n: usize| {
+        if n.is_multiple_of(64) || n == tokens.len() {
+            bar.set_position(n as u64);
+        }
+    };
+    let start = Instant::now();
+    let res = simulate(&prog, &tokens, &opts, None, Some(&mut tick))?;
+    let wall_s = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    if let Some(out) = &args.output {
+        output::write_npy_i32(out, &res.outputs, model.dims.d_output as usize)
+            .context("writing the output")?;
+    }
+    report(
+        &args,
+        &model.name,
+        &prog,
+        &res,
+        wall_s,
+        tokens.len(),
+        is_default,
+    )
+}
+
+fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    if quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    } else if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tokens {per_sec} eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn report(
+    args: &RunArgs,
+    model: &str,
+    prog: &loisim_compiler::Program,
+    res: &SimResult,
+    wall_s: f64,
+    n_tokens: usize,
+    is_default: bool,
+) -> Result<()> {
+    let ft = res.fall_through.as_ref().map(ft_json);
+    let pl = res.pipeline.as_ref().map(pl_json);
+    let synops = res
+        .fall_through
+        .as_ref()
+        .or(res.pipeline.as_ref())
+        .map_or(0, |m| m.synops);
+    let density: Vec<(String, f64)> = prog
+        .network
+        .populations
+        .iter()
+        .zip(&res.activity)
+        .flat_map(|(p, chs)| {
+            p.channels
+                .iter()
+                .zip(chs)
+                .map(|(c, d)| (c.name.clone(), *d))
+        })
+        .collect();
+    let (sat, wraps, ovf) = res.events.iter().fold((0, 0, 0), |a, e| {
+        (
+            a.0 + e.program.saturations,
+            a.1 + e.program.wraps,
+            a.2 + e.accumulator_overflows,
+        )
+    });
+    let poster = if is_default {
+        poster_rows(ft.as_ref(), pl.as_ref())
+    } else {
+        Vec::new()
+    };
+    let sim = SimJson {
+        wall_s,
+        threads: args.threads,
+        tokens_per_s: n_tokens as f64 / wall_s.max(1e-12),
+        synaptic_events_per_s: synops as f64 / wall_s.max(1e-12),
+    };
+    let j = RunJson {
+        model: model.to_string(),
+        chip: prog.chip.name.clone(),
+        cores_used: prog.cores.len(),
+        pipeline_depth: prog.depth,
+        tokens: n_tokens,
+        fall_through: ft,
+        pipeline: pl,
+        activation_density: density,
+        saturations: sat,
+        wraps,
+        accumulator_overflows: ovf,
+        poster,
+        sim,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&j)?);
+        return Ok(());
+    }
+    println!(
+        "loisim run: {} on {} ({}), {} cores, {} timesteps per token",
+        j.model, prog.chip.name, prog.chip.board.name, j.cores_used, j.pipeline_depth
+    );
+    println!("input: {} tokens (one sample)", n_tokens);
+    println!();
+    if let Some(f) = &j.fall_through {
+        println!(
+            "fall-through  latency {:>9.2} us/token   energy {:>8.2} uJ/token dynamic ({:.2} with static)   throughput {:>9.0} tokens/s",
+            f.latency_us_per_token,
+            f.energy_uj_per_token,
+            f.energy_total_uj_per_token,
+            f.throughput_tokens_per_s
+        );
+        let b = &f.energy_breakdown_uj_per_token;
+        println!(
+            "              uJ/token: synaptic {:.3}  neuron {:.3}  noc {:.3}  io {:.3}  barrier {:.4}  static {:.3}",
+            b.synaptic, b.neuron, b.noc, b.io, b.barrier, b.static_
+        );
+    }
+    if let Some(p) = &j.pipeline {
+        println!(
+            "pipeline      latency {:>9.2} ms/sample  energy {:>8.2} mJ/sample total ({:.2} dynamic)     throughput {:>9.2} samples/s",
+            p.latency_ms_per_sample,
+            p.energy_mj_per_sample,
+            p.energy_dynamic_mj_per_sample,
+            p.throughput_samples_per_s
+        );
+        let b = &p.energy_breakdown_mj_per_sample;
+        println!(
+            "              mJ/sample: synaptic {:.3}  neuron {:.3}  noc {:.3}  io {:.3}  barrier {:.4}  static {:.3};  timestep {:.2} us mean, {:.2} us max",
+            b.synaptic,
+            b.neuron,
+            b.noc,
+            b.io,
+            b.barrier,
+            b.static_,
+            p.timestep_us_mean,
+            p.timestep_us_max
+        );
+    }
+    if !j.poster.is_empty() {
+        println!();
+        println!("compared with the poster (Intel Loihi 2, sparse W8A16 S5, ICML 2025):");
+        println!(
+            "  {:<42} {:>12} {:>12} {:>8}",
+            "figure", "loisim", "poster", "diff"
+        );
+        for r in &j.poster {
+            println!(
+                "  {:<42} {:>12.2} {:>12.2} {:>+7.1}%",
+                r.figure, r.loisim, r.poster, r.diff_pct
+            );
+        }
+    }
+    println!();
+    println!("activation density (non-zero outputs per channel):");
+    let line: Vec<String> = j
+        .activation_density
+        .iter()
+        .map(|(n, d)| format!("{n} {:.0}%", 100.0 * d))
+        .collect();
+    for chunk in line.chunks(6) {
+        println!("  {}", chunk.join("  "));
+    }
+    println!(
+        "arithmetic events: {} saturations, {} int32 wraps, {} accumulator overflows",
+        j.saturations, j.wraps, j.accumulator_overflows
+    );
+    println!(
+        "simulation: {:.3} s wall, {:.0} tokens/s, {:.2e} synaptic events/s, {} thread(s)",
+        j.sim.wall_s, j.sim.tokens_per_s, j.sim.synaptic_events_per_s, j.sim.threads
+    );
+    if let Some(out) = &args.output {
+        println!("output: {} (int32 [{}, 257])", out.display(), n_tokens);
     }
     Ok(())
 }

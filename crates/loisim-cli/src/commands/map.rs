@@ -1,0 +1,54 @@
+//! `loisim map`: compile a model onto a chip and report the mapping.
+
+use crate::commands::common::{ChipOpts, compile_model, load_model_and_tokens};
+use anyhow::Result;
+use clap::Args;
+use loisim_compiler::Activity;
+use loisim_compiler::report::MapReport;
+use std::path::PathBuf;
+
+/// Arguments of `loisim map`.
+#[derive(Args, Debug)]
+pub struct MapArgs {
+    /// The model (`model.bin`).
+    #[arg(value_name = "MODEL")]
+    model: PathBuf,
+    /// Print the mapping report (the default and only output of this command).
+    #[arg(long)]
+    report: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Measure activity on this input (`.npy`) to weight placement and per-token figures;
+    /// without it every neuron output is assumed non-zero.
+    #[arg(long, value_name = "X.npy")]
+    input: Option<PathBuf>,
+    /// Measure activity on the first N tokens of the input only.
+    #[arg(long, value_name = "N")]
+    tokens: Option<usize>,
+    #[command(flatten)]
+    chip: ChipOpts,
+}
+
+/// Runs `loisim map`.
+pub fn execute(args: MapArgs) -> Result<()> {
+    let _ = args.report;
+    let (model, tokens) = load_model_and_tokens(
+        Some(&args.model),
+        args.input.as_ref(),
+        args.tokens,
+        args.input.is_some(),
+    )?;
+    let (prog, net_activity) = compile_model(&model, &args.chip, tokens.as_deref())?;
+    let activity = match &net_activity {
+        Some(a) => a.clone(),
+        None => Activity::all_active(&prog.network),
+    };
+    let report = MapReport::new(&prog, &activity);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(())
+}
