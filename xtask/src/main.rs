@@ -63,6 +63,10 @@ fn models() -> Result<()> {
         let bytes = model_bytes(&spec, &input)?;
         std::fs::write(dir.join(spec.file), &bytes)
             .with_context(|| format!("writing {}", spec.file))?;
+        let golden_dir = root().join("tests/data/golden");
+        std::fs::create_dir_all(&golden_dir)?;
+        let golden = golden_bytes(&bytes, &input)?;
+        std::fs::write(golden_dir.join(spec.file.replace(".bin", ".npy")), golden)?;
         println!(
             "wrote {} ({} bytes, {:.1} s)",
             spec.file,

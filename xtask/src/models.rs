@@ -86,3 +86,29 @@ pub fn model_bytes(spec: &ModelSpec, input: &DefaultInput) -> Result<Vec<u8>> {
         .with_context(|| format!("generating {}", spec.file))?;
     Ok(loisim_model::codec::encode(&g.model)?)
 }
+
+/// Tokens of the default input covered by the golden outputs.
+pub const GOLDEN_TOKENS: usize = 32;
+
+/// `.npy` bytes of the reference executor's output of a model on the first
+/// [`GOLDEN_TOKENS`] tokens of the default input (`tests/data/golden/<model>.npy`).
+pub fn golden_bytes(model_bin: &[u8], input: &DefaultInput) -> Result<Vec<u8>> {
+    let model = loisim_model::codec::decode(model_bin)?;
+    let tokens = loisim_import::input::tokens_from_magnitudes(
+        &input.features[..GOLDEN_TOKENS * 257],
+        &model,
+    )?;
+    let outputs = loisim_model::reference::run_sequence(&model, &tokens)?;
+    let flat: Vec<i32> = outputs.into_iter().flatten().collect();
+    let mut out = Vec::new();
+    {
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&[GOLDEN_TOKENS as u64, 257])
+            .writer(&mut out)
+            .begin_nd()?;
+        w.extend(flat)?;
+        w.finish()?;
+    }
+    Ok(out)
+}

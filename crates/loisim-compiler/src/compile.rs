@@ -237,10 +237,26 @@ struct TrafficGraph {
     piece_nodes: Vec<NodeIndex>,
 }
 
-fn piece_of(pieces: &[Piece], pop: PopId, neuron: u32) -> Option<usize> {
-    pieces
-        .iter()
-        .position(|p| p.pop == pop && p.start <= neuron && neuron < p.end)
+/// Which piece holds each neuron: per population, its pieces' `(start, index)` sorted by start.
+struct PieceIndex(Vec<Vec<(u32, usize)>>);
+
+impl PieceIndex {
+    fn new(pieces: &[Piece], n_pops: usize) -> Self {
+        let mut v = vec![Vec::new(); n_pops];
+        for (k, p) in pieces.iter().enumerate() {
+            v[p.pop.index()].push((p.start, k));
+        }
+        for l in &mut v {
+            l.sort_unstable();
+        }
+        Self(v)
+    }
+
+    fn of(&self, pop: PopId, neuron: u32) -> Option<usize> {
+        let l = &self.0[pop.index()];
+        let i = l.partition_point(|&(s, _)| s <= neuron);
+        (i > 0).then(|| l[i - 1].1)
+    }
 }
 
 fn traffic_graph(
@@ -249,6 +265,7 @@ fn traffic_graph(
     activity: &Activity,
     header_bits: u32,
 ) -> TrafficGraph {
+    let index = PieceIndex::new(pieces, net.populations.len());
     let mut graph = DiGraph::new();
     let host = graph.add_node(None);
     let piece_nodes: Vec<NodeIndex> = (0..pieces.len())
@@ -267,13 +284,13 @@ fn traffic_graph(
         for i in 0..net.source_width(src) {
             let from = match src {
                 Source::Host => host,
-                Source::Pop(pop, _) => piece_of(pieces, pop, i).map_or(host, |k| piece_nodes[k]),
+                Source::Pop(pop, _) => index.of(pop, i).map_or(host, |k| piece_nodes[k]),
             };
             let mut dsts: Vec<usize> = Vec::new();
             for (_, pr) in net.projections_from(src) {
                 let (idx, _) = pr.weights.fan_out(i as usize);
                 for &o in idx {
-                    if let Some(k) = piece_of(pieces, pr.dst, o)
+                    if let Some(k) = index.of(pr.dst, o)
                         && !dsts.contains(&k)
                     {
                         dsts.push(k);
@@ -289,7 +306,7 @@ fn traffic_graph(
     let (dec, ch) = net.output;
     let out_bits = f64::from(header_bits + net.pop(dec).channels[ch as usize].payload_bits);
     for i in 0..net.pop(dec).n_neurons {
-        if let Some(k) = piece_of(pieces, dec, i) {
+        if let Some(k) = index.of(dec, i) {
             *weights.entry((piece_nodes[k], host)).or_default() +=
                 activity.of(Source::Pop(dec, ch), i) * out_bits;
         }
@@ -345,10 +362,52 @@ fn place(
             .map(|&(n, w)| w * f64::from(board.hops(Endpoint::Core(at), endpoint(n, pos))))
             .sum()
     };
+    // Candidates for a piece: the cores of the routers within two hops of the traffic-weighted
+    // centre of its neighbours (a full scan of the board per piece would cost
+    // pieces x cores x degree per sweep).
+    let (bw, bh) = order.iter().fold((0, 0), |(w, h), &c| {
+        let (x, y) = board.router(Endpoint::Core(c));
+        (w.max(x + 1), h.max(y + 1))
+    });
+    let mut cores_at: Vec<Vec<CoreId>> = vec![Vec::new(); (bw * bh) as usize];
+    for &c in &order {
+        let (x, y) = board.router(Endpoint::Core(c));
+        cores_at[(y * bw + x) as usize].push(c);
+    }
+    let candidates = |k: usize, pos: &[CoreId]| -> Vec<CoreId> {
+        let (mut sx, mut sy, mut sw) = (0f64, 0f64, 0f64);
+        for &(n, w) in &neighbours[k] {
+            let (x, y) = board.router(endpoint(n, pos));
+            sx += w * f64::from(x);
+            sy += w * f64::from(y);
+            sw += w;
+        }
+        let (cx, cy) = if sw > 0.0 {
+            ((sx / sw).round() as i64, (sy / sw).round() as i64)
+        } else {
+            (0, 0)
+        };
+        let mut v = Vec::new();
+        for dy in -2i64..=2 {
+            for dx in -2i64..=2 {
+                let (x, y) = (cx + dx, cy + dy);
+                if dx.abs() + dy.abs() > 2
+                    || x < 0
+                    || y < 0
+                    || x >= i64::from(bw)
+                    || y >= i64::from(bh)
+                {
+                    continue;
+                }
+                v.extend_from_slice(&cores_at[(y as u32 * bw + x as u32) as usize]);
+            }
+        }
+        v
+    };
     for _ in 0..sweeps {
         let mut improved = false;
         for k in 0..pieces.len() {
-            for &c in &order {
+            for c in candidates(k, &pos) {
                 let here = pos[k];
                 if c == here {
                     continue;

@@ -136,6 +136,27 @@ impl SparseMatrix {
         })
     }
 
+    /// Builds a matrix from raw parts WITHOUT checking any invariant. Exists only so tests can
+    /// write files holding invalid matrices and check that loading rejects them.
+    #[doc(hidden)]
+    pub fn from_raw_parts_unchecked(
+        n_in: u32,
+        n_out: u32,
+        fmt: Fmt,
+        ptr: Vec<u32>,
+        out_idx: Vec<u32>,
+        values: Vec<i32>,
+    ) -> Self {
+        Self {
+            n_in,
+            n_out,
+            fmt,
+            ptr,
+            out_idx,
+            values,
+        }
+    }
+
     /// Number of inputs.
     pub fn n_in(&self) -> usize {
         self.n_in as usize
@@ -438,6 +459,48 @@ mod tests {
             SparseMatrix::from_fn(50, 70, f, |o, i| if (o + 3 * i) % 13 == 0 { 9 } else { 0 })
                 .expect("sparse");
         assert_eq!(roundtrip(&sparse), sparse);
+    }
+
+    #[test]
+    fn decoding_rejects_out_of_range_indices_and_inconsistent_counts() {
+        let f = Fmt::new(8, 0);
+        let bad = SparseMatrix::from_raw_parts_unchecked(
+            40,
+            40,
+            f,
+            (0..=40).map(|i| u32::from(i > 0)).collect(),
+            vec![45],
+            vec![3],
+        );
+        let bytes = postcard::to_allocvec(&bad).expect("encode");
+        let err = postcard::from_bytes::<SparseMatrix>(&bytes).unwrap_err();
+        assert!(!err.to_string().is_empty());
+        let repr = MatrixRepr::Sparse {
+            n_in: 2,
+            n_out: 4,
+            fmt: f,
+            counts: vec![3, 0],
+            gaps: vec![0, 0],
+            values: Values::I8(vec![1, 1]),
+        };
+        let e = SparseMatrix::try_from(repr)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("exceed"), "{e}");
+        let repr = MatrixRepr::Sparse {
+            n_in: 1,
+            n_out: 4,
+            fmt: f,
+            counts: vec![2],
+            gaps: vec![2, 3],
+            values: Values::I8(vec![1, 1]),
+        };
+        let e = SparseMatrix::try_from(repr)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("connects to output 6"), "{e}");
     }
 
     #[test]

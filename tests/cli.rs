@@ -1,0 +1,464 @@
+//! End-to-end tests: the real `loisim` binary, as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn loisim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loisim"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("LOISIM_MODELS")
+        .output()
+        .expect("the loisim binary runs")
+}
+
+/// Runs and expects success; returns stdout.
+fn ok(args: &[&str]) -> String {
+    let o = loisim(args);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(
+        o.status.success(),
+        "loisim {args:?} failed ({:?}):\n{err}\n{out}",
+        o.status.code()
+    );
+    out.into_owned()
+}
+
+/// Runs and expects exit code 2 with a one-line error and no panic; returns stderr.
+fn fails(args: &[&str]) -> String {
+    let o = loisim(args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "loisim {args:?} should exit 2, stderr:\n{err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "loisim {args:?} panicked:\n{err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "loisim {args:?} error is not one line:\n{err}"
+    );
+    assert!(err.starts_with("error: "), "{err}");
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn read_npy_i32(path: &Path) -> (Vec<u64>, Vec<i32>) {
+    let bytes = std::fs::read(path).expect("read npy");
+    let npy = npyz::NpyFile::new(&bytes[..]).expect("npy");
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<i32>().expect("int32"))
+}
+
+fn write_npy_f32(path: &Path, shape: &[u64], values: &[f32]) {
+    use npyz::WriterBuilder;
+    let mut out = Vec::new();
+    {
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(&mut out)
+            .begin_nd()
+            .expect("npy");
+        w.extend(values.iter().copied()).expect("npy");
+        w.finish().expect("npy");
+    }
+    std::fs::write(path, out).expect("write npy");
+}
+
+#[test]
+fn default_run_reproduces_the_poster_within_ten_percent() {
+    let out = ok(&["run", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let close = |path: &str, want: f64| {
+        let mut v = &j;
+        for k in path.split('.') {
+            v = &v[k];
+        }
+        let got = v
+            .as_f64()
+            .unwrap_or_else(|| panic!("{path} missing in {out}"));
+        assert!(
+            (got / want - 1.0).abs() <= 0.10,
+            "{path} = {got}, poster {want}"
+        );
+    };
+    close("fall_through.latency_us_per_token", 76.0);
+    close("fall_through.energy_uj_per_token", 13.0);
+    close("fall_through.throughput_tokens_per_s", 13178.0);
+    close("pipeline.latency_ms_per_sample", 60.58);
+    close("pipeline.energy_mj_per_sample", 185.80);
+    close("pipeline.throughput_samples_per_s", 16.58);
+    assert!(j["cores_used"].as_u64().is_some_and(|c| c > 0));
+    assert!(j["sim"]["wall_s"].as_f64().is_some());
+    assert!(
+        j["fall_through"]["energy_breakdown_uj_per_token"]["synaptic"]
+            .as_f64()
+            .is_some()
+    );
+    assert!(
+        j["pipeline"]["energy_breakdown_mj_per_sample"]["static"]
+            .as_f64()
+            .is_some()
+    );
+    assert!(
+        j["activation_density"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+    assert_eq!(j["poster"].as_array().map(Vec::len), Some(6));
+    // The text report shows the comparison.
+    let text = ok(&["run", "--mode", "fall-through", "--tokens", "20"]);
+    assert!(text.contains("compared with the poster"), "{text}");
+}
+
+#[test]
+fn chip_simulation_writes_the_reference_integers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for model in [
+        "models/s5-sparse-0.25x.bin",
+        "models/s5-dense-0.25x.bin",
+        "models/s5-sparse-1x.bin",
+    ] {
+        let sim = dir.path().join("sim.npy");
+        let reference = dir.path().join("ref.npy");
+        ok(&[
+            "run",
+            model,
+            "--input",
+            "models/default-input.npy",
+            "--tokens",
+            "200",
+            "--output",
+            s(&sim),
+        ]);
+        ok(&[
+            "run",
+            model,
+            "--reference",
+            "--input",
+            "models/default-input.npy",
+            "--tokens",
+            "200",
+            "--output",
+            s(&reference),
+        ]);
+        let (shape, a) = read_npy_i32(&sim);
+        let (_, b) = read_npy_i32(&reference);
+        assert_eq!(shape, vec![200, 257]);
+        assert_eq!(a, b, "{model}: chip simulation differs from the reference");
+    }
+}
+
+#[test]
+fn both_import_paths_reproduce_a_reference_case() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let case = root().join("tests/data/fxp-s5/w025-stress-s101");
+    let export = dir.path().join("export.bin");
+    let float = dir.path().join("float.bin");
+    ok(&["import", s(&case.join("model.json")), "-o", s(&export)]);
+    // The case input as an integer .npy for calibration and running.
+    let c = loisim_import::case::ReferenceCase::load(&case).expect("case");
+    let input = dir.path().join("input.npy");
+    {
+        use npyz::WriterBuilder;
+        let mut out = Vec::new();
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&[c.input.len() as u64, 257])
+            .writer(&mut out)
+            .begin_nd()
+            .expect("npy");
+        for row in &c.input {
+            w.extend(row.iter().copied()).expect("npy");
+        }
+        w.finish().expect("npy");
+        std::fs::write(&input, out).expect("write");
+    }
+    ok(&[
+        "import",
+        s(&case.join("float_model.safetensors")),
+        "--qconfig",
+        s(&case.join("upstream_qconfig.json")),
+        "--calibration",
+        s(&input),
+        "-o",
+        s(&float),
+    ]);
+    for model in [&export, &float] {
+        for reference in [true, false] {
+            let out = dir.path().join("out.npy");
+            let mut args = vec!["run", s(model), "--input", s(&input), "--output", s(&out)];
+            if reference {
+                args.push("--reference");
+            }
+            ok(&args);
+            let (_, got) = read_npy_i32(&out);
+            let expected: Vec<i32> = c.tensors["output"].iter().flatten().copied().collect();
+            assert_eq!(
+                got,
+                expected,
+                "{} (reference: {reference})",
+                model.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn gen_is_deterministic_and_inspect_and_map_work() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = dir.path().join("a.bin");
+    let b = dir.path().join("b.bin");
+    let q = dir.path().join("q.json");
+    for out in [&a, &b] {
+        ok(&[
+            "gen",
+            "--width",
+            "0.25",
+            "--sparsity",
+            "0.8",
+            "--seed",
+            "9",
+            "--name",
+            "g",
+            "--qconfig-out",
+            s(&q),
+            "-o",
+            s(out),
+        ]);
+    }
+    assert!(
+        std::fs::read(&a).expect("a") == std::fs::read(&b).expect("b"),
+        "gen is not deterministic"
+    );
+    let text = ok(&["inspect", s(&a)]);
+    assert!(text.contains("d_model (H) 48"), "{text}");
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", s(&a), "--json"])).expect("json");
+    assert_eq!(j["d_state"].as_u64(), Some(32));
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&["map", s(&a), "--report", "--json"])).expect("json");
+    assert!(j["cores_used"].as_u64().is_some_and(|c| c > 0));
+    let text = ok(&[
+        "map",
+        s(&a),
+        "--report",
+        "--input",
+        "models/default-input.npy",
+        "--tokens",
+        "50",
+    ]);
+    assert!(text.contains("measured on 50 tokens"), "{text}");
+    let text = ok(&["chip", "show", "--chip", "kapoho-point"]);
+    assert!(text.contains("8 chip(s)"), "{text}");
+    // The derived qconfig is a valid upstream qconfig: it quantizes the same float model again.
+    assert!(
+        std::fs::read_to_string(&q)
+            .expect("q")
+            .contains("\"blocks\"")
+    );
+}
+
+#[test]
+fn every_shipped_model_maps_onto_one_loihi2_chip() {
+    for m in ["0.25x", "1x", "3x"] {
+        for kind in ["sparse", "dense"] {
+            let path = format!("models/s5-{kind}-{m}.bin");
+            let j: serde_json::Value =
+                serde_json::from_str(&ok(&["map", &path, "--json"])).expect("json");
+            let cores = j["cores_used"].as_u64().unwrap_or(0);
+            assert!(cores > 0 && cores <= 128, "{path}: {cores} cores");
+        }
+    }
+}
+
+#[test]
+fn bad_model_files_are_one_line_errors() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = |name: &str| dir.path().join(name);
+    let good = std::fs::read(root().join("models/s5-sparse-0.25x.bin")).expect("model");
+    let missing = p("missing.bin");
+    assert!(fails(&["inspect", s(&missing)]).contains("cannot read model"));
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.bin", vec![], "shorter than"),
+        (
+            "random.bin",
+            (0..5000u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+            "not a loisim model",
+        ),
+        (
+            "truncated.bin",
+            good[..good.len() / 2].to_vec(),
+            "truncated",
+        ),
+        (
+            "flipped.bin",
+            {
+                let mut b = good.clone();
+                let k = b.len() - 100;
+                b[k] ^= 0x10;
+                b
+            },
+            "corrupt",
+        ),
+        (
+            "magic.bin",
+            {
+                let mut b = good.clone();
+                b[0] = b'X';
+                b
+            },
+            "bad magic",
+        ),
+        (
+            "version.bin",
+            {
+                let mut b = good.clone();
+                b[8] = 99;
+                b
+            },
+            "version 99",
+        ),
+    ];
+    for (name, bytes, msg) in cases {
+        std::fs::write(p(name), bytes).expect("write");
+        for cmd in ["inspect", "run", "map"] {
+            let err = fails(&[cmd, s(&p(name))]);
+            assert!(err.contains(msg), "{cmd} {name}: {err}");
+        }
+    }
+    // A well-formed file holding an inconsistent model.
+    let model = loisim_model::codec::decode(&good).expect("good");
+    let mut wrong_dims = model.clone();
+    wrong_dims.dims.d_model += 1;
+    std::fs::write(
+        p("dims.bin"),
+        loisim_model::codec::encode_unvalidated(&wrong_dims).expect("encode"),
+    )
+    .expect("write");
+    assert!(fails(&["inspect", s(&p("dims.bin"))]).contains("model is invalid"));
+    let mut wrong_index = model.clone();
+    let n = wrong_index.encoder.weight.n_in() as u32;
+    wrong_index.encoder.weight = loisim_model::SparseMatrix::from_raw_parts_unchecked(
+        n,
+        48,
+        loisim_model::Fmt::new(8, 5),
+        (0..=n).map(|i| u32::from(i > 0)).collect(),
+        vec![4000],
+        vec![7],
+    );
+    std::fs::write(
+        p("index.bin"),
+        loisim_model::codec::encode_unvalidated(&wrong_index).expect("encode"),
+    )
+    .expect("write");
+    assert!(fails(&["inspect", s(&p("index.bin"))]).contains("malformed"));
+}
+
+#[test]
+fn bad_inputs_and_outputs_are_one_line_errors() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = |name: &str| dir.path().join(name);
+    let model = "models/s5-sparse-0.25x.bin";
+    write_npy_f32(&p("shape.npy"), &[4, 256], &vec![0.1; 4 * 256]);
+    write_npy_f32(
+        &p("nan.npy"),
+        &[2, 257],
+        &[vec![0.1; 300], vec![f32::NAN], vec![0.1; 213]].concat(),
+    );
+    std::fs::write(p("text.npy"), b"hello").expect("write");
+    {
+        use npyz::WriterBuilder;
+        let mut out = Vec::new();
+        let mut w = npyz::WriteOptions::<u64>::new()
+            .default_dtype()
+            .shape(&[1, 257])
+            .writer(&mut out)
+            .begin_nd()
+            .expect("npy");
+        w.extend(std::iter::repeat_n(1u64, 257)).expect("npy");
+        w.finish().expect("npy");
+        std::fs::write(p("u64.npy"), out).expect("write");
+    }
+    let mut trunc = std::fs::read(root().join("models/default-input.npy")).expect("input");
+    trunc.truncate(5000);
+    std::fs::write(p("trunc.npy"), trunc).expect("write");
+    for (file, msg) in [
+        ("shape.npy", "257 features"),
+        ("nan.npy", "not a finite number"),
+        ("text.npy", "npy"),
+        ("u64.npy", "not supported"),
+        ("trunc.npy", "truncated"),
+    ] {
+        for extra in [&[][..], &["--reference"][..]] {
+            let path = p(file);
+            let mut args = vec!["run", model, "--input", s(&path)];
+            args.extend_from_slice(extra);
+            let err = fails(&args);
+            assert!(err.contains(msg), "{file}: {err}");
+        }
+    }
+    // Unknown mode, malformed chip file, a model that does not fit.
+    fails(&["run", model, "--mode", "sideways"]);
+    std::fs::write(
+        p("chip.toml"),
+        "extends = \"loihi2\"\n[mesh]\nrouters_x = { value = 0, source = \"x\" }\n",
+    )
+    .expect("write");
+    assert!(fails(&["run", model, "--chip", s(&p("chip.toml"))]).contains("routers_x"));
+    std::fs::write(p("bad.toml"), "this is = not toml [").expect("write");
+    assert!(fails(&["map", model, "--chip", s(&p("bad.toml"))]).contains("chip file"));
+    let err = fails(&[
+        "map",
+        "models/s5-dense-1x.bin",
+        "--max-neurons-per-core",
+        "2",
+    ]);
+    assert!(err.contains("needs") && err.contains("cores"), "{err}");
+    // Unwritable output: nothing is left behind, and a failed run leaves no partial file.
+    let nowhere = p("no/such/dir/out.npy");
+    assert!(
+        fails(&["run", model, "--tokens", "3", "--output", s(&nowhere)]).contains("does not exist")
+    );
+    let out = p("out.npy");
+    fails(&[
+        "run",
+        model,
+        "--input",
+        s(&p("nan.npy")),
+        "--output",
+        s(&out),
+    ]);
+    assert!(!out.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+    // An incomplete export.
+    std::fs::copy(
+        root().join("tests/data/fxp-s5/w025-plausible-s100/model.json"),
+        p("model.json"),
+    )
+    .expect("copy");
+    assert!(fails(&["import", s(&p("model.json")), "-o", s(&p("m.bin"))]).contains("is missing"));
+    assert!(!p("m.bin").exists());
+}
