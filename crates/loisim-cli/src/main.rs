@@ -15,7 +15,12 @@ use std::process::ExitCode;
 /// loisim: an open, cycle-approximate simulator of Intel's Loihi 2 running quantized sparse S5
 /// models.
 #[derive(Parser, Debug)]
-#[command(name = "loisim", version, about, propagate_version = true)]
+#[command(
+    name = "loisim",
+    version,
+    about = "loisim: an open, cycle-approximate simulator of Intel's Loihi 2 running quantized sparse S5 models",
+    propagate_version = true
+)]
 struct Cli {
     /// More log output on stderr (repeat for more); `LOISIM_LOG` takes tracing filters.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
