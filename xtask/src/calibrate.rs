@@ -235,3 +235,102 @@ pub fn fit_toml(prior: &Chip, fit: &Fit, figs: &Figures) -> String {
     ));
     s
 }
+
+/// Markers of the generated table in `docs/cost-model.md`.
+pub const DOC_BEGIN: &str = "<!-- fitted-values:begin (cargo xtask calibrate --write) -->";
+/// See [`DOC_BEGIN`].
+pub const DOC_END: &str = "<!-- fitted-values:end -->";
+
+/// The table of fitted values for `docs/cost-model.md`, from the priors and the calibrated
+/// chip (no simulation needed), plus the residual line of the fit file.
+pub fn doc_table(prior: &Chip, fitted: &Chip, fit_file: &str) -> String {
+    let mut s = String::new();
+    s.push_str(DOC_BEGIN);
+    s.push_str("\n\n| parameter | prior | fitted | fitted / prior |\n|---|---|---|---|\n");
+    let mut row = |name: &str, unit: &str, p: f64, f: f64| {
+        s.push_str(&format!(
+            "| `{name}` | {p:.4} {unit} | {f:.4} {unit} | {:.3} |\n",
+            f / p
+        ));
+    };
+    let pairs: [(&str, &loisim_arch::OpCost, &loisim_arch::OpCost); 9] = [
+        (
+            "ops.message_in",
+            &prior.ops.message_in,
+            &fitted.ops.message_in,
+        ),
+        (
+            "ops.synmem_word_read",
+            &prior.ops.synmem_word_read,
+            &fitted.ops.synmem_word_read,
+        ),
+        ("ops.synop", &prior.ops.synop, &fitted.ops.synop),
+        (
+            "ops.neuron_update",
+            &prior.ops.neuron_update,
+            &fitted.ops.neuron_update,
+        ),
+        (
+            "ops.neuron_instruction",
+            &prior.ops.neuron_instruction,
+            &fitted.ops.neuron_instruction,
+        ),
+        (
+            "ops.neuron_idle",
+            &prior.ops.neuron_idle,
+            &fitted.ops.neuron_idle,
+        ),
+        ("ops.spike_out", &prior.ops.spike_out, &fitted.ops.spike_out),
+        (
+            "io.input_message",
+            &prior.io.input_message,
+            &fitted.io.input_message,
+        ),
+        (
+            "io.output_message",
+            &prior.io.output_message,
+            &fitted.io.output_message,
+        ),
+    ];
+    for (name, p, f) in pairs {
+        row(
+            &format!("{name}.latency_ns"),
+            "ns",
+            p.latency_ns.value,
+            f.latency_ns.value,
+        );
+    }
+    row(
+        "io.input_message.energy_pj",
+        "pJ",
+        prior.io.input_message.energy_pj.value,
+        fitted.io.input_message.energy_pj.value,
+    );
+    row(
+        "io.output_message.energy_pj",
+        "pJ",
+        prior.io.output_message.energy_pj.value,
+        fitted.io.output_message.energy_pj.value,
+    );
+    row(
+        "static.board_mw",
+        "mW",
+        prior.static_power.board_mw.value,
+        fitted.static_power.board_mw.value,
+    );
+    s.push('\n');
+    for line in fit_file.lines().filter(|l| l.starts_with("# Residuals:")) {
+        s.push_str(line.trim_start_matches("# "));
+        s.push('\n');
+    }
+    s.push('\n');
+    s.push_str(DOC_END);
+    s
+}
+
+/// Replaces the generated section of a document.
+pub fn splice_doc(doc: &str, table: &str) -> Option<String> {
+    let a = doc.find(DOC_BEGIN)?;
+    let b = doc.find(DOC_END)? + DOC_END.len();
+    Some(format!("{}{}{}", &doc[..a], table, &doc[b..]))
+}

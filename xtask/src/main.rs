@@ -164,8 +164,18 @@ fn calibrate(write: bool) -> Result<()> {
     let text = fit_toml(&prior, &fit, &figs);
     let path = root().join("crates/loisim-arch/chips/loihi2.fit.toml");
     if write {
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
         println!("\nwrote {}", path.display());
+        let doc_path = root().join("docs/cost-model.md");
+        let doc = std::fs::read_to_string(&doc_path)
+            .with_context(|| format!("reading {}", doc_path.display()))?;
+        // The fit applied to the priors is the preset as the new fit file defines it.
+        let fitted = apply(&prior, &fit);
+        let table = doc_table(&prior, &fitted, &text);
+        let new_doc =
+            splice_doc(&doc, &table).context("docs/cost-model.md has no fitted-values markers")?;
+        std::fs::write(&doc_path, new_doc)?;
+        println!("updated {}", doc_path.display());
     } else {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         println!(

@@ -40,6 +40,7 @@ pub fn specs() -> Vec<ModelSpec> {
 }
 
 /// The default clip and its features.
+#[derive(Clone, Debug)]
 pub struct DefaultInput {
     /// The noisy clip, 16 kHz.
     pub noisy: Vec<f32>,

@@ -41,3 +41,18 @@ fn models_are_reproducible() {
         );
     }
 }
+
+#[test]
+fn cost_model_doc_quotes_the_calibrated_values() {
+    let prior = loisim_arch::Chip::loihi2_priors().expect("priors");
+    let fitted = loisim_arch::Chip::preset("loihi2").expect("preset");
+    let table = xtask::calibrate::doc_table(&prior, &fitted, loisim_arch::LOIHI2_FIT);
+    let doc = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/cost-model.md"),
+    )
+    .expect("doc");
+    assert!(
+        doc.contains(&table),
+        "docs/cost-model.md does not quote the current calibration; run `cargo xtask calibrate --write`"
+    );
+}
