@@ -169,8 +169,8 @@ fn calibrate(write: bool) -> Result<()> {
         let doc_path = root().join("docs/cost-model.md");
         let doc = std::fs::read_to_string(&doc_path)
             .with_context(|| format!("reading {}", doc_path.display()))?;
-        // The fit applied to the priors is the preset as the new fit file defines it.
-        let fitted = apply(&prior, &fit);
+        // The preset as the new fit file defines it (values rounded as written).
+        let fitted = loisim_arch::Chip::loihi2_with_fit(&text)?;
         let table = doc_table(&prior, &fitted, &text);
         let new_doc =
             splice_doc(&doc, &table).context("docs/cost-model.md has no fitted-values markers")?;

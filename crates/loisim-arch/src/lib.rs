@@ -353,6 +353,21 @@ impl Chip {
         Self::from_toml(PRESETS[0].1, "loihi2")
     }
 
+    /// The `loihi2` priors with a calibration file's values laid over them (what the preset
+    /// is, with [`LOIHI2_FIT`]).
+    pub fn loihi2_with_fit(fit: &str) -> Result<Self, ChipError> {
+        let mut table = parse_table(PRESETS[0].1, "loihi2")?;
+        merge(&mut table, parse_table(fit, "loihi2.fit.toml")?);
+        let chip: Chip = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ChipError::Parse {
+                path: "loihi2.fit.toml".to_string(),
+                message: e.to_string().replace('\n', " ").trim().to_string(),
+            })?;
+        chip.validate()?;
+        Ok(chip)
+    }
+
     /// The default chip (`loihi2`).
     pub fn default_chip() -> Self {
         // The preset is part of the build and is tested to parse.

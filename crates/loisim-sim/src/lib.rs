@@ -14,7 +14,7 @@
 pub mod engine;
 pub mod timing;
 
-use engine::{PopEvents, Tables, TokenState, TokenWork};
+use engine::{Lane, PopEvents, Tables, TokenState, TokenWork};
 use loisim_compiler::program::Program;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -199,20 +199,26 @@ pub enum SimError {
     Empty,
 }
 
-struct FallThrough<'m> {
-    model: &'m TimingModel,
+#[derive(Debug, Default)]
+struct FallThrough {
     res: ModeResult,
     scratch: Scratch,
     t_ns: f64,
     steps: u64,
 }
 
-impl<'m> FallThrough<'m> {
-    fn token(&mut self, token: usize, w: &TokenWork, sink: &mut Option<&mut dyn TraceSink>) {
+impl FallThrough {
+    fn token(
+        &mut self,
+        model: &TimingModel,
+        token: usize,
+        w: &TokenWork,
+        sink: &mut Option<&mut dyn TraceSink>,
+    ) {
         let mut latency = 0.0;
-        let depth = self.model.depth();
+        let depth = model.depth();
         for s in 0..depth {
-            let st = self.model.step(&[(s, w)], &mut self.scratch);
+            let st = model.step(&[(s, w)], &mut self.scratch);
             if let Some(sink) = sink.as_deref_mut() {
                 sink.step(&StepRecord {
                     mode: Mode::FallThrough,
@@ -234,14 +240,15 @@ impl<'m> FallThrough<'m> {
         self.res.token_latency_ns_max = self.res.token_latency_ns_max.max(latency);
     }
 
-    fn finish(mut self) -> ModeResult {
-        self.res.token_latency_ns_mean = self.res.total_ns / self.res.n_tokens.max(1) as f64;
-        self.res
+    fn finish(&mut self) -> ModeResult {
+        let mut res = std::mem::take(&mut self.res);
+        res.token_latency_ns_mean = res.total_ns / res.n_tokens.max(1) as f64;
+        res
     }
 }
 
-struct Pipeline<'m> {
-    model: &'m TimingModel,
+#[derive(Debug, Default)]
+struct Pipeline {
     res: ModeResult,
     scratch: Scratch,
     /// Work of the last `depth` tokens, newest last.
@@ -254,14 +261,15 @@ struct Pipeline<'m> {
     latency_sum: f64,
 }
 
-impl<'m> Pipeline<'m> {
+impl Pipeline {
     fn timestep(
         &mut self,
+        model: &TimingModel,
         tau: usize,
         n_tokens_total: Option<usize>,
         sink: &mut Option<&mut dyn TraceSink>,
     ) {
-        let depth = self.model.depth() as usize;
+        let depth = model.depth() as usize;
         let mut active: Vec<(u32, &TokenWork)> = Vec::with_capacity(depth);
         for (k, w) in self.window.iter().enumerate() {
             let t = self.first + k;
@@ -269,7 +277,7 @@ impl<'m> Pipeline<'m> {
                 active.push(((tau - t) as u32, w));
             }
         }
-        let st = self.model.step(&active, &mut self.scratch);
+        let st = model.step(&active, &mut self.scratch);
         let done = (tau + 1 >= depth)
             .then(|| tau + 1 - depth)
             .filter(|&t| n_tokens_total.is_none_or(|n| t < n));
@@ -298,37 +306,37 @@ impl<'m> Pipeline<'m> {
         }
     }
 
-    fn token(&mut self, w: TokenWork, sink: &mut Option<&mut dyn TraceSink>) {
-        let depth = self.model.depth() as usize;
+    fn token(&mut self, model: &TimingModel, w: TokenWork, sink: &mut Option<&mut dyn TraceSink>) {
+        let depth = model.depth() as usize;
         self.window.push_back(w);
         if self.window.len() > depth {
             self.window.pop_front();
             self.first += 1;
         }
         let tau = self.first + self.window.len() - 1;
-        self.timestep(tau, None, sink);
+        self.timestep(model, tau, None, sink);
         self.res.n_tokens += 1;
     }
 
-    fn finish(mut self, sink: &mut Option<&mut dyn TraceSink>) -> ModeResult {
+    fn finish(&mut self, model: &TimingModel, sink: &mut Option<&mut dyn TraceSink>) -> ModeResult {
         let n = self.res.n_tokens;
-        let depth = self.model.depth() as usize;
+        let depth = model.depth() as usize;
         for tau in n..n + depth - 1 {
-            self.timestep(tau, Some(n), sink);
+            self.timestep(model, tau, Some(n), sink);
         }
-        self.res.token_latency_ns_mean = self.latency_sum / n.max(1) as f64;
-        self.res
+        let mut res = std::mem::take(&mut self.res);
+        res.token_latency_ns_mean = self.latency_sum / n.max(1) as f64;
+        res
     }
 }
 
-/// Checks input tokens against a program.
-pub fn check_tokens(prog: &Program, tokens: &[Vec<i32>]) -> Result<(), SimError> {
-    if tokens.is_empty() {
-        return Err(SimError::Empty);
-    }
+/// Checks input tokens against a program (`first` is the index of the first token, for
+/// messages).
+pub fn check_tokens(prog: &Program, tokens: &[Vec<i32>], first: usize) -> Result<(), SimError> {
     let d = prog.network.input_width as usize;
     let f = prog.network.input_fmt;
     for (t, tok) in tokens.iter().enumerate() {
+        let t = first + t;
         if tok.len() != d {
             return Err(SimError::Width {
                 token: t,
@@ -368,6 +376,157 @@ fn split_point(costs: &[u64], timing_ns: u64) -> usize {
     best.1
 }
 
+/// A simulation in progress: feed it tokens chunk by chunk (bounded memory for long inputs),
+/// then [`Session::finish`].
+#[derive(Debug)]
+pub struct Session<'p> {
+    prog: &'p Program,
+    tables: Tables<'p>,
+    model: TimingModel,
+    opts: SimOptions,
+    /// Lane of the calling thread (and of everything, with one thread).
+    lane: Lane,
+    /// Lane of the second thread: the early work units.
+    early: Lane,
+    /// Work units `0..split` run on the second thread.
+    split: usize,
+    ft: Option<FallThrough>,
+    pl: Option<Pipeline>,
+    n_tokens: usize,
+}
+
+impl<'p> Session<'p> {
+    /// A fresh simulation (zero state) of a compiled program.
+    pub fn new(prog: &'p Program, opts: &SimOptions) -> Self {
+        let tables = Tables::new(prog);
+        let model = TimingModel::new(prog);
+        // Timing costs about 150 ns per timestep plus 25 ns per core and 15 ns per flow.
+        let steps =
+            u64::from(opts.fall_through) * u64::from(model.depth()) + u64::from(opts.pipeline);
+        let per_step = 150 + 25 * prog.cores.len() as u64;
+        let modes = u64::from(opts.fall_through) + u64::from(opts.pipeline);
+        let timing_ns = steps * per_step + modes * 15 * prog.flows.len() as u64;
+        let split = split_point(tables.unit_cost(), timing_ns);
+        Self {
+            prog,
+            lane: tables.lane(),
+            early: tables.lane(),
+            tables,
+            model,
+            opts: *opts,
+            split,
+            ft: opts.fall_through.then(FallThrough::default),
+            pl: opts.pipeline.then(Pipeline::default),
+            n_tokens: 0,
+        }
+    }
+
+    /// Tokens simulated so far.
+    pub fn n_tokens(&self) -> usize {
+        self.n_tokens
+    }
+
+    /// Runs the next tokens; returns their decoder outputs. `sink` receives every completed
+    /// timestep; `progress` the number of tokens done since the start of the session.
+    pub fn run(
+        &mut self,
+        tokens: &[Vec<i32>],
+        mut sink: Option<&mut dyn TraceSink>,
+        mut progress: Option<&mut dyn FnMut(usize)>,
+    ) -> Result<Vec<Vec<i32>>, SimError> {
+        check_tokens(self.prog, tokens, self.n_tokens)?;
+        let base = self.n_tokens;
+        let mut outputs = Vec::with_capacity(tokens.len());
+        let (model, ft, pl) = (&self.model, &mut self.ft, &mut self.pl);
+        let mut consume = |t: usize, tok: &TokenState, sink: &mut Option<&mut dyn TraceSink>| {
+            outputs.push(tok.out.clone());
+            if let Some(ft) = ft.as_mut() {
+                ft.token(model, t, &tok.work, sink);
+            }
+            if let Some(pl) = pl.as_mut() {
+                pl.token(model, tok.work.clone(), sink);
+            }
+            if let Some(p) = progress.as_deref_mut() {
+                p(t + 1);
+            }
+        };
+        let tables = &self.tables;
+        let n_units = tables.n_units();
+        if self.opts.threads <= 1 || n_units < 2 {
+            let mut tok = tables.token_state();
+            for (t, input) in tokens.iter().enumerate() {
+                tables.run(&mut self.lane, &mut tok, input, 0..n_units);
+                consume(base + t, &tok, &mut sink);
+            }
+        } else {
+            let k = self.split;
+            let (lane, early) = (&mut self.lane, &mut self.early);
+            std::thread::scope(|s| {
+                // Several tokens in flight: the early thread runs ahead and neither side waits
+                // for the other on every token.
+                const IN_FLIGHT: usize = 8;
+                let (to_main, from_early) = std::sync::mpsc::sync_channel::<TokenState>(IN_FLIGHT);
+                let (to_early, recycled) = std::sync::mpsc::sync_channel::<TokenState>(IN_FLIGHT);
+                for _ in 0..IN_FLIGHT {
+                    // The receiver is alive: it moves into the thread spawned below.
+                    let _ = to_early.send(tables.token_state());
+                }
+                let worker = s.spawn(move || {
+                    for input in tokens {
+                        let Ok(mut tok) = recycled.recv() else { break };
+                        tables.run(early, &mut tok, input, 0..k);
+                        if to_main.send(tok).is_err() {
+                            break;
+                        }
+                    }
+                });
+                for t in 0..tokens.len() {
+                    let Ok(mut tok) = from_early.recv() else {
+                        break;
+                    };
+                    tables.run(lane, &mut tok, &[], k..n_units);
+                    consume(base + t, &tok, &mut sink);
+                    let _ = to_early.send(tok);
+                }
+                drop(to_early);
+                worker
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            });
+        }
+        self.n_tokens += tokens.len();
+        Ok(outputs)
+    }
+
+    /// Drains the pipeline and returns the totals (without outputs: [`Session::run`] returned
+    /// them).
+    pub fn finish(mut self, mut sink: Option<&mut dyn TraceSink>) -> SimResult {
+        let fall_through = self.ft.as_mut().map(FallThrough::finish);
+        let pipeline = self.pl.as_mut().map(|p| p.finish(&self.model, &mut sink));
+        let mut lane = self.lane;
+        lane.merge_counters(&self.early);
+        let n = self.n_tokens as f64;
+        let activity = lane
+            .nonzero()
+            .iter()
+            .zip(&self.prog.network.populations)
+            .map(|(chs, p)| {
+                chs.iter()
+                    .map(|&nz| nz as f64 / (n * f64::from(p.n_neurons)).max(1.0))
+                    .collect()
+            })
+            .collect();
+        SimResult {
+            outputs: Vec::new(),
+            fall_through,
+            pipeline,
+            events: lane.events().to_vec(),
+            activity,
+            depth: self.prog.depth,
+        }
+    }
+}
+
 /// Simulates `tokens` (input integers) on a compiled program. `sink` receives every timestep;
 /// `progress` is called with the number of tokens done.
 pub fn simulate(
@@ -375,119 +534,18 @@ pub fn simulate(
     tokens: &[Vec<i32>],
     opts: &SimOptions,
     mut sink: Option<&mut dyn TraceSink>,
-    mut progress: Option<&mut dyn FnMut(usize)>,
+    progress: Option<&mut dyn FnMut(usize)>,
 ) -> Result<SimResult, SimError> {
-    check_tokens(prog, tokens)?;
-    let tables = Tables::new(prog);
-    let model = TimingModel::new(prog);
-    let mut ft = opts.fall_through.then(|| FallThrough {
-        model: &model,
-        res: ModeResult::default(),
-        scratch: Scratch::default(),
-        t_ns: 0.0,
-        steps: 0,
-    });
-    let mut pl = opts.pipeline.then(|| Pipeline {
-        model: &model,
-        res: ModeResult::default(),
-        scratch: Scratch::default(),
-        window: VecDeque::new(),
-        first: 0,
-        durations: VecDeque::new(),
-        t_ns: 0.0,
-        latency_sum: 0.0,
-    });
-    let mut outputs = Vec::with_capacity(tokens.len());
-    let mut consume = |t: usize, tok: &TokenState, sink: &mut Option<&mut dyn TraceSink>| {
-        outputs.push(tok.out.clone());
-        if let Some(ft) = ft.as_mut() {
-            ft.token(t, &tok.work, sink);
-        }
-        if let Some(pl) = pl.as_mut() {
-            pl.token(tok.work.clone(), sink);
-        }
-        if let Some(p) = progress.as_deref_mut() {
-            p(t + 1);
-        }
-    };
-    let n_units = tables.n_units();
-    let mut lane = tables.lane();
-    if opts.threads <= 1 || n_units < 2 {
-        let mut tok = tables.token_state();
-        for (t, input) in tokens.iter().enumerate() {
-            tables.run(&mut lane, &mut tok, input, 0..n_units);
-            consume(t, &tok, &mut sink);
-        }
-    } else {
-        // Timing costs about 150 ns per timestep plus 25 ns per core and 15 ns per flow.
-        let steps =
-            u64::from(opts.fall_through) * u64::from(model.depth()) + u64::from(opts.pipeline);
-        let per_step = 150 + 25 * prog.cores.len() as u64;
-        let timing_ns = steps * per_step
-            + (u64::from(opts.fall_through) + u64::from(opts.pipeline))
-                * 15
-                * prog.flows.len() as u64;
-        let k = split_point(tables.unit_cost(), timing_ns);
-        let k = std::env::var("LOISIM_K")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(k);
-        let tables = &tables;
-        let other = std::thread::scope(|s| {
-            // Several tokens in flight: the early thread runs ahead and neither side waits for
-            // the other on every token.
-            const IN_FLIGHT: usize = 8;
-            let (to_main, from_early) = std::sync::mpsc::sync_channel::<TokenState>(IN_FLIGHT);
-            let (to_early, recycled) = std::sync::mpsc::sync_channel::<TokenState>(IN_FLIGHT);
-            for _ in 0..IN_FLIGHT {
-                // The receiver is alive: it is moved into the thread spawned below.
-                let _ = to_early.send(tables.token_state());
-            }
-            let early = s.spawn(move || {
-                let mut lane = tables.lane();
-                for input in tokens {
-                    let Ok(mut tok) = recycled.recv() else { break };
-                    tables.run(&mut lane, &mut tok, input, 0..k);
-                    if to_main.send(tok).is_err() {
-                        break;
-                    }
-                }
-                lane
-            });
-            for t in 0..tokens.len() {
-                let Ok(mut tok) = from_early.recv() else {
-                    break;
-                };
-                tables.run(&mut lane, &mut tok, &[], k..n_units);
-                consume(t, &tok, &mut sink);
-                let _ = to_early.send(tok);
-            }
-            drop(to_early);
-            early
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e))
-        });
-        lane.merge_counters(&other);
+    if tokens.is_empty() {
+        return Err(SimError::Empty);
     }
-    let fall_through = ft.map(FallThrough::finish);
-    let pipeline = pl.map(|p| p.finish(&mut sink));
-    let n = tokens.len() as f64;
-    let activity = lane
-        .nonzero()
-        .iter()
-        .zip(&prog.network.populations)
-        .map(|(chs, p)| {
-            chs.iter()
-                .map(|&nz| nz as f64 / (n * f64::from(p.n_neurons)).max(1.0))
-                .collect()
-        })
-        .collect();
-    Ok(SimResult {
-        outputs,
-        fall_through,
-        pipeline,
-        events: lane.events().to_vec(),
-        activity,
-        depth: prog.depth,
-    })
+    let mut session = Session::new(prog, opts);
+    let outputs = session.run(
+        tokens,
+        sink.as_deref_mut().map(|s| s as &mut dyn TraceSink),
+        progress,
+    )?;
+    let mut res = session.finish(sink);
+    res.outputs = outputs;
+    Ok(res)
 }
