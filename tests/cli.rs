@@ -462,3 +462,149 @@ fn bad_inputs_and_outputs_are_one_line_errors() {
     assert!(fails(&["import", s(&p("model.json")), "-o", s(&p("m.bin"))]).contains("is missing"));
     assert!(!p("m.bin").exists());
 }
+
+fn write_wav(path: &Path, channels: u16, rate: u32, samples: &[i16]) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("wav");
+    for &s in samples {
+        w.write_sample(s).expect("sample");
+    }
+    w.finalize().expect("finalize");
+}
+
+#[test]
+fn audio_in_audio_out_on_the_chip_equals_the_reference() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (noisy, clean) = (dir.path().join("noisy.wav"), dir.path().join("clean.wav"));
+    let out = ok(&[
+        "gen-audio",
+        "--seconds",
+        "2",
+        "--snr-db",
+        "3",
+        "--seed",
+        "4",
+        "-o",
+        s(&noisy),
+        "--clean-output",
+        s(&clean),
+    ]);
+    assert!(out.contains("SNR 3.00 dB"), "{out}");
+    let model = "models/s5-sparse-0.25x.bin";
+    let (a, b) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "run",
+        model,
+        "--input",
+        s(&noisy),
+        "--clean",
+        s(&clean),
+        "--output",
+        s(&a),
+        "--json",
+    ]))
+    .expect("json");
+    assert_eq!(
+        j["audio"]["tokens"].as_u64(),
+        Some(251),
+        "2 s at hop 128 gives 251 frames"
+    );
+    assert!(j["audio"]["si_snr_db"].as_f64().is_some());
+    assert!((j["audio"]["noisy_si_snr_db"].as_f64().unwrap_or(0.0) - 3.0).abs() < 0.01);
+    ok(&[
+        "run",
+        model,
+        "--reference",
+        "--input",
+        s(&noisy),
+        "--output",
+        s(&b),
+    ]);
+    assert!(
+        std::fs::read(&a).expect("a") == std::fs::read(&b).expect("b"),
+        "chip and reference audio differ"
+    );
+    let cleaned = loisim_audio::read_wav(&a).expect("output wav");
+    assert_eq!(cleaned.samples.len(), 32_000);
+    assert_eq!(cleaned.sample_rate_hz, 16_000);
+    // The mask integers of a .wav input are those of its features.
+    let (masks, npy) = (dir.path().join("m.npy"), dir.path().join("f.npy"));
+    ok(&[
+        "run",
+        model,
+        "--reference",
+        "--input",
+        s(&noisy),
+        "--output",
+        s(&masks),
+    ]);
+    let audio = loisim_audio::read_wav(&noisy).expect("noisy");
+    let (t, feats) = loisim_audio::features(&audio.samples);
+    write_npy_f32(&npy, &[t as u64, 257], &feats);
+    let direct = dir.path().join("d.npy");
+    ok(&[
+        "run",
+        model,
+        "--reference",
+        "--input",
+        s(&npy),
+        "--output",
+        s(&direct),
+    ]);
+    assert_eq!(read_npy_i32(&masks), read_npy_i32(&direct));
+}
+
+#[test]
+fn bad_audio_is_a_one_line_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = |n: &str| dir.path().join(n);
+    let model = "models/s5-sparse-0.25x.bin";
+    write_wav(&p("44k.wav"), 1, 44_100, &[0; 4410]);
+    write_wav(&p("stereo.wav"), 2, 16_000, &[0; 3200]);
+    write_wav(&p("empty.wav"), 1, 16_000, &[]);
+    write_wav(&p("ok.wav"), 1, 16_000, &vec![100; 16_000]);
+    write_wav(&p("short.wav"), 1, 16_000, &vec![100; 8_000]);
+    let mut trunc = std::fs::read(p("ok.wav")).expect("wav");
+    trunc.truncate(trunc.len() / 2);
+    std::fs::write(p("trunc.wav"), trunc).expect("write");
+    std::fs::write(p("text.wav"), b"not a wav file at all").expect("write");
+    for (file, msg) in [
+        ("44k.wav", "44100 hz"),
+        ("stereo.wav", "channel"),
+        ("empty.wav", "no audio samples"),
+        ("trunc.wav", "trunc"),
+        ("text.wav", "wav"),
+    ] {
+        for reference in [false, true] {
+            let path = p(file);
+            let out = p("out.wav");
+            let mut args = vec!["run", model, "--input", s(&path), "--output", s(&out)];
+            if reference {
+                args.push("--reference");
+            }
+            let err = fails(&args).to_lowercase();
+            assert!(err.contains(msg), "{file}: {err}");
+            assert!(!out.exists(), "{file}: a partial output was left");
+        }
+    }
+    assert!(
+        fails(&[
+            "run",
+            model,
+            "--input",
+            s(&p("ok.wav")),
+            "--clean",
+            s(&p("short.wav"))
+        ])
+        .contains("must match")
+    );
+    assert!(fails(&["run", model, "--output", s(&p("x.wav"))]).contains("needs a .wav input"));
+    assert!(
+        fails(&["run", model, "--input", s(&p("ok.wav")), "--tokens", "3"]).contains("--tokens")
+    );
+}

@@ -34,7 +34,7 @@ pub mod synth;
 pub mod wav;
 
 pub use error::AudioError;
-pub use metrics::si_snr;
+pub use metrics::{SiSnrAccumulator, si_snr};
 /// Complex number with `f32` parts (re-exported from `realfft`'s `num_complex`).
 pub use realfft::num_complex::Complex32;
 pub use stft::{

@@ -37,6 +37,8 @@ enum Command {
     Import(commands::import::ImportArgs),
     /// Generate a synthetic paper-shaped model.
     Gen(commands::gen_model::GenArgs),
+    /// Generate a deterministic speech-like test clip (noisy and clean WAV).
+    GenAudio(commands::gen_audio::GenAudioArgs),
     /// Show a model's dimensions, formats, sparsity, memory and compute.
     Inspect(commands::inspect::InspectArgs),
     /// Map a model onto a chip and report cores, memory, traffic and the timestep bound.
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
         Command::Run(a) => commands::run::execute(a),
         Command::Import(a) => commands::import::execute(a),
         Command::Gen(a) => commands::gen_model::execute(a),
+        Command::GenAudio(a) => commands::gen_audio::execute(a),
         Command::Inspect(a) => commands::inspect::execute(a),
         Command::Map(a) => commands::map::execute(a),
         Command::Chip(a) => commands::chip::execute(a),

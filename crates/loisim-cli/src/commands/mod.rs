@@ -1,7 +1,9 @@
 //! One module per verb; each has an `Args` struct (clap derive) and `execute`.
 
+pub mod audio;
 pub mod chip;
 pub mod common;
+pub mod gen_audio;
 pub mod gen_model;
 pub mod import;
 pub mod inspect;

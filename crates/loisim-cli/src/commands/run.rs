@@ -1,5 +1,6 @@
 //! `loisim run`: run a model on the simulated chip (or on the reference executor).
 
+use crate::commands::audio::{AudioSummary, Runner, is_wav, run_wav};
 use crate::commands::common::{ChipOpts, compile_model, load_model_and_tokens};
 use crate::output;
 use anyhow::{Context, Result};
@@ -36,16 +37,21 @@ pub struct RunArgs {
     /// Modes to simulate.
     #[arg(long, value_enum, default_value_t = ModeArg::Both)]
     mode: ModeArg,
-    /// Input `.npy` [tokens, 257]: integers are the model's input integers, floats are STFT
-    /// magnitudes (offset subtracted, quantized with the model's input format). Default: the
-    /// shipped 30 s clip (3751 tokens, one sample).
-    #[arg(long, value_name = "X.npy")]
+    /// Input: `.npy` [tokens, 257] (integers are the model's input integers, floats are STFT
+    /// magnitudes: offset subtracted, quantized with the model's input format) or a `.wav`
+    /// file (16 kHz mono), denoised frame by frame. Default: the shipped 30 s clip's features
+    /// (3751 tokens, one sample).
+    #[arg(long, value_name = "X.npy|X.wav")]
     input: Option<PathBuf>,
+    /// Clean reference `.wav` for a `.wav` input: prints the SI-SNR of the output.
+    #[arg(long, value_name = "CLEAN.wav")]
+    clean: Option<PathBuf>,
     /// Run only the first N tokens.
     #[arg(long, value_name = "N")]
     tokens: Option<usize>,
-    /// Write the decoder output integers as int32 [tokens, 257] `.npy`.
-    #[arg(long, value_name = "Y.npy")]
+    /// Write the decoder output integers as int32 [tokens, 257] `.npy`, or, for a `.wav`
+    /// input, the denoised audio as `.wav`.
+    #[arg(long, value_name = "Y.npy|Y.wav")]
     output: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -164,6 +170,8 @@ struct RunJson {
     accumulator_overflows: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     poster: Vec<PosterRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audio: Option<AudioSummary>,
     sim: SimJson,
 }
 
@@ -254,7 +262,57 @@ fn poster_rows(ft: Option<&FallThroughJson>, pl: Option<&PipelineJson>) -> Vec<P
     rows
 }
 
+fn print_audio(a: &AudioSummary) {
+    println!("audio: {:.2} s, {} tokens", a.seconds, a.tokens);
+    if let (Some(si), Some(noisy), Some(gain)) = (a.si_snr_db, a.noisy_si_snr_db, a.si_snri_db) {
+        println!("SI-SNR: output {si:.2} dB, noisy input {noisy:.2} dB, improvement {gain:+.2} dB");
+    }
+}
+
+/// Writes collected mask integers to an `.npy` output, if one was asked for.
+fn write_masks(out: Option<&PathBuf>, masks: &[Vec<i32>], width: usize) -> Result<()> {
+    match out {
+        Some(p) if !is_wav(p) => {
+            output::write_npy_i32(p, masks, width).context("writing the output")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn run_reference_wav(args: &RunArgs, input: &PathBuf) -> Result<()> {
+    let (model, _) = load_model_and_tokens(args.model.as_ref(), None, None, false)?;
+    let mut masks = Vec::new();
+    let collect = args.output.as_ref().is_some_and(|p| !is_wav(p));
+    let wav_out = args.output.as_deref().filter(|p| is_wav(p));
+    let start = Instant::now();
+    let summary = run_wav(
+        &model,
+        &mut Runner::Reference(Reference::new(&model)?),
+        input,
+        wav_out,
+        args.clean.as_deref(),
+        collect.then_some(&mut masks),
+    )?;
+    let wall_s = start.elapsed().as_secs_f64();
+    write_masks(args.output.as_ref(), &masks, model.dims.d_output as usize)?;
+    if args.json {
+        let j = serde_json::json!({ "mode": "reference", "model": model.name, "audio": summary, "sim": { "wall_s": wall_s } });
+        println!("{}", serde_json::to_string_pretty(&j)?);
+        return Ok(());
+    }
+    println!("loisim run --reference: the bit-exact fixed-point reference executor");
+    println!("model    {}", model.name);
+    print_audio(&summary);
+    if let Some(out) = &args.output {
+        println!("output   {}", out.display());
+    }
+    Ok(())
+}
+
 fn run_reference(args: &RunArgs) -> Result<()> {
+    if let Some(input) = args.input.as_ref().filter(|p| is_wav(p)) {
+        return run_reference_wav(args, input);
+    }
     let (model, tokens) =
         load_model_and_tokens(args.model.as_ref(), args.input.as_ref(), args.tokens, true)?;
     let tokens = tokens.unwrap_or_default();
@@ -323,11 +381,24 @@ fn run_reference(args: &RunArgs) -> Result<()> {
 
 /// Runs `loisim run`.
 pub fn execute(args: RunArgs) -> Result<()> {
+    let wav_in = args.input.as_deref().is_some_and(is_wav);
+    if args.output.as_deref().is_some_and(is_wav) && !wav_in {
+        anyhow::bail!("a .wav output needs a .wav input (the cleaned audio uses the noisy phase)");
+    }
+    if args.clean.is_some() && !wav_in {
+        anyhow::bail!("--clean applies to a .wav input");
+    }
+    if wav_in && args.tokens.is_some() {
+        anyhow::bail!("--tokens applies to .npy inputs; a .wav input runs whole");
+    }
     if args.reference {
         return run_reference(&args);
     }
     if args.threads == 0 {
         anyhow::bail!("--threads must be at least 1");
+    }
+    if wav_in {
+        return run_chip_wav(&args);
     }
     let is_default = args.model.is_none();
     let (model, tokens) =
@@ -361,6 +432,43 @@ pub fn execute(args: RunArgs) -> Result<()> {
         wall_s,
         tokens.len(),
         is_default,
+        None,
+    )
+}
+
+fn run_chip_wav(args: &RunArgs) -> Result<()> {
+    let (model, _) = load_model_and_tokens(args.model.as_ref(), None, None, false)?;
+    let input = args.input.clone().unwrap_or_default();
+    let (prog, _) = compile_model(&model, &args.chip, None)?;
+    let opts = SimOptions {
+        fall_through: args.mode != ModeArg::Pipeline,
+        pipeline: args.mode != ModeArg::FallThrough,
+        threads: args.threads,
+    };
+    let mut session = loisim_sim::Session::new(&prog, &opts);
+    let mut masks = Vec::new();
+    let collect = args.output.as_ref().is_some_and(|p| !is_wav(p));
+    let start = Instant::now();
+    let summary = run_wav(
+        &model,
+        &mut Runner::Chip(&mut session),
+        &input,
+        args.output.as_deref().filter(|p| is_wav(p)),
+        args.clean.as_deref(),
+        collect.then_some(&mut masks),
+    )?;
+    let res = session.finish(None);
+    let wall_s = start.elapsed().as_secs_f64();
+    write_masks(args.output.as_ref(), &masks, model.dims.d_output as usize)?;
+    report(
+        args,
+        &model.name,
+        &prog,
+        &res,
+        wall_s,
+        summary.tokens,
+        false,
+        Some(summary),
     )
 }
 
@@ -376,6 +484,7 @@ fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
     bar
 }
 
+#[allow(clippy::too_many_arguments)]
 fn report(
     args: &RunArgs,
     model: &str,
@@ -384,6 +493,7 @@ fn report(
     wall_s: f64,
     n_tokens: usize,
     is_default: bool,
+    audio: Option<AudioSummary>,
 ) -> Result<()> {
     let ft = res.fall_through.as_ref().map(ft_json);
     let pl = res.pipeline.as_ref().map(pl_json);
@@ -435,6 +545,7 @@ fn report(
         wraps,
         accumulator_overflows: ovf,
         poster,
+        audio,
         sim,
     };
     if args.json {
@@ -515,7 +626,11 @@ fn report(
         j.sim.wall_s, j.sim.tokens_per_s, j.sim.synaptic_events_per_s, j.sim.threads
     );
     if let Some(out) = &args.output {
-        println!("output: {} (int32 [{}, 257])", out.display(), n_tokens);
+        if is_wav(out) {
+            println!("output: {} (denoised audio)", out.display());
+        } else {
+            println!("output: {} (int32 [{}, 257])", out.display(), n_tokens);
+        }
     }
     Ok(())
 }
