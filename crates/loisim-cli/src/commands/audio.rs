@@ -109,7 +109,7 @@ pub fn run_wav(
         }
     }
     frames.extend(stft.finish());
-    st.emit(&mut frames, runner, masks.as_deref_mut(), Some(n_samples))?;
+    st.emit(&mut frames, runner, masks, Some(n_samples))?;
     if let Some(w) = st.writer.take() {
         w.finish().context("writing the cleaned audio")?;
     }

@@ -279,7 +279,7 @@ fn write_masks(out: Option<&PathBuf>, masks: &[Vec<i32>], width: usize) -> Resul
     }
 }
 
-fn run_reference_wav(args: &RunArgs, input: &PathBuf) -> Result<()> {
+fn run_reference_wav(args: &RunArgs, input: &std::path::Path) -> Result<()> {
     let (model, _) = load_model_and_tokens(args.model.as_ref(), None, None, false)?;
     let mut masks = Vec::new();
     let collect = args.output.as_ref().is_some_and(|p| !is_wav(p));
