@@ -608,3 +608,124 @@ fn bad_audio_is_a_one_line_error() {
         fails(&["run", model, "--input", s(&p("ok.wav")), "--tokens", "3"]).contains("--tokens")
     );
 }
+
+#[test]
+fn traces_and_plots_of_a_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (trace, plots) = (dir.path().join("trace"), dir.path().join("plots"));
+    let model = "models/s5-sparse-0.25x.bin";
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "run",
+        model,
+        "--tokens",
+        "40",
+        "--trace",
+        s(&trace),
+        "--plot",
+        s(&plots),
+        "--trace-window",
+        "5:10",
+        "--json",
+    ]))
+    .expect("json");
+    let cores_used = j["cores_used"].as_u64().expect("cores") as usize;
+    // timesteps.csv: every timestep of both modes.
+    let steps = std::fs::read_to_string(trace.join("timesteps.csv")).expect("timesteps.csv");
+    let header: Vec<&str> = steps.lines().next().expect("header").split(',').collect();
+    for col in [
+        "mode",
+        "timestep",
+        "token",
+        "duration_us",
+        "energy_synaptic_pj",
+        "energy_static_pj",
+        "msgs",
+        "syn_ops",
+        "busiest_core",
+        "busiest_link",
+    ] {
+        assert!(
+            header.contains(&col),
+            "timesteps.csv lacks {col}: {header:?}"
+        );
+    }
+    let depth = j["pipeline_depth"].as_u64().expect("depth") as usize;
+    assert_eq!(steps.lines().count() - 1, 40 * depth + (40 + depth - 1));
+    // cores.csv: the profiler's counter names, inside the window only.
+    let cores = std::fs::read_to_string(trace.join("cores.csv")).expect("cores.csv");
+    let header: Vec<&str> = cores.lines().next().expect("header").split(',').collect();
+    for col in [
+        "syn_ops",
+        "dendrite_updates",
+        "spikes_in",
+        "axon_out",
+        "busy_ns",
+        "core",
+        "population",
+    ] {
+        assert!(header.contains(&col), "cores.csv lacks {col}");
+    }
+    let token_col = header
+        .iter()
+        .position(|c| *c == "token")
+        .expect("token column");
+    let mode_col = header
+        .iter()
+        .position(|c| *c == "mode")
+        .expect("mode column");
+    for row in cores.lines().skip(1) {
+        let f: Vec<&str> = row.split(',').collect();
+        if f[mode_col] == "fall-through" {
+            let t: usize = f[token_col].parse().expect("token");
+            assert!((5..15).contains(&t), "row outside the window: {row}");
+        }
+    }
+    let summary =
+        std::fs::read_to_string(trace.join("core_summary.csv")).expect("core_summary.csv");
+    assert_eq!(summary.lines().count() - 1, 2 * cores_used);
+    // trace.json: valid JSON with one named track per core, slices, counters and token markers.
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(trace.join("trace.json")).expect("trace"))
+            .expect("trace.json parses");
+    let events = t["traceEvents"].as_array().expect("events");
+    let count = |ph: &str| events.iter().filter(|e| e["ph"] == ph).count();
+    let thread_names = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .count();
+    assert_eq!(
+        thread_names,
+        2 * (cores_used + 1),
+        "a track per core and a timestep track, per mode"
+    );
+    assert!(count("X") > 0 && count("C") > 0 && count("i") > 0);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["ph"] == "C" && e["name"] == "power (mW)")
+    );
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["ph"] == "X")
+            .all(|e| e["ts"].as_f64().is_some() && e["dur"].as_f64().is_some())
+    );
+    // Plots: PNG files decode to real pictures; SVG files exist.
+    let pngs: Vec<PathBuf> = std::fs::read_dir(&plots)
+        .expect("plots")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    assert!(pngs.len() >= 3, "{pngs:?}");
+    for p in &pngs {
+        let decoder = png::Decoder::new(std::fs::File::open(p).expect("png"));
+        let reader = decoder.read_info().expect("a valid PNG");
+        let info = reader.info();
+        assert!(info.width >= 400 && info.height >= 300, "{}", p.display());
+        assert!(p.with_extension("svg").exists());
+    }
+    // loisim plot redraws from the saved trace.
+    let again = dir.path().join("again");
+    ok(&["plot", s(&trace), "-o", s(&again)]);
+    assert!(again.join("latency_energy.png").exists());
+}

@@ -4,5 +4,7 @@
 //! clean), its STFT features (the default input) and the reference models. The test
 //! `models_are_reproducible` checks the committed bytes against a fresh build.
 
+pub mod bench;
 pub mod calibrate;
 pub mod models;
+pub mod regress;

@@ -13,7 +13,7 @@ fn root() -> PathBuf {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo xtask <command>\n\ncommands:\n  models             regenerate models/ (default clip, default input, reference models)\n  calibrate [--write] fit the loihi2 cost model to the poster and print residuals;\n                     --write updates crates/loisim-arch/chips/loihi2.fit.toml\n"
+    "usage: cargo xtask <command>\n\ncommands:\n  models             regenerate models/ (default clip, default input, reference models)\n  regress [--bless] [--chip NAME|FILE] [--only MODEL]...\n                     simulate every reference model, compare with traces/baselines/\n  bench [--threads N] simulation speed on every reference model (tokens/s, synaptic events/s, x reference)\n  calibrate [--write] fit the loihi2 cost model to the poster and print residuals;\n                     --write updates crates/loisim-arch/chips/loihi2.fit.toml\n"
 }
 
 fn main() -> std::process::ExitCode {
@@ -21,6 +21,16 @@ fn main() -> std::process::ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("models") => models(),
         Some("calibrate") => calibrate(args.iter().any(|a| a == "--write")),
+        Some("regress") => regress(&args[1..]),
+        Some("bench") => {
+            let threads = args
+                .iter()
+                .position(|a| a == "--threads")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2);
+            xtask::bench::run(&root(), &xtask::regress::MODELS, threads).map(|t| print!("{t}"))
+        }
         _ => {
             eprint!("{}", usage());
             return std::process::ExitCode::from(2);
@@ -188,5 +198,53 @@ fn calibrate(write: bool) -> Result<()> {
             }
         );
     }
+    Ok(())
+}
+
+fn regress(args: &[String]) -> Result<()> {
+    use xtask::regress::*;
+    let mut bless = false;
+    let mut chip = "loihi2".to_string();
+    let mut only: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--bless" => bless = true,
+            "--chip" => chip = it.next().context("--chip needs a value")?.clone(),
+            "--only" => only.push(it.next().context("--only needs a model name")?.clone()),
+            other => anyhow::bail!("unknown argument `{other}`\n{}", usage()),
+        }
+    }
+    let chip = loisim_arch::Chip::load(&chip)?;
+    let models: Vec<&str> = if only.is_empty() {
+        MODELS.to_vec()
+    } else {
+        only.iter().map(String::as_str).collect()
+    };
+    let root = root();
+    let deltas = run(
+        &root,
+        &chip,
+        &models,
+        &root.join("target/regress"),
+        &root.join("traces/baselines"),
+        bless,
+    )?;
+    if bless {
+        println!("blessed {} baselines in traces/baselines/", models.len());
+        return Ok(());
+    }
+    print!("{}", table(&deltas));
+    let bad = deltas.iter().filter(|d| d.regressed).count();
+    if bad > 0 {
+        anyhow::bail!(
+            "{bad} figure(s) moved beyond tolerance (exact counts, {REL_TOL:e} relative for us/uJ); if intended, run `cargo xtask regress --bless`"
+        );
+    }
+    println!(
+        "no regression ({} figures of {} models)",
+        deltas.len(),
+        models.len()
+    );
     Ok(())
 }

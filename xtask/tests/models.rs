@@ -56,3 +56,39 @@ fn cost_model_doc_quotes_the_calibrated_values() {
         "docs/cost-model.md does not quote the current calibration; run `cargo xtask calibrate --write`"
     );
 }
+
+#[test]
+fn regress_catches_an_injected_change_of_a_chip_cost() {
+    use xtask::regress::run;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = tempfile::tempdir().expect("tmp");
+    let baselines = root.join("traces/baselines");
+    let models = ["s5-sparse-0.25x"];
+    let chip = loisim_arch::Chip::default_chip();
+    let deltas = run(&root, &chip, &models, out.path(), &baselines, false).expect("regress");
+    assert!(
+        !deltas.is_empty() && deltas.iter().all(|d| !d.regressed),
+        "{}",
+        xtask::regress::table(&deltas)
+    );
+    // A 0.1 % slower synaptic operation is caught.
+    let mut slower = chip.clone();
+    slower.ops.synop.latency_ns.value *= 1.001;
+    let deltas = run(&root, &slower, &models, out.path(), &baselines, false).expect("regress");
+    assert!(
+        deltas
+            .iter()
+            .any(|d| d.regressed && d.what.contains("us/token")),
+        "{}",
+        xtask::regress::table(&deltas)
+    );
+    // So is a change of an energy.
+    let mut costlier = chip.clone();
+    costlier.noc.hop_x.energy_pj.value += 0.5;
+    let deltas = run(&root, &costlier, &models, out.path(), &baselines, false).expect("regress");
+    assert!(
+        deltas
+            .iter()
+            .any(|d| d.regressed && d.what.contains("uJ/token"))
+    );
+}

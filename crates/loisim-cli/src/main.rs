@@ -45,6 +45,8 @@ enum Command {
     Map(commands::map::MapArgs),
     /// Chip descriptions.
     Chip(commands::chip::ChipArgs),
+    /// Draw figures from a trace directory, or compare the reference models.
+    Plot(commands::plot::PlotArgs),
 }
 
 fn init_tracing(verbose: u8) {
@@ -103,6 +105,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => commands::inspect::execute(a),
         Command::Map(a) => commands::map::execute(a),
         Command::Chip(a) => commands::chip::execute(a),
+        Command::Plot(a) => commands::plot::execute(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

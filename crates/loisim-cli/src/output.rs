@@ -22,9 +22,12 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>
     if path.is_dir() {
         anyhow::bail!("cannot write {}: it is a directory", path.display());
     }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".loisim-")
-        .suffix(".tmp")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".loisim-").suffix(".tmp");
+    // An ordinary file once renamed (tempfile's default is owner-only).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut tmp = builder
         .tempfile_in(dir)
         .with_context(|| format!("cannot write {}", path.display()))?;
     {

@@ -22,8 +22,11 @@ const CHUNK_SAMPLES: usize = 1 << 16;
 pub enum Runner<'a, 'p> {
     /// The reference executor.
     Reference(Reference<'a>),
-    /// A chip simulation session.
-    Chip(&'a mut loisim_sim::Session<'p>),
+    /// A chip simulation session, and where its timesteps go.
+    Chip(
+        &'a mut loisim_sim::Session<'p>,
+        Option<&'a mut dyn loisim_sim::TraceSink>,
+    ),
 }
 
 /// Audio figures of a run.
@@ -165,7 +168,12 @@ impl Stream<'_> {
                     .iter()
                     .map(|t| r.step(t))
                     .collect::<Result<Vec<_>, _>>()?,
-                Runner::Chip(s) => s.run(&tokens, None, None)?,
+                Runner::Chip(s, sink) => s.run(
+                    &tokens,
+                    sink.as_deref_mut()
+                        .map(|k| k as &mut dyn loisim_sim::TraceSink),
+                    None,
+                )?,
             };
             for (frame, out) in frames.iter().zip(&outs) {
                 let mut mask = [0f32; loisim_audio::N_BINS];

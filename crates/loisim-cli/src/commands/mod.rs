@@ -8,4 +8,5 @@ pub mod gen_model;
 pub mod import;
 pub mod inspect;
 pub mod map;
+pub mod plot;
 pub mod run;

@@ -59,6 +59,20 @@ pub struct RunArgs {
     /// Simulator threads (results do not depend on it).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Write traces to DIR: per-timestep and per-core CSV, Perfetto JSON (open it in
+    /// ui.perfetto.dev), the plotted series.
+    #[arg(long, value_name = "DIR")]
+    trace: Option<PathBuf>,
+    /// Draw figures (PNG and SVG) into DIR.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// Tokens covered in detail by the per-core CSV and the Perfetto trace: `COUNT` or
+    /// `START:COUNT` (shrunk if the files would pass 100 MB).
+    #[arg(long, value_name = "START:COUNT", default_value = "0:32")]
+    trace_window: String,
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
     #[command(flatten)]
     chip: ChipOpts,
 }
@@ -172,6 +186,10 @@ struct RunJson {
     poster: Vec<PosterRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
     audio: Option<AudioSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_dir: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    plots: Vec<String>,
     sim: SimJson,
 }
 
@@ -410,20 +428,28 @@ pub fn execute(args: RunArgs) -> Result<()> {
         pipeline: args.mode != ModeArg::FallThrough,
         threads: args.threads,
     };
-    let bar = progress_bar(tokens.len() as u64, args.json);
+    let bar = progress_bar(tokens.len() as u64, args.json || args.quiet);
+    let (mut writer, _tmp) = trace_writer(&args, &prog)?;
     let mut tick = |n: usize| {
         if n.is_multiple_of(64) || n == tokens.len() {
             bar.set_position(n as u64);
         }
     };
     let start = Instant::now();
-    let res = simulate(&prog, &tokens, &opts, None, Some(&mut tick))?;
+    let res = simulate(
+        &prog,
+        &tokens,
+        &opts,
+        writer.as_mut().map(|w| w as &mut dyn loisim_sim::TraceSink),
+        Some(&mut tick),
+    )?;
     let wall_s = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     if let Some(out) = &args.output {
         output::write_npy_i32(out, &res.outputs, model.dims.d_output as usize)
             .context("writing the output")?;
     }
+    let plots = finish_trace(&args, writer, &res)?;
     report(
         &args,
         &model.name,
@@ -433,6 +459,7 @@ pub fn execute(args: RunArgs) -> Result<()> {
         tokens.len(),
         is_default,
         None,
+        &plots,
     )
 }
 
@@ -446,20 +473,25 @@ fn run_chip_wav(args: &RunArgs) -> Result<()> {
         threads: args.threads,
     };
     let mut session = loisim_sim::Session::new(&prog, &opts);
+    let (mut writer, _tmp) = trace_writer(args, &prog)?;
     let mut masks = Vec::new();
     let collect = args.output.as_ref().is_some_and(|p| !is_wav(p));
     let start = Instant::now();
     let summary = run_wav(
         &model,
-        &mut Runner::Chip(&mut session),
+        &mut Runner::Chip(
+            &mut session,
+            writer.as_mut().map(|w| w as &mut dyn loisim_sim::TraceSink),
+        ),
         &input,
         args.output.as_deref().filter(|p| is_wav(p)),
         args.clean.as_deref(),
         collect.then_some(&mut masks),
     )?;
-    let res = session.finish(None);
+    let res = session.finish(writer.as_mut().map(|w| w as &mut dyn loisim_sim::TraceSink));
     let wall_s = start.elapsed().as_secs_f64();
     write_masks(args.output.as_ref(), &masks, model.dims.d_output as usize)?;
+    let plots = finish_trace(args, writer, &res)?;
     report(
         args,
         &model.name,
@@ -469,7 +501,73 @@ fn run_chip_wav(args: &RunArgs) -> Result<()> {
         summary.tokens,
         false,
         Some(summary),
+        &plots,
     )
+}
+
+/// The trace options of the arguments.
+fn trace_options(args: &RunArgs) -> Result<loisim_trace::TraceOptions> {
+    let w = args.trace_window.trim();
+    let (start, count) = match w.split_once(':') {
+        Some((a, b)) => (a.trim().parse::<usize>(), b.trim().parse::<usize>()),
+        None => (Ok(0), w.parse::<usize>()),
+    };
+    match (start, count) {
+        (Ok(window_start), Ok(window_tokens)) if window_tokens > 0 => {
+            Ok(loisim_trace::TraceOptions {
+                window_start,
+                window_tokens,
+                ..loisim_trace::TraceOptions::default()
+            })
+        }
+        _ => anyhow::bail!("--trace-window `{w}`: expected COUNT or START:COUNT with COUNT >= 1"),
+    }
+}
+
+/// A trace writer when `--trace` or `--plot` asks for one (with `--plot` alone the trace goes
+/// to a temporary directory, kept alive by the returned guard).
+fn trace_writer<'p>(
+    args: &RunArgs,
+    prog: &'p loisim_compiler::Program,
+) -> Result<(
+    Option<loisim_trace::TraceWriter<'p>>,
+    Option<tempfile::TempDir>,
+)> {
+    let opts = trace_options(args)?;
+    match (&args.trace, &args.plot) {
+        (Some(dir), _) => Ok((
+            Some(loisim_trace::TraceWriter::create(prog, dir, &opts)?),
+            None,
+        )),
+        (None, Some(_)) => {
+            let tmp = tempfile::tempdir()?;
+            Ok((
+                Some(loisim_trace::TraceWriter::create(prog, tmp.path(), &opts)?),
+                Some(tmp),
+            ))
+        }
+        (None, None) => Ok((None, None)),
+    }
+}
+
+/// Finishes the trace and draws the figures.
+fn finish_trace(
+    args: &RunArgs,
+    writer: Option<loisim_trace::TraceWriter<'_>>,
+    res: &SimResult,
+) -> Result<Vec<PathBuf>> {
+    let Some(w) = writer else {
+        return Ok(Vec::new());
+    };
+    let series = w.finish(res)?;
+    match &args.plot {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            Ok(loisim_trace::plot::plot_run(&series, dir)?)
+        }
+        None => Ok(Vec::new()),
+    }
 }
 
 fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
@@ -494,6 +592,7 @@ fn report(
     n_tokens: usize,
     is_default: bool,
     audio: Option<AudioSummary>,
+    plots: &[PathBuf],
 ) -> Result<()> {
     let ft = res.fall_through.as_ref().map(ft_json);
     let pl = res.pipeline.as_ref().map(pl_json);
@@ -546,6 +645,8 @@ fn report(
         accumulator_overflows: ovf,
         poster,
         audio,
+        trace_dir: args.trace.as_ref().map(|p| p.display().to_string()),
+        plots: plots.iter().map(|p| p.display().to_string()).collect(),
         sim,
     };
     if args.json {
@@ -625,6 +726,14 @@ fn report(
         "simulation: {:.3} s wall, {:.0} tokens/s, {:.2e} synaptic events/s, {} thread(s)",
         j.sim.wall_s, j.sim.tokens_per_s, j.sim.synaptic_events_per_s, j.sim.threads
     );
+    if let Some(t) = &j.trace_dir {
+        println!(
+            "trace: {t} (timesteps.csv, cores.csv, core_summary.csv, trace.json for ui.perfetto.dev, series.json)"
+        );
+    }
+    for p in &j.plots {
+        println!("plot: {p}");
+    }
     if let Some(out) = &args.output {
         if is_wav(out) {
             println!("output: {} (denoised audio)", out.display());

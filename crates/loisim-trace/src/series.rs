@@ -1,0 +1,102 @@
+//! The data the plots draw: collected by [`crate::TraceWriter`] during a run (and saved as
+//! `series.json` in a trace directory) or assembled from several runs for the model comparison.
+
+use serde::{Deserialize, Serialize};
+
+/// Energy by component, in one unit (µJ per token for the breakdown plot).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Breakdown {
+    /// Messages in, synaptic-memory reads, synaptic operations.
+    pub synaptic: f64,
+    /// Neuron updates, instructions, idle checks.
+    pub neuron: f64,
+    /// Messages out and hops.
+    pub noc: f64,
+    /// Host input and output.
+    pub io: f64,
+    /// Barrier synchronisation.
+    pub barrier: f64,
+    /// Static power over the time.
+    #[serde(rename = "static")]
+    pub static_: f64,
+}
+
+/// One mode of one run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModeSeries {
+    /// `fall-through` or `pipeline`.
+    pub mode: String,
+    /// Fall-through: latency of each token, µs. Pipeline: duration of each timestep, µs
+    /// (timestep `k` is the one in which token `k` enters).
+    pub latency_us: Vec<f64>,
+    /// Energy of each token (fall-through, all its timesteps) or each timestep (pipeline),
+    /// µJ: dynamic part.
+    pub energy_dynamic_uj: Vec<f64>,
+    /// Same, static part.
+    pub energy_static_uj: Vec<f64>,
+    /// Energy per token by component, µJ (whole run divided by the tokens).
+    pub breakdown_uj_per_token: Breakdown,
+    /// Time each core was busy over the whole run, ns (indexed like [`RunSeries::cores`]).
+    pub core_busy_ns: Vec<f64>,
+    /// Length of the run, ns.
+    pub total_ns: f64,
+}
+
+/// A used core and where it sits.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoreSite {
+    /// Physical core id.
+    pub core: u32,
+    /// Chip.
+    pub chip: u32,
+    /// Global router column.
+    pub gx: u32,
+    /// Global router row.
+    pub gy: u32,
+    /// Slot on the router (0..cores_per_router).
+    pub slot: u32,
+    /// Population it runs (`encoder`, `L0.ssm`, ...).
+    pub population: String,
+}
+
+/// Everything the per-run plots draw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSeries {
+    /// Model name.
+    pub model: String,
+    /// Chip name.
+    pub chip: String,
+    /// Routers along x of the whole board.
+    pub routers_x: u32,
+    /// Routers along y of the whole board.
+    pub routers_y: u32,
+    /// Cores per router.
+    pub cores_per_router: u32,
+    /// Used cores.
+    pub cores: Vec<CoreSite>,
+    /// Per mode that ran.
+    pub modes: Vec<ModeSeries>,
+}
+
+/// One model of the size comparison.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelPoint {
+    /// Model name (`s5-sparse-1x`).
+    pub model: String,
+    /// Whether the model is weight-sparse (drawn as its own series).
+    pub sparse: bool,
+    /// Stored parameters (non-zero weights and every vector).
+    pub params: u64,
+    /// MACs per token counting non-zero weights.
+    pub macs_effective: u64,
+    /// Cores used.
+    pub cores: u32,
+    /// Fall-through latency, µs per token.
+    pub ft_latency_us: f64,
+    /// Fall-through dynamic energy, µJ per token.
+    pub ft_energy_uj: f64,
+    /// Pipeline latency, ms per sample.
+    pub pl_latency_ms: f64,
+    /// Pipeline total energy, mJ per sample.
+    pub pl_energy_mj: f64,
+}
