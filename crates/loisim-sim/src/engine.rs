@@ -126,8 +126,6 @@ pub struct Tables<'p> {
     n_acc: usize,
     n_state: usize,
     d_out: usize,
-    /// Estimated work per unit, ns, for splitting the units between threads.
-    unit_cost: Vec<u64>,
 }
 
 /// Mutable neuron state and counters of the cores one thread runs.
@@ -247,42 +245,6 @@ impl<'p> Tables<'p> {
                 },
             })
             .collect();
-        // Work estimate per unit (ns on a typical core, all outputs non-zero): a message costs
-        // about 6 ns, a synapse 1 ns, a neuron program 12 ns.
-        let fan = |sid: usize| -> u64 {
-            let (a, b) = (r.offsets[sid] as usize, r.offsets[sid + 1] as usize);
-            dests[a..b]
-                .iter()
-                .map(|d| {
-                    6 + if d.start == HOST {
-                        0
-                    } else {
-                        u64::from(d.end - d.start)
-                    }
-                })
-                .sum()
-        };
-        let unit_cost = units
-            .iter()
-            .map(|u| match *u {
-                Unit::Host => (0..net.input_width as usize).map(|i| 3 + fan(i)).sum(),
-                Unit::Core { pop, core } => {
-                    let c = &cores[core];
-                    let p = &net.populations[pop];
-                    let mut cost = c.n as u64 * 12;
-                    for ch in 0..p.channels.len() {
-                        for i in c.start..c.start + c.n {
-                            cost += fan(r.source_id(
-                                loisim_compiler::PopId(pop as u32),
-                                ch as u32,
-                                i as u32,
-                            ) as usize);
-                        }
-                    }
-                    cost
-                }
-            })
-            .collect();
         let (dec, ch) = net.output;
         Self {
             prog,
@@ -296,18 +258,12 @@ impl<'p> Tables<'p> {
             n_acc,
             n_state,
             d_out: net.pop(dec).n_neurons as usize,
-            unit_cost,
         }
     }
 
     /// Number of work units (the host's injection, then every core in stage order).
     pub fn n_units(&self) -> usize {
         self.units.len()
-    }
-
-    /// Estimated work of each unit, ns.
-    pub fn unit_cost(&self) -> &[u64] {
-        &self.unit_cost
     }
 
     /// A zeroed lane.
@@ -423,6 +379,11 @@ impl<'p> Tables<'p> {
 }
 
 impl Lane {
+    /// Takes over another lane's neuron state (when the cores it runs move to this lane).
+    pub fn copy_state_from(&mut self, o: &Lane) {
+        self.state.copy_from_slice(&o.state);
+    }
+
     /// Adds another lane's counters (the state is not merged: each lane owns its cores).
     pub fn merge_counters(&mut self, o: &Lane) {
         for (a, b) in self.events.iter_mut().zip(&o.events) {

@@ -217,6 +217,7 @@ impl FallThrough {
     ) {
         let mut latency = 0.0;
         let depth = model.depth();
+        self.scratch.set_detailed(sink.is_some());
         for s in 0..depth {
             let st = model.step(&[(s, w)], &mut self.scratch);
             if let Some(sink) = sink.as_deref_mut() {
@@ -277,6 +278,7 @@ impl Pipeline {
                 active.push(((tau - t) as u32, w));
             }
         }
+        self.scratch.set_detailed(sink.is_some());
         let st = model.step(&active, &mut self.scratch);
         let done = (tau + 1 >= depth)
             .then(|| tau + 1 - depth)
@@ -361,20 +363,25 @@ pub fn check_tokens(prog: &Program, tokens: &[Vec<i32>], first: usize) -> Result
 }
 
 /// Where to split the work units between two threads: units `0..k` run on the second thread,
-/// the rest and the timing model (`timing_ns` per token) on the calling thread.
-fn split_point(costs: &[u64], timing_ns: u64) -> usize {
-    let total: u64 = costs.iter().sum();
-    let mut best = (u64::MAX, 1);
-    let mut a = 0u64;
+/// the rest and the timing model (`timing` per token, same unit as `costs`) on the calling
+/// thread. Minimizes the busier thread's work.
+fn split_point(costs: &[f64], timing: f64) -> usize {
+    let total: f64 = costs.iter().sum();
+    let mut best = (f64::INFINITY, 1);
+    let mut a = 0.0;
     for k in 1..costs.len() {
         a += costs[k - 1];
-        let worst = a.max(total - a + timing_ns);
+        let worst = a.max(total - a + timing);
         if worst < best.0 {
             best = (worst, k);
         }
     }
     best.1
 }
+
+/// Tokens run on one thread, timing every work unit, before a session chooses where to split
+/// the work between two threads.
+const CALIBRATION_TOKENS: usize = 48;
 
 /// A simulation in progress: feed it tokens chunk by chunk (bounded memory for long inputs),
 /// then [`Session::finish`].
@@ -388,8 +395,13 @@ pub struct Session<'p> {
     lane: Lane,
     /// Lane of the second thread: the early work units.
     early: Lane,
-    /// Work units `0..split` run on the second thread.
-    split: usize,
+    /// Work units `0..split` run on the second thread; `None` until measured.
+    split: Option<usize>,
+    /// Seconds spent in each work unit and in the timing model over the first `measured`
+    /// tokens (only with two threads).
+    unit_s: Vec<f64>,
+    consume_s: f64,
+    measured: usize,
     ft: Option<FallThrough>,
     pl: Option<Pipeline>,
     n_tokens: usize,
@@ -400,13 +412,7 @@ impl<'p> Session<'p> {
     pub fn new(prog: &'p Program, opts: &SimOptions) -> Self {
         let tables = Tables::new(prog);
         let model = TimingModel::new(prog);
-        // Timing costs about 150 ns per timestep plus 25 ns per core and 15 ns per flow.
-        let steps =
-            u64::from(opts.fall_through) * u64::from(model.depth()) + u64::from(opts.pipeline);
-        let per_step = 150 + 25 * prog.cores.len() as u64;
-        let modes = u64::from(opts.fall_through) + u64::from(opts.pipeline);
-        let timing_ns = steps * per_step + modes * 15 * prog.flows.len() as u64;
-        let split = split_point(tables.unit_cost(), timing_ns);
+        let n_units = tables.n_units();
         Self {
             prog,
             lane: tables.lane(),
@@ -414,7 +420,10 @@ impl<'p> Session<'p> {
             tables,
             model,
             opts: *opts,
-            split,
+            split: None,
+            unit_s: vec![0.0; n_units],
+            consume_s: 0.0,
+            measured: 0,
             ft: opts.fall_through.then(FallThrough::default),
             pl: opts.pipeline.then(Pipeline::default),
             n_tokens: 0,
@@ -452,14 +461,45 @@ impl<'p> Session<'p> {
         };
         let tables = &self.tables;
         let n_units = tables.n_units();
-        if self.opts.threads <= 1 || n_units < 2 {
+        let two_threads = self.opts.threads >= 2 && n_units >= 2;
+        let mut rest = tokens;
+        let mut done = 0;
+        if !two_threads || self.split.is_none() {
+            // One thread; with two, first measure every work unit and the timing model on a few
+            // tokens, to split the work where both threads are equally busy. The measurement
+            // decides only which thread runs what: results do not depend on it.
+            let n = if two_threads {
+                (CALIBRATION_TOKENS - self.measured).min(tokens.len())
+            } else {
+                tokens.len()
+            };
             let mut tok = tables.token_state();
-            for (t, input) in tokens.iter().enumerate() {
-                tables.run(&mut self.lane, &mut tok, input, 0..n_units);
-                consume(base + t, &tok, &mut sink);
+            for (t, input) in tokens[..n].iter().enumerate() {
+                if two_threads {
+                    for (u, c) in self.unit_s.iter_mut().enumerate() {
+                        let start = std::time::Instant::now();
+                        tables.run(&mut self.lane, &mut tok, input, u..u + 1);
+                        *c += start.elapsed().as_secs_f64();
+                    }
+                    let start = std::time::Instant::now();
+                    consume(base + t, &tok, &mut sink);
+                    self.consume_s += start.elapsed().as_secs_f64();
+                } else {
+                    tables.run(&mut self.lane, &mut tok, input, 0..n_units);
+                    consume(base + t, &tok, &mut sink);
+                }
             }
-        } else {
-            let k = self.split;
+            done = n;
+            rest = &tokens[n..];
+            if two_threads {
+                self.measured += n;
+            }
+            if two_threads && self.measured == CALIBRATION_TOKENS {
+                self.split = Some(split_point(&self.unit_s, self.consume_s));
+                self.early.copy_state_from(&self.lane);
+            }
+        }
+        if let (true, Some(k), false) = (two_threads, self.split, rest.is_empty()) {
             let (lane, early) = (&mut self.lane, &mut self.early);
             std::thread::scope(|s| {
                 // Several tokens in flight: the early thread runs ahead and neither side waits
@@ -472,7 +512,7 @@ impl<'p> Session<'p> {
                     let _ = to_early.send(tables.token_state());
                 }
                 let worker = s.spawn(move || {
-                    for input in tokens {
+                    for input in rest {
                         let Ok(mut tok) = recycled.recv() else { break };
                         tables.run(early, &mut tok, input, 0..k);
                         if to_main.send(tok).is_err() {
@@ -480,12 +520,12 @@ impl<'p> Session<'p> {
                         }
                     }
                 });
-                for t in 0..tokens.len() {
+                for t in 0..rest.len() {
                     let Ok(mut tok) = from_early.recv() else {
                         break;
                     };
                     tables.run(lane, &mut tok, &[], k..n_units);
-                    consume(base + t, &tok, &mut sink);
+                    consume(base + done + t, &tok, &mut sink);
                     let _ = to_early.send(tok);
                 }
                 drop(to_early);
@@ -548,4 +588,22 @@ pub fn simulate(
     let mut res = session.finish(sink);
     res.outputs = outputs;
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_point;
+
+    #[test]
+    fn split_balances_the_busier_thread() {
+        // Even costs, no timing: half each.
+        assert_eq!(split_point(&[1.0; 8], 0.0), 4);
+        // The calling thread also runs the timing model, so the early thread takes more units.
+        assert_eq!(split_point(&[1.0; 8], 2.0), 5);
+        // One heavy unit at the front runs alone on the early thread.
+        assert_eq!(split_point(&[10.0, 1.0, 1.0, 1.0], 0.0), 1);
+        // Always at least one unit on each side.
+        assert_eq!(split_point(&[0.0, 5.0, 9.0], 100.0), 2);
+        assert_eq!(split_point(&[9.0, 0.0], 0.0), 1);
+    }
 }

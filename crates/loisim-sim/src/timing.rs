@@ -147,6 +147,12 @@ pub struct TimingModel {
     flows: Vec<FlowRt>,
     /// Flow indices per source stage.
     flows_by_stage: Vec<Vec<u32>>,
+    /// Core indices per stage.
+    cores_by_stage: Vec<Vec<u32>>,
+    /// Idle-check energy of every core together.
+    idle_pj_all: f64,
+    /// Cores by decreasing idle-check time (ties by index).
+    idle_order: Vec<(usize, f64)>,
     link_ns_per_bit: Vec<f64>,
     barrier_ns: f64,
     barrier_pj: f64,
@@ -165,23 +171,44 @@ pub struct TimingModel {
     e_io_out: f64,
 }
 
-/// Scratch space reused across timesteps.
+/// Scratch space reused across timesteps. Per-core and per-link slots are reset only where
+/// a timestep touched them (lists `cores` and `links`), so a timestep costs in proportion to
+/// its active cores and flows, not to the size of the board.
 #[derive(Clone, Debug, Default)]
 pub struct Scratch {
     active: Vec<bool>,
+    /// Per core: whether it is in `cores` this timestep.
+    touched: Vec<bool>,
+    cores: Vec<usize>,
     out_msgs: Vec<u64>,
     counters: Vec<CoreCounters>,
     first_arrival: Vec<f64>,
     recv_ns: Vec<f64>,
     last_finish: Vec<f64>,
-    link_bits: Vec<f64>,
     emit: Vec<f64>,
+    link_bits: Vec<f64>,
+    links: Vec<u32>,
+    detailed: bool,
 }
 
 impl Scratch {
-    /// Per-core counters of the last computed timestep.
+    /// Whether per-core counters are filled for every core (for traces), not only for the
+    /// cores a timestep touches.
+    pub fn set_detailed(&mut self, on: bool) {
+        self.detailed = on;
+    }
+
+    /// Per-core counters of the last computed timestep (every core when detailed; otherwise
+    /// only the cores that timestep touched hold current values).
     pub fn counters(&self) -> &[CoreCounters] {
         &self.counters
+    }
+
+    fn touch(&mut self, c: usize) {
+        if !self.touched[c] {
+            self.touched[c] = true;
+            self.cores.push(c);
+        }
     }
 }
 
@@ -266,6 +293,13 @@ impl TimingModel {
         for (i, f) in flows.iter().enumerate() {
             flows_by_stage[f.stage as usize].push(i as u32);
         }
+        let mut cores_by_stage: Vec<Vec<u32>> = vec![Vec::new(); prog.depth as usize + 1];
+        for (c, &st) in core_stage.iter().enumerate() {
+            cores_by_stage[st as usize].push(c as u32);
+        }
+        let idle_pj_all = core_idle_pj.iter().sum();
+        let mut idle_order: Vec<(usize, f64)> = core_idle_ns.iter().copied().enumerate().collect();
+        idle_order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let link_ns_per_bit = prog
             .links
             .iter()
@@ -296,6 +330,9 @@ impl TimingModel {
             core_idle_pj,
             flows,
             flows_by_stage,
+            cores_by_stage,
+            idle_pj_all,
+            idle_order,
             link_ns_per_bit,
             barrier_ns,
             barrier_pj,
@@ -334,25 +371,34 @@ impl TimingModel {
     /// `(s, w)` in `active`.
     pub fn step(&self, active: &[(u32, &TokenWork)], sc: &mut Scratch) -> Step {
         let nc = self.core_stage.len();
-        sc.active.clear();
-        sc.active.resize(self.depth as usize + 1, false);
+        if sc.touched.len() != nc + 1 {
+            sc.touched = vec![false; nc + 1];
+            sc.out_msgs = vec![0; nc];
+            sc.counters = vec![CoreCounters::default(); nc];
+            sc.first_arrival = vec![f64::INFINITY; nc + 1];
+            sc.recv_ns = vec![0.0; nc + 1];
+            sc.last_finish = vec![0.0; nc + 1];
+            sc.emit = vec![0.0; nc];
+            sc.link_bits = vec![0.0; self.link_ns_per_bit.len()];
+            sc.active = vec![false; self.depth as usize + 1];
+        }
         for &(s, _) in active {
             sc.active[s as usize] = true;
         }
-        sc.out_msgs.clear();
-        sc.out_msgs.resize(nc, 0);
-        sc.counters.clear();
-        sc.counters.resize(nc, CoreCounters::default());
-        sc.first_arrival.clear();
-        sc.first_arrival.resize(nc + 1, f64::INFINITY);
-        sc.recv_ns.clear();
-        sc.recv_ns.resize(nc + 1, 0.0);
-        sc.last_finish.clear();
-        sc.last_finish.resize(nc + 1, 0.0);
-        sc.link_bits.clear();
-        sc.link_bits.resize(self.link_ns_per_bit.len(), 0.0);
         let mut st = Step::default();
-        // Pass 1: messages out per sender, link loads.
+        // The cores that update this timestep.
+        if sc.detailed {
+            for c in 0..nc {
+                sc.touch(c);
+            }
+        } else {
+            for &(s, _) in active {
+                for &c in &self.cores_by_stage[s as usize] {
+                    sc.touch(c as usize);
+                }
+            }
+        }
+        // Pass 1: messages out per sender, link loads, receivers.
         let mut host_out = 0u64;
         for &(s, w) in active {
             for &fi in &self.flows_by_stage[s as usize] {
@@ -362,28 +408,39 @@ impl TimingModel {
                 }
                 let f = &self.flows[fi as usize];
                 match f.src {
-                    Some(c) => sc.out_msgs[c] += u64::from(fw.msgs),
+                    Some(c) => {
+                        sc.touch(c);
+                        sc.out_msgs[c] += u64::from(fw.msgs);
+                    }
                     None => host_out += u64::from(fw.msgs),
                 }
+                if let Some(d) = f.dst {
+                    sc.touch(d);
+                }
                 for &l in &f.links {
+                    if sc.link_bits[l as usize] == 0.0 {
+                        sc.links.push(l);
+                    }
                     sc.link_bits[l as usize] += f64::from(fw.bits);
                 }
             }
         }
-        // Neuron units and emission windows.
-        sc.emit.clear();
-        sc.emit.resize(nc, 0.0);
-        for c in 0..nc {
+        // Neuron units and emission windows of the touched cores; every other core only checks
+        // its idle neurons (precomputed).
+        let mut idle_pj_touched = 0.0;
+        for &c in &sc.cores {
             let on = sc.active[self.core_stage[c] as usize];
             let (u_ns, u_pj) = if on {
                 (self.core_upd_ns[c], self.core_upd_pj[c])
             } else {
                 (self.core_idle_ns[c], self.core_idle_pj[c])
             };
+            idle_pj_touched += self.core_idle_pj[c];
             st.energy.neuron_pj += u_pj;
             let x_ns = sc.out_msgs[c] as f64 * self.t_spike;
             sc.emit[c] = u_ns.max(x_ns);
             let k = &mut sc.counters[c];
+            *k = CoreCounters::default();
             if on {
                 k.dendrite_updates = self.core_neurons[c];
                 st.updates += self.core_neurons[c];
@@ -393,17 +450,18 @@ impl TimingModel {
             k.energy_pj = u_pj + sc.out_msgs[c] as f64 * self.e_spike;
             st.lower_bound_ns = st.lower_bound_ns.max(u_ns);
         }
+        st.energy.neuron_pj += self.idle_pj_all - idle_pj_touched;
         let host_emit = host_out as f64 * self.t_io_in;
         st.energy.io_pj += host_out as f64 * self.e_io_in;
         // Links.
         let mut max_link = 0f64;
-        for (l, &bits) in sc.link_bits.iter().enumerate() {
-            if bits > 0.0 {
-                let t = bits * self.link_ns_per_bit[l];
-                if t > max_link {
-                    max_link = t;
-                    st.busiest_link = Some((l, t));
-                }
+        for &l in &sc.links {
+            let t = sc.link_bits[l as usize] * self.link_ns_per_bit[l as usize];
+            if t > max_link
+                || (t == max_link && st.busiest_link.is_some_and(|(b, _)| (l as usize) < b))
+            {
+                max_link = t;
+                st.busiest_link = Some((l as usize, t));
             }
         }
         st.lower_bound_ns = st.lower_bound_ns.max(max_link);
@@ -451,9 +509,8 @@ impl TimingModel {
                         (r, d)
                     }
                     None => {
-                        let r = msgs * self.t_io_out;
                         st.energy.io_pj += msgs * self.e_io_out;
-                        (r, nc)
+                        (msgs * self.t_io_out, nc)
                     }
                 };
                 sc.recv_ns[slot] += r_ns;
@@ -461,36 +518,64 @@ impl TimingModel {
                 sc.last_finish[slot] = sc.last_finish[slot].max(last + r_ns / msgs);
             }
         }
-        // Finish times.
-        let mut end = host_emit;
-        for c in 0..=nc {
-            let own = if c < nc { sc.emit[c] } else { host_emit };
+        // Finish times: the touched cores, the host, and the longest idle check of the rest.
+        let finish = |c: usize, own: f64, sc: &Scratch| -> f64 {
             let recv = if sc.first_arrival[c].is_finite() {
                 sc.first_arrival[c] + sc.recv_ns[c]
             } else {
                 0.0
             };
-            let fin = own.max(recv).max(sc.last_finish[c]);
-            if c < nc {
-                let k = &mut sc.counters[c];
-                k.finish_ns = fin;
-                st.lower_bound_ns = st
-                    .lower_bound_ns
-                    .max(k.syn_ops as f64 * self.t_synop)
-                    .max(k.synmem_reads as f64 * self.t_read)
-                    .max(k.spikes_in as f64 * self.t_in);
-                if st.busiest_core.is_none_or(|(_, f)| fin > f) {
-                    st.busiest_core = Some((c, fin));
-                }
+            own.max(recv).max(sc.last_finish[c])
+        };
+        let mut end = finish(nc, host_emit, sc);
+        let mut busiest: Option<(usize, f64)> = None;
+        for i in 0..sc.cores.len() {
+            let c = sc.cores[i];
+            let fin = finish(c, sc.emit[c], sc);
+            let k = &mut sc.counters[c];
+            k.finish_ns = fin;
+            st.lower_bound_ns = st
+                .lower_bound_ns
+                .max(k.syn_ops as f64 * self.t_synop)
+                .max(k.synmem_reads as f64 * self.t_read)
+                .max(k.spikes_in as f64 * self.t_in);
+            if busiest.is_none_or(|(b, f)| fin > f || (fin == f && c < b)) {
+                busiest = Some((c, fin));
             }
             end = end.max(fin);
         }
+        if let Some(&(c, idle)) = self.idle_order.iter().find(|&&(c, _)| !sc.touched[c]) {
+            if busiest.is_none_or(|(b, f)| idle > f || (idle == f && c < b)) {
+                busiest = Some((c, idle));
+            }
+            end = end.max(idle);
+        }
+        st.busiest_core = busiest;
         st.lower_bound_ns = st.lower_bound_ns.max(self.barrier_ns);
         st.barrier_ns = self.barrier_ns;
         st.duration_ns = end + self.barrier_ns;
         st.energy.barrier_pj = self.barrier_pj;
         // mW x ns = pJ.
         st.energy.static_pj = self.static_mw * st.duration_ns;
+        // Reset what this timestep touched.
+        for &(s, _) in active {
+            sc.active[s as usize] = false;
+        }
+        for &c in &sc.cores {
+            sc.touched[c] = false;
+            sc.out_msgs[c] = 0;
+            sc.first_arrival[c] = f64::INFINITY;
+            sc.recv_ns[c] = 0.0;
+            sc.last_finish[c] = 0.0;
+        }
+        sc.cores.clear();
+        sc.first_arrival[nc] = f64::INFINITY;
+        sc.recv_ns[nc] = 0.0;
+        sc.last_finish[nc] = 0.0;
+        for &l in &sc.links {
+            sc.link_bits[l as usize] = 0.0;
+        }
+        sc.links.clear();
         st
     }
 }

@@ -158,3 +158,40 @@ mod random_models {
         }
     }
 }
+
+#[test]
+fn a_session_fed_in_small_chunks_equals_one_simulation() {
+    let bytes = std::fs::read(root().join("models/s5-sparse-0.25x.bin")).expect("model");
+    let model = loisim_model::codec::decode(&bytes).expect("decode");
+    let tokens =
+        loisim_import::input::read_tokens(&root().join("models/default-input.npy"), &model)
+            .expect("input");
+    let tokens = &tokens[..300];
+    let prog = compile(
+        &model,
+        &Chip::default_chip(),
+        &CompileOptions::default(),
+        None,
+    )
+    .expect("compile");
+    let opts = SimOptions {
+        threads: 2,
+        ..SimOptions::default()
+    };
+    let whole = simulate(&prog, tokens, &opts, None, None).expect("simulate");
+    // Chunks shorter than the thread-split measurement window, and of uneven sizes.
+    let mut session = loisim_sim::Session::new(&prog, &opts);
+    let mut outputs = Vec::new();
+    let mut rest = tokens;
+    for size in [1, 7, 13, 29].into_iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (chunk, tail) = rest.split_at(size.min(rest.len()));
+        outputs.extend(session.run(chunk, None, None).expect("run"));
+        rest = tail;
+    }
+    let mut chunked = session.finish(None);
+    chunked.outputs = outputs;
+    assert_eq!(whole, chunked);
+}
