@@ -549,6 +549,7 @@ impl TimingModel {
                 busiest = Some((c, idle));
             }
             end = end.max(idle);
+            st.lower_bound_ns = st.lower_bound_ns.max(idle);
         }
         st.busiest_core = busiest;
         st.lower_bound_ns = st.lower_bound_ns.max(self.barrier_ns);
@@ -577,5 +578,166 @@ impl TimingModel {
         }
         sc.links.clear();
         st
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{FlowWork, Tables};
+    use loisim_arch::Chip;
+    use loisim_compiler::{CompileOptions, compile};
+    use loisim_import::observe::Recipe;
+    use loisim_import::synth::{Distribution, GenConfig, generate};
+    use proptest::prelude::*;
+
+    fn magnitudes(seed: u64, n: usize) -> Vec<f32> {
+        (0..n * 257)
+            .map(|k| {
+                let h = (k as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                ((h >> 40) as f32 / (1u64 << 24) as f32) * 0.3
+            })
+            .collect()
+    }
+
+    /// A small random program and the work of a few tokens on it.
+    fn program(
+        seed: u64,
+        sparsity: f64,
+        per_core: u32,
+        n_tokens: usize,
+    ) -> (Program, Vec<TokenWork>) {
+        let cfg = GenConfig {
+            width: 2.0 / 16.0,
+            n_layers: 2,
+            sparsity,
+            distribution: Distribution::Erk,
+            seed,
+            recipe: Recipe::W8A16,
+        };
+        let g = generate(&cfg, "t", &magnitudes(seed, 8)).expect("generate");
+        let opts = CompileOptions {
+            max_neurons_per_core: per_core,
+            ..CompileOptions::default()
+        };
+        let prog = compile(&g.model, &Chip::default_chip(), &opts, None).expect("compile");
+        let inputs =
+            loisim_import::input::tokens_from_magnitudes(&magnitudes(seed ^ 7, n_tokens), &g.model)
+                .expect("tokens");
+        let tables = Tables::new(&prog);
+        let mut lane = tables.lane();
+        let works = inputs
+            .iter()
+            .map(|x| {
+                let mut tok = tables.token_state();
+                tables.run(&mut lane, &mut tok, x, 0..tables.n_units());
+                tok.work
+            })
+            .collect();
+        (prog, works)
+    }
+
+    /// The stage of every core of a program.
+    fn core_stages(prog: &Program) -> Vec<u32> {
+        prog.cores
+            .iter()
+            .map(|c| {
+                prog.network
+                    .pop(prog.pieces[c.pieces[0].0 as usize].pop)
+                    .stage
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_timestep_without_messages_is_the_slowest_neuron_unit_plus_the_barrier() {
+        let (prog, works) = program(3, 0.8, 24, 1);
+        let model = TimingModel::new(&prog);
+        let silent = TokenWork {
+            flows: vec![FlowWork::default(); works[0].flows.len()],
+        };
+        let ops = &prog.chip.ops;
+        let stages = core_stages(&prog);
+        for s in 0..=prog.depth {
+            let (mut slowest_ns, mut neuron_pj) = (0f64, 0f64);
+            for (c, core) in prog.cores.iter().enumerate() {
+                let piece = prog.pieces[core.pieces[0].0 as usize];
+                let n = f64::from(piece.len());
+                let instr = f64::from(prog.network.pop(piece.pop).program.instructions());
+                let (ns, pj) = if stages[c] == s {
+                    (
+                        n * (ops.neuron_update.latency_ns.value
+                            + instr * ops.neuron_instruction.latency_ns.value),
+                        n * (ops.neuron_update.energy_pj.value
+                            + instr * ops.neuron_instruction.energy_pj.value),
+                    )
+                } else {
+                    (
+                        n * ops.neuron_idle.latency_ns.value,
+                        n * ops.neuron_idle.energy_pj.value,
+                    )
+                };
+                slowest_ns = slowest_ns.max(ns);
+                neuron_pj += pj;
+            }
+            let step = model.step(&[(s, &silent)], &mut Scratch::default());
+            let want_ns = slowest_ns + model.barrier_ns();
+            assert!(
+                (step.duration_ns - want_ns).abs() <= 1e-9 * want_ns,
+                "stage {s}"
+            );
+            assert!((step.energy.neuron_pj - neuron_pj).abs() <= 1e-9 * neuron_pj.max(1.0));
+            assert_eq!(step.energy.synaptic_pj, 0.0);
+            assert_eq!(step.energy.noc_pj, 0.0);
+            assert_eq!(step.energy.io_pj, 0.0);
+            assert_eq!(step.msgs, 0);
+            assert_eq!(step.synops, 0);
+            assert!(
+                (step.energy.static_pj - model.static_mw() * step.duration_ns).abs()
+                    <= 1e-9 * step.energy.static_pj
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+        /// Visiting only the touched cores and links gives exactly what visiting every core
+        /// gives, for fall-through steps (one stage) and pipeline steps (every stage, each on
+        /// its own token); and no step is shorter than its lower bound or than any core's work.
+        #[test]
+        fn the_touched_set_fast_path_equals_the_full_visit(
+            seed in any::<u64>(), sparsity in 0.0f64..0.95, per_core in 4u32..40,
+        ) {
+            let (prog, works) = program(seed, sparsity, per_core, 3);
+            let model = TimingModel::new(&prog);
+            let mut fast = Scratch::default();
+            let mut full = Scratch::default();
+            full.set_detailed(true);
+            let mut cases: Vec<Vec<(u32, &TokenWork)>> = Vec::new();
+            for w in &works {
+                for s in 0..=prog.depth {
+                    cases.push(vec![(s, w)]);
+                }
+            }
+            cases.push((0..=prog.depth).map(|s| (s, &works[s as usize % works.len()])).collect());
+            for active in &cases {
+                let a = model.step(active, &mut fast);
+                let b = model.step(active, &mut full);
+                prop_assert_eq!(&a, &b);
+                prop_assert!(b.duration_ns + 1e-9 >= b.lower_bound_ns);
+                for k in full.counters() {
+                    prop_assert!(k.finish_ns <= b.duration_ns - b.barrier_ns + 1e-9);
+                }
+                // On a fresh scratch the fast path fills only the cores it touched, with the
+                // counters of the full visit (a reused scratch keeps stale counters elsewhere).
+                let mut fresh = Scratch::default();
+                prop_assert_eq!(&model.step(active, &mut fresh), &b);
+                for (c, k) in fresh.counters().iter().enumerate() {
+                    if *k != CoreCounters::default() {
+                        prop_assert_eq!(k, &full.counters()[c]);
+                    }
+                }
+            }
+        }
     }
 }
