@@ -560,6 +560,37 @@ fn audio_in_audio_out_on_the_chip_equals_the_reference() {
 }
 
 #[test]
+fn the_shipped_clip_and_the_shipped_features_give_the_same_integers() {
+    // models/default-input.npy is the STFT of models/default-clip-noisy.wav as stored.
+    let dir = tempfile::tempdir().expect("tmp");
+    let (wav, npy) = (dir.path().join("w.npy"), dir.path().join("n.npy"));
+    let model = "models/s5-sparse-0.25x.bin";
+    ok(&[
+        "run",
+        model,
+        "--mode",
+        "pipeline",
+        "--input",
+        "models/default-clip-noisy.wav",
+        "--output",
+        s(&wav),
+        "--quiet",
+    ]);
+    ok(&[
+        "run",
+        model,
+        "--mode",
+        "pipeline",
+        "--output",
+        s(&npy),
+        "--quiet",
+    ]);
+    let (shape, values) = read_npy_i32(&wav);
+    assert_eq!(shape, [3751, 257]);
+    assert!(values == read_npy_i32(&npy).1, "WAV and .npy runs differ");
+}
+
+#[test]
 fn bad_audio_is_a_one_line_error() {
     let dir = tempfile::tempdir().expect("tmp");
     let p = |n: &str| dir.path().join(n);

@@ -68,6 +68,7 @@ fn models() -> Result<()> {
         "wrote default clip and default-input.npy ({} tokens)",
         input.n_tokens
     );
+    let mut built = Vec::new();
     for spec in specs() {
         let t = std::time::Instant::now();
         let bytes = model_bytes(&spec, &input)?;
@@ -83,7 +84,10 @@ fn models() -> Result<()> {
             bytes.len(),
             t.elapsed().as_secs_f64()
         );
+        built.push((spec, bytes));
     }
+    std::fs::write(dir.join("README.md"), readme(&built, &input)?)?;
+    println!("wrote README.md");
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! committed byte.
 
 use std::path::PathBuf;
-use xtask::models::{default_input, model_bytes, npy_f32, specs};
+use xtask::models::{default_input, model_bytes, npy_f32, readme, specs};
 
 fn models_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
@@ -31,6 +31,7 @@ fn models_are_reproducible() {
         npy == std::fs::read(dir.join("default-input.npy")).expect("committed npy"),
         "models/default-input.npy differs"
     );
+    let mut built = Vec::new();
     for spec in specs() {
         let fresh = model_bytes(&spec, &input).expect("model");
         let committed = std::fs::read(dir.join(spec.file)).expect("committed model");
@@ -39,7 +40,13 @@ fn models_are_reproducible() {
             "models/{} differs from a fresh build; run `cargo xtask models`",
             spec.file
         );
+        built.push((spec, fresh));
     }
+    let text = readme(&built, &input).expect("readme");
+    assert!(
+        text == std::fs::read_to_string(dir.join("README.md")).expect("committed README"),
+        "models/README.md differs from a fresh build; run `cargo xtask models`"
+    );
 }
 
 #[test]
