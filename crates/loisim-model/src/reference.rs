@@ -268,7 +268,16 @@ pub fn residual(b: &Block, gt: &[i64], skip: &[i64], skip_fmt: Fmt) -> Vec<i64> 
 
 /// Checks one input token against the model.
 pub fn check_token(model: &Model, token: usize, input: &[i32]) -> Result<(), InputError> {
-    let expected = model.dims.d_input as usize;
+    check_token_shape(model.dims.d_input as usize, model.input.fmt, token, input)
+}
+
+/// Checks that token number `token` has `expected` features, each within format `f`.
+pub fn check_token_shape(
+    expected: usize,
+    f: Fmt,
+    token: usize,
+    input: &[i32],
+) -> Result<(), InputError> {
     if input.len() != expected {
         return Err(InputError::Width {
             token,
@@ -276,7 +285,6 @@ pub fn check_token(model: &Model, token: usize, input: &[i32]) -> Result<(), Inp
             expected,
         });
     }
-    let f = model.input.fmt;
     if let Some((feature, &v)) = input
         .iter()
         .enumerate()

@@ -172,28 +172,9 @@ pub struct SimResult {
 /// Why a simulation could not run.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
-    /// A token has the wrong width.
-    #[error("token {token} has {got} features, the model expects {expected}")]
-    Width {
-        /// Token.
-        token: usize,
-        /// Given.
-        got: usize,
-        /// Expected.
-        expected: usize,
-    },
-    /// A value out of the input format.
-    #[error("token {token}, feature {feature}: {value} does not fit the {bits}-bit input format")]
-    Range {
-        /// Token.
-        token: usize,
-        /// Feature.
-        feature: usize,
-        /// Value.
-        value: i32,
-        /// Input width.
-        bits: u32,
-    },
+    /// A token that does not fit the program's input.
+    #[error(transparent)]
+    Input(#[from] loisim_model::reference::InputError),
     /// No tokens.
     #[error("no tokens to simulate")]
     Empty,
@@ -335,29 +316,9 @@ impl Pipeline {
 /// Checks input tokens against a program (`first` is the index of the first token, for
 /// messages).
 pub fn check_tokens(prog: &Program, tokens: &[Vec<i32>], first: usize) -> Result<(), SimError> {
-    let d = prog.network.input_width as usize;
-    let f = prog.network.input_fmt;
+    let (d, f) = (prog.network.input_width as usize, prog.network.input_fmt);
     for (t, tok) in tokens.iter().enumerate() {
-        let t = first + t;
-        if tok.len() != d {
-            return Err(SimError::Width {
-                token: t,
-                got: tok.len(),
-                expected: d,
-            });
-        }
-        if let Some((i, &v)) = tok
-            .iter()
-            .enumerate()
-            .find(|&(_, &v)| !f.contains(i64::from(v)))
-        {
-            return Err(SimError::Range {
-                token: t,
-                feature: i,
-                value: v,
-                bits: f.bits,
-            });
-        }
+        loisim_model::reference::check_token_shape(d, f, first + t, tok)?;
     }
     Ok(())
 }
