@@ -606,14 +606,7 @@ fn title<DB: DrawingBackend>(
     t: Txt,
     s: &str,
 ) -> Result<DrawingArea<DB, Shift>, DrawErr> {
-    let (w, _) = root.dim_in_pixel();
-    t.put(
-        root,
-        s,
-        &text_at(TITLE_SIZE, HPos::Center, VPos::Top),
-        (w as i32 / 2, 10),
-    )?;
-    Ok(root.split_vertically(48).1)
+    heading(root, t, s, TITLE_SIZE, 48)
 }
 
 /// Draws a panel caption; returns the area below it.
@@ -622,14 +615,25 @@ fn captioned<DB: DrawingBackend>(
     t: Txt,
     s: &str,
 ) -> Result<DrawingArea<DB, Shift>, DrawErr> {
+    heading(area, t, s, CAPTION_SIZE, 36)
+}
+
+/// Centred text at the top of `area` in `size`; returns the area below the first `height_px`.
+fn heading<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    t: Txt,
+    s: &str,
+    size: f64,
+    height_px: u32,
+) -> Result<DrawingArea<DB, Shift>, DrawErr> {
     let (w, _) = area.dim_in_pixel();
     t.put(
         area,
         s,
-        &text_at(CAPTION_SIZE, HPos::Center, VPos::Top),
+        &text_at(size, HPos::Center, VPos::Top),
         (w as i32 / 2, 10),
     )?;
-    Ok(area.split_vertically(36).1)
+    Ok(area.split_vertically(height_px).1)
 }
 
 /// The plotting rectangle of a chart relative to `area`: `(x0, y0, w, h)`.
