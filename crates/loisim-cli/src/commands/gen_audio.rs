@@ -31,10 +31,19 @@ pub fn execute(args: GenAudioArgs) -> Result<()> {
         snr_db: args.snr_db,
         seed: args.seed,
     })?;
-    loisim_audio::write_wav(&args.output, &clip.noisy, loisim_audio::SAMPLE_RATE)?;
-    if let Some(c) = &args.clean_output {
+    // Both files or neither.
+    let mut staging = crate::output::Staging::new();
+    let noisy = staging.file(&args.output)?;
+    let clean = args
+        .clean_output
+        .as_deref()
+        .map(|c| staging.file(c))
+        .transpose()?;
+    loisim_audio::write_wav(&noisy, &clip.noisy, loisim_audio::SAMPLE_RATE)?;
+    if let Some(c) = &clean {
         loisim_audio::write_wav(c, &clip.clean, loisim_audio::SAMPLE_RATE)?;
     }
+    staging.commit()?;
     println!(
         "wrote {} ({:.2} s at 16 kHz, SNR {:.2} dB){}",
         args.output.display(),

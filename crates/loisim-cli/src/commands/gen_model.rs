@@ -84,10 +84,19 @@ pub fn execute(args: GenArgs) -> Result<()> {
     });
     let g = generate(&cfg, &name, &calibration)?;
     let bytes = loisim_model::codec::encode(&g.model)?;
-    output::write_bytes(&args.output, &bytes).context("writing the model")?;
-    if let Some(q) = &args.qconfig_out {
+    // Both files or neither.
+    let mut staging = output::Staging::new();
+    let model_path = staging.file(&args.output)?;
+    let qconfig_path = args
+        .qconfig_out
+        .as_deref()
+        .map(|q| staging.file(q))
+        .transpose()?;
+    output::write_bytes(&model_path, &bytes).context("writing the model")?;
+    if let Some(q) = &qconfig_path {
         output::write_bytes(q, g.qconfig.to_json().as_bytes()).context("writing the qconfig")?;
     }
+    staging.commit()?;
     println!(
         "generated {} (H={}, P={}, L={}) -> {} ({} bytes)",
         name,

@@ -82,13 +82,15 @@ pub fn read_model_points(dir: &Path) -> Result<Vec<ModelPoint>> {
 
 /// Runs `loisim plot`.
 pub fn execute(args: PlotArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    let mut staging = crate::output::Staging::new();
+    let out = staging.dir(&args.output)?;
     let files = match (&args.models, &args.trace) {
-        (Some(dir), _) => loisim_trace::plot::plot_models(&read_model_points(dir)?, &args.output)?,
-        (None, Some(trace)) => loisim_trace::plot::plot_run(&read_series(trace)?, &args.output)?,
+        (Some(dir), _) => loisim_trace::plot::plot_models(&read_model_points(dir)?, &out)?,
+        (None, Some(trace)) => loisim_trace::plot::plot_run(&read_series(trace)?, &out)?,
         (None, None) => anyhow::bail!("give a trace directory or --models"),
     };
+    let files: Vec<PathBuf> = files.iter().map(|f| staging.final_path(f)).collect();
+    staging.commit()?;
     for f in files {
         println!("wrote {}", f.display());
     }

@@ -2,7 +2,7 @@
 
 use crate::commands::audio::{AudioSummary, Runner, is_wav, run_wav};
 use crate::commands::common::{ChipOpts, compile_model, load_model_and_tokens};
-use crate::output;
+use crate::output::{self, Staging};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use loisim_model::Reference;
@@ -299,9 +299,15 @@ fn write_masks(out: Option<&PathBuf>, masks: &[Vec<i32>], width: usize) -> Resul
 
 fn run_reference_wav(args: &RunArgs, input: &std::path::Path) -> Result<()> {
     let (model, _) = load_model_and_tokens(args.model.as_ref(), None, None, false)?;
+    let mut staging = Staging::new();
+    let out = args
+        .output
+        .as_deref()
+        .map(|p| staging.file(p))
+        .transpose()?;
     let mut masks = Vec::new();
-    let collect = args.output.as_ref().is_some_and(|p| !is_wav(p));
-    let wav_out = args.output.as_deref().filter(|p| is_wav(p));
+    let collect = out.as_ref().is_some_and(|p| !is_wav(p));
+    let wav_out = out.as_deref().filter(|p| is_wav(p));
     let start = Instant::now();
     let summary = run_wav(
         &model,
@@ -312,7 +318,8 @@ fn run_reference_wav(args: &RunArgs, input: &std::path::Path) -> Result<()> {
         collect.then_some(&mut masks),
     )?;
     let wall_s = start.elapsed().as_secs_f64();
-    write_masks(args.output.as_ref(), &masks, model.dims.d_output as usize)?;
+    write_masks(out.as_ref(), &masks, model.dims.d_output as usize)?;
+    staging.commit()?;
     if args.json {
         let j = serde_json::json!({ "mode": "reference", "model": model.name, "audio": summary, "sim": { "wall_s": wall_s } });
         println!("{}", serde_json::to_string_pretty(&j)?);
@@ -409,6 +416,15 @@ pub fn execute(args: RunArgs) -> Result<()> {
     if wav_in && args.tokens.is_some() {
         anyhow::bail!("--tokens applies to .npy inputs; a .wav input runs whole");
     }
+    // Refused before anything runs (the outputs are staged and moved into place at the end).
+    for dir in [&args.trace, &args.plot].into_iter().flatten() {
+        if dir.exists() && !dir.is_dir() {
+            anyhow::bail!(
+                "cannot write {}: it exists and is not a directory",
+                dir.display()
+            );
+        }
+    }
     if args.reference {
         return run_reference(&args);
     }
@@ -428,8 +444,14 @@ pub fn execute(args: RunArgs) -> Result<()> {
         pipeline: args.mode != ModeArg::FallThrough,
         threads: args.threads,
     };
+    let mut staging = Staging::new();
+    let out = args
+        .output
+        .as_deref()
+        .map(|p| staging.file(p))
+        .transpose()?;
     let bar = progress_bar(tokens.len() as u64, args.json || args.quiet);
-    let (mut writer, _tmp) = trace_writer(&args, &prog)?;
+    let (mut writer, _tmp) = trace_writer(&args, &prog, &mut staging)?;
     let mut tick = |n: usize| {
         if n.is_multiple_of(64) || n == tokens.len() {
             bar.set_position(n as u64);
@@ -445,14 +467,15 @@ pub fn execute(args: RunArgs) -> Result<()> {
     )?;
     let wall_s = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    if let Some(out) = &args.output {
+    if let Some(out) = &out {
         output::write_npy_i32(out, &res.outputs, model.dims.d_output as usize)
             .context("writing the output")?;
     }
-    let plots = finish_trace(&args, writer, &res)?;
+    let plots = finish_trace(&args, writer, &res, &mut staging)?;
+    staging.commit()?;
     report(
         &args,
-        &model.name,
+        &model,
         &prog,
         &res,
         wall_s,
@@ -473,9 +496,15 @@ fn run_chip_wav(args: &RunArgs) -> Result<()> {
         threads: args.threads,
     };
     let mut session = loisim_sim::Session::new(&prog, &opts);
-    let (mut writer, _tmp) = trace_writer(args, &prog)?;
+    let mut staging = Staging::new();
+    let out = args
+        .output
+        .as_deref()
+        .map(|p| staging.file(p))
+        .transpose()?;
+    let (mut writer, _tmp) = trace_writer(args, &prog, &mut staging)?;
     let mut masks = Vec::new();
-    let collect = args.output.as_ref().is_some_and(|p| !is_wav(p));
+    let collect = out.as_ref().is_some_and(|p| !is_wav(p));
     let start = Instant::now();
     let summary = run_wav(
         &model,
@@ -484,17 +513,18 @@ fn run_chip_wav(args: &RunArgs) -> Result<()> {
             writer.as_mut().map(|w| w as &mut dyn loisim_sim::TraceSink),
         ),
         &input,
-        args.output.as_deref().filter(|p| is_wav(p)),
+        out.as_deref().filter(|p| is_wav(p)),
         args.clean.as_deref(),
         collect.then_some(&mut masks),
     )?;
     let res = session.finish(writer.as_mut().map(|w| w as &mut dyn loisim_sim::TraceSink));
     let wall_s = start.elapsed().as_secs_f64();
-    write_masks(args.output.as_ref(), &masks, model.dims.d_output as usize)?;
-    let plots = finish_trace(args, writer, &res)?;
+    write_masks(out.as_ref(), &masks, model.dims.d_output as usize)?;
+    let plots = finish_trace(args, writer, &res, &mut staging)?;
+    staging.commit()?;
     report(
         args,
-        &model.name,
+        &model,
         &prog,
         &res,
         wall_s,
@@ -529,6 +559,7 @@ fn trace_options(args: &RunArgs) -> Result<loisim_trace::TraceOptions> {
 fn trace_writer<'p>(
     args: &RunArgs,
     prog: &'p loisim_compiler::Program,
+    staging: &mut Staging,
 ) -> Result<(
     Option<loisim_trace::TraceWriter<'p>>,
     Option<tempfile::TempDir>,
@@ -536,7 +567,11 @@ fn trace_writer<'p>(
     let opts = trace_options(args)?;
     match (&args.trace, &args.plot) {
         (Some(dir), _) => Ok((
-            Some(loisim_trace::TraceWriter::create(prog, dir, &opts)?),
+            Some(loisim_trace::TraceWriter::create(
+                prog,
+                &staging.dir(dir)?,
+                &opts,
+            )?),
             None,
         )),
         (None, Some(_)) => {
@@ -555,6 +590,7 @@ fn finish_trace(
     args: &RunArgs,
     writer: Option<loisim_trace::TraceWriter<'_>>,
     res: &SimResult,
+    staging: &mut Staging,
 ) -> Result<Vec<PathBuf>> {
     let Some(w) = writer else {
         return Ok(Vec::new());
@@ -562,9 +598,9 @@ fn finish_trace(
     let series = w.finish(res)?;
     match &args.plot {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            Ok(loisim_trace::plot::plot_run(&series, dir)?)
+            let staged = staging.dir(dir)?;
+            let plots = loisim_trace::plot::plot_run(&series, &staged)?;
+            Ok(plots.iter().map(|p| staging.final_path(p)).collect())
         }
         None => Ok(Vec::new()),
     }
@@ -585,7 +621,7 @@ fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
 #[allow(clippy::too_many_arguments)]
 fn report(
     args: &RunArgs,
-    model: &str,
+    model: &loisim_model::Model,
     prog: &loisim_compiler::Program,
     res: &SimResult,
     wall_s: f64,
@@ -632,7 +668,7 @@ fn report(
         synaptic_events_per_s: synops as f64 / wall_s.max(1e-12),
     };
     let j = RunJson {
-        model: model.to_string(),
+        model: model.name.clone(),
         chip: prog.chip.name.clone(),
         cores_used: prog.cores.len(),
         pipeline_depth: prog.depth,
@@ -734,11 +770,17 @@ fn report(
     for p in &j.plots {
         println!("plot: {p}");
     }
+    let model_dims = &model.dims;
     if let Some(out) = &args.output {
         if is_wav(out) {
             println!("output: {} (denoised audio)", out.display());
         } else {
-            println!("output: {} (int32 [{}, 257])", out.display(), n_tokens);
+            println!(
+                "output: {} (int32 [{}, {}])",
+                out.display(),
+                n_tokens,
+                model_dims.d_output
+            );
         }
     }
     Ok(())
