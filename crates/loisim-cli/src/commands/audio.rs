@@ -57,6 +57,7 @@ pub fn run_wav(
     clean: Option<&Path>,
     mut masks: Option<&mut Vec<Vec<i32>>>,
 ) -> Result<AudioSummary> {
+    check_audio_model(model)?;
     let mut reader = WavSampleReader::open(input)?;
     let n_samples = reader.len_samples() as usize;
     if n_samples == 0 {
@@ -129,6 +130,21 @@ pub fn run_wav(
         noisy_si_snr_db: noisy_si,
         si_snri_db: si.zip(noisy_si).map(|(a, b)| a - b),
     })
+}
+
+/// A WAV file runs through the model as STFT frames: one input per frequency bin, one mask
+/// value per bin out.
+pub fn check_audio_model(model: &Model) -> Result<()> {
+    let bins = loisim_audio::N_BINS;
+    let (d_in, d_out) = (model.dims.d_input as usize, model.dims.d_output as usize);
+    if d_in != bins || d_out != bins {
+        anyhow::bail!(
+            "model {} takes {d_in} inputs and gives {d_out} outputs, but a .wav input needs {bins} \
+             and {bins} (the frequency bins of a 512-point STFT frame); give an .npy input instead",
+            model.name
+        );
+    }
+    Ok(())
 }
 
 /// Whether a path names a WAV file.
