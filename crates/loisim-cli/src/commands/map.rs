@@ -19,8 +19,9 @@ pub struct MapArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Measure activity on this input (`.npy`) to weight placement and per-token figures;
-    /// without it every neuron output is assumed non-zero.
+    /// Measure activity on this input (`.npy`) for the report's per-token traffic and timestep
+    /// figures; without it every neuron output is assumed non-zero. Placement does not depend
+    /// on it: it weighs traffic by the synaptic structure alone.
     #[arg(long, value_name = "X.npy")]
     input: Option<PathBuf>,
     /// Measure activity on the first N tokens of the input only.
