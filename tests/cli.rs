@@ -760,3 +760,208 @@ fn traces_and_plots_of_a_run() {
     ok(&["plot", s(&trace), "-o", s(&again)]);
     assert!(again.join("latency_energy.png").exists());
 }
+
+/// Every file and directory under `dir`, relative, sorted (hidden staging areas included).
+fn tree(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).expect("dir") {
+            let p = e.expect("entry").path();
+            out.push(p.strip_prefix(base).expect("prefix").display().to_string());
+            if p.is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(dir, dir, &mut v);
+    v.sort();
+    v
+}
+
+#[test]
+fn a_run_that_fails_midway_leaves_no_output_behind() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = |n: &str| dir.path().join(n);
+    // 5 s of audio whose data ends after 4.7 s: the first chunk of samples (4.1 s) is run,
+    // traced and written out before the reader meets the truncation.
+    let samples: Vec<i16> = (0..80_000)
+        .map(|i| ((i * 37) % 2000 - 1000) as i16)
+        .collect();
+    write_wav(&p("long.wav"), 1, 16_000, &samples);
+    let mut bytes = std::fs::read(p("long.wav")).expect("wav");
+    bytes.truncate(44 + 2 * 75_000);
+    std::fs::write(p("cut.wav"), bytes).expect("write");
+    std::fs::remove_file(p("long.wav")).expect("rm");
+    let model = "models/s5-sparse-0.25x.bin";
+    let cases: [&[&str]; 4] = [
+        &[
+            "--output",
+            "OUT/y.wav",
+            "--trace",
+            "OUT/trace",
+            "--plot",
+            "OUT/plots",
+        ],
+        &["--output", "OUT/y.npy", "--trace", "OUT/trace"],
+        &["--output", "OUT/y.wav", "--reference"],
+        &["--plot", "OUT/deep/plots", "--mode", "pipeline"],
+    ];
+    let cut = p("cut.wav");
+    for extra in cases {
+        let mut args = vec!["run", model, "--input", s(&cut), "--quiet"];
+        let owned: Vec<String> = extra
+            .iter()
+            .map(|a| a.replace("OUT", s(dir.path())))
+            .collect();
+        args.extend(owned.iter().map(String::as_str));
+        let err = fails(&args);
+        assert!(err.to_lowercase().contains("trunc"), "{err}");
+        assert_eq!(tree(dir.path()), ["cut.wav"], "{extra:?} left files behind");
+    }
+    // The same run on the whole file writes every output, and nothing else.
+    write_wav(&p("ok.wav"), 1, 16_000, &samples[..20_000]);
+    let owned = [
+        s(&p("y.wav")).to_string(),
+        s(&p("trace")).to_string(),
+        s(&p("plots")).to_string(),
+    ];
+    ok(&[
+        "run",
+        model,
+        "--input",
+        s(&p("ok.wav")),
+        "--quiet",
+        "--output",
+        &owned[0],
+        "--trace",
+        &owned[1],
+        "--plot",
+        &owned[2],
+    ]);
+    let t = tree(dir.path());
+    assert!(
+        t.iter().all(|f| !f.contains(".loisim")),
+        "staging left behind: {t:?}"
+    );
+    for f in ["y.wav", "trace/series.json", "trace/trace.json", "plots"] {
+        assert!(t.iter().any(|x| x == f), "{f} missing from {t:?}");
+    }
+    assert!(
+        t.iter()
+            .any(|x| x.starts_with("plots/") && x.ends_with(".png"))
+    );
+}
+
+#[test]
+fn outputs_written_together_are_written_all_or_none() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = |n: &str| dir.path().join(n);
+    // The second destination cannot be written: the first is not written either.
+    let missing = p("missing/clean.wav");
+    fails(&[
+        "gen-audio",
+        "--seconds",
+        "0.1",
+        "-o",
+        s(&p("noisy.wav")),
+        "--clean-output",
+        s(&missing),
+    ]);
+    fails(&[
+        "gen",
+        "--width",
+        "0.25",
+        "-o",
+        s(&p("m.bin")),
+        "--qconfig-out",
+        s(&p("missing/q.json")),
+    ]);
+    assert!(tree(dir.path()).is_empty(), "{:?}", tree(dir.path()));
+    // A trace directory that is a file is refused before anything runs.
+    std::fs::write(p("file"), b"").expect("write");
+    let err = fails(&[
+        "run",
+        "models/s5-sparse-0.25x.bin",
+        "--tokens",
+        "2",
+        "--plot",
+        s(&p("file")),
+    ]);
+    assert!(err.contains("not a directory"), "{err}");
+}
+
+/// The shipped 0.25x model with only the first `d_output` decoder outputs.
+fn narrow_model(path: &Path, d_output: u32) {
+    let bytes = std::fs::read(root().join("models/s5-sparse-0.25x.bin")).expect("model");
+    let mut m = loisim_model::codec::decode(&bytes).expect("decode");
+    let w = &m.decoder.weight;
+    m.decoder.weight =
+        loisim_model::SparseMatrix::from_fn(w.n_in(), d_output as usize, w.fmt(), |o, i| {
+            w.get(o, i)
+        })
+        .expect("matrix");
+    m.decoder.bias.values.truncate(d_output as usize);
+    m.dims.d_output = d_output;
+    m.validate().expect("a valid model");
+    std::fs::write(path, loisim_model::codec::encode(&m).expect("encode")).expect("write");
+}
+
+#[test]
+fn a_wav_input_needs_a_model_with_one_output_per_frequency_bin() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = |n: &str| dir.path().join(n);
+    narrow_model(&p("narrow.bin"), 200);
+    write_wav(&p("x.wav"), 1, 16_000, &vec![100; 4_000]);
+    let (narrow, x, y) = (p("narrow.bin"), p("x.wav"), p("y.wav"));
+    for reference in [false, true] {
+        let mut args = vec!["run", s(&narrow), "--input", s(&x), "--output", s(&y)];
+        if reference {
+            args.push("--reference");
+        }
+        let err = fails(&args);
+        assert!(err.contains("200 outputs") && err.contains("257"), "{err}");
+        assert!(!p("y.wav").exists());
+    }
+    // The model itself is fine on token inputs, and the output has its width.
+    let out = ok(&[
+        "run",
+        s(&p("narrow.bin")),
+        "--tokens",
+        "3",
+        "--mode",
+        "fall-through",
+        "--output",
+        s(&p("y.npy")),
+    ]);
+    assert!(out.contains("int32 [3, 200]"), "{out}");
+    assert_eq!(read_npy_i32(&p("y.npy")).0, [3, 200]);
+}
+
+#[test]
+fn map_input_changes_the_activity_figures_not_the_placement() {
+    let model = "models/s5-sparse-0.25x.bin";
+    let help = ok(&["map", "--help"]);
+    assert!(!help.contains("weight placement"), "{help}");
+    let all: serde_json::Value =
+        serde_json::from_str(&ok(&["map", model, "--json"])).expect("json");
+    let measured: serde_json::Value = serde_json::from_str(&ok(&[
+        "map",
+        model,
+        "--json",
+        "--input",
+        "models/default-input.npy",
+        "--tokens",
+        "50",
+    ]))
+    .expect("json");
+    let placement = |v: &serde_json::Value| -> Vec<(serde_json::Value, serde_json::Value)> {
+        v["cores"]
+            .as_array()
+            .expect("cores")
+            .iter()
+            .map(|c| (c["location"].clone(), c["neurons_range"].clone()))
+            .collect()
+    };
+    assert_eq!(placement(&all), placement(&measured));
+    assert_ne!(all["msgs_per_token"], measured["msgs_per_token"]);
+}
