@@ -231,11 +231,16 @@ fn regress(args: &[String]) -> Result<()> {
         &chip,
         &models,
         &root.join("target/regress"),
-        &root.join("traces/baselines"),
+        &baselines_dir(&root, &chip),
         bless,
     )?;
     if bless {
-        println!("blessed {} baselines in traces/baselines/", models.len());
+        println!(
+            "blessed {} baselines of chip {} in {}",
+            models.len(),
+            chip.name,
+            baselines_dir(&root, &chip).display()
+        );
         return Ok(());
     }
     print!("{}", table(&deltas));

@@ -21,6 +21,9 @@ pub const REL_TOL: f64 = 1e-9;
 pub struct Figures {
     /// Model.
     pub model: String,
+    /// The chip the figures were simulated on (its preset name or file stem): figures of
+    /// another chip are not comparable.
+    pub chip: String,
     /// Tokens run.
     pub tokens: usize,
     /// Cores used.
@@ -64,6 +67,7 @@ pub fn measure(chip: &Chip, model_path: &Path, input: &Path) -> Result<Figures> 
     let n = tokens.len() as f64;
     Ok(Figures {
         model: model.name.clone(),
+        chip: chip.name.clone(),
         tokens: tokens.len(),
         cores_used: prog.cores.len() as u32,
         params: stats.n_params_nnz,
@@ -94,6 +98,18 @@ pub struct Delta {
     pub now: f64,
     /// Whether it is out of tolerance.
     pub regressed: bool,
+}
+
+/// Where the baselines of `chip` live under `root` (`traces/baselines/` for the default
+/// chip, `traces/baselines/<chip>/` for any other).
+#[must_use]
+pub fn baselines_dir(root: &Path, chip: &Chip) -> std::path::PathBuf {
+    let dir = root.join("traces/baselines");
+    if chip.name == Chip::default_chip().name {
+        dir
+    } else {
+        dir.join(&chip.name)
+    }
 }
 
 /// Compares figures with their baseline.
@@ -233,6 +249,15 @@ pub fn run(
                 )
             })?)
             .with_context(|| format!("{} is not a baseline", base_path.display()))?;
+        if base.chip != now.chip {
+            anyhow::bail!(
+                "{} was simulated on chip `{}`, this run is on `{}`: the figures are not comparable (bless baselines for `{}` with --bless)",
+                base_path.display(),
+                base.chip,
+                now.chip,
+                now.chip
+            );
+        }
         deltas.extend(compare(&base, &now));
     }
     Ok(deltas)

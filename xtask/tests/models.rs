@@ -99,3 +99,44 @@ fn regress_catches_an_injected_change_of_a_chip_cost() {
             .any(|d| d.regressed && d.what.contains("uJ/token"))
     );
 }
+
+#[test]
+fn regress_refuses_baselines_of_another_chip() {
+    use xtask::regress::{baselines_dir, run};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = tempfile::tempdir().expect("tmp");
+    let models = ["s5-sparse-0.25x"];
+    let loihi1 = loisim_arch::Chip::load("loihi1").expect("preset");
+    // Each chip has its own baselines; the default chip's stay where they were.
+    assert_eq!(
+        baselines_dir(&root, &loisim_arch::Chip::default_chip()),
+        root.join("traces/baselines")
+    );
+    assert_eq!(
+        baselines_dir(&root, &loihi1),
+        root.join("traces/baselines/loihi1")
+    );
+    // Comparing another chip's figures with the loihi2 baselines is an error, not a table
+    // of spurious regressions.
+    let err = run(
+        &root,
+        &loihi1,
+        &models,
+        out.path(),
+        &root.join("traces/baselines"),
+        false,
+    )
+    .expect_err("loihi1 figures against loihi2 baselines");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("`loihi2`") && msg.contains("`loihi1`"),
+        "{msg}"
+    );
+    // A baseline blessed for a chip is checked against runs on that chip.
+    let blessed = tempfile::tempdir().expect("tmp");
+    run(&root, &loihi1, &models, out.path(), blessed.path(), true).expect("bless");
+    let text = std::fs::read_to_string(blessed.path().join("s5-sparse-0.25x.json")).expect("json");
+    assert!(text.contains("\"chip\": \"loihi1\""), "{text}");
+    let deltas = run(&root, &loihi1, &models, out.path(), blessed.path(), false).expect("regress");
+    assert!(deltas.iter().all(|d| !d.regressed));
+}
