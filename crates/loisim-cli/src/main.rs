@@ -6,8 +6,6 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod commands;
-mod output;
-mod paths;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

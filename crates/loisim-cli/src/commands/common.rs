@@ -1,11 +1,9 @@
 //! Options and steps shared by several commands.
 
-use crate::paths;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use loisim_arch::Chip;
-use loisim_compiler::{Activity, CompileOptions, Program, compile};
-use loisim_model::Model;
+use loisim::paths;
+use loisim::{Chip, CompileOptions, Model};
 use std::path::PathBuf;
 
 /// Chip and compiler options.
@@ -17,6 +15,21 @@ pub struct ChipOpts {
     /// Most neurons of one population per core (fewer: more cores, lower latency).
     #[arg(long, default_value_t = CompileOptions::default().max_neurons_per_core, value_name = "N")]
     pub max_neurons_per_core: u32,
+}
+
+impl ChipOpts {
+    /// The chip description.
+    pub fn chip(&self) -> Result<Chip> {
+        Ok(Chip::load(&self.chip)?)
+    }
+
+    /// The compiler options.
+    pub fn compile_options(&self) -> CompileOptions {
+        CompileOptions {
+            max_neurons_per_core: self.max_neurons_per_core,
+            ..CompileOptions::default()
+        }
+    }
 }
 
 /// Loads a model (default: the shipped one) and, when `want_tokens`, its input tokens
@@ -31,7 +44,7 @@ pub fn load_model_and_tokens(
         Some(p) => p.clone(),
         None => paths::shipped(paths::DEFAULT_MODEL)?,
     };
-    let model = paths::read_model(&model_path)?;
+    let model = loisim::load_model(&model_path)?;
     if let Some(0) = tokens {
         anyhow::bail!("--tokens must be at least 1");
     }
@@ -42,30 +55,9 @@ pub fn load_model_and_tokens(
         Some(p) => p.clone(),
         None => paths::shipped(paths::DEFAULT_INPUT)?,
     };
-    let mut toks = loisim_import::input::read_tokens(&input_path, &model)?;
+    let mut toks = loisim::read_tokens(&input_path, &model)?;
     if let Some(n) = tokens {
         toks.truncate(n);
     }
     Ok((model, Some(toks)))
-}
-
-/// Compiles a model onto the chosen chip; with tokens, also measures activity on them (for
-/// reports; placement always weighs traffic by the synaptic structure alone).
-pub fn compile_model(
-    model: &Model,
-    opts: &ChipOpts,
-    tokens: Option<&[Vec<i32>]>,
-) -> Result<(Program, Option<Activity>)> {
-    let chip = Chip::load(&opts.chip)?;
-    let options = CompileOptions {
-        max_neurons_per_core: opts.max_neurons_per_core,
-        ..CompileOptions::default()
-    };
-    let prog = compile(model, &chip, &options, None)
-        .with_context(|| format!("mapping {} onto {}", model.name, chip.name))?;
-    let activity = match tokens {
-        Some(t) => Some(Activity::measure(model, &prog.network, t)?),
-        None => None,
-    };
-    Ok((prog, activity))
 }

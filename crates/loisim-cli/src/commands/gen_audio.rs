@@ -32,7 +32,7 @@ pub fn execute(args: GenAudioArgs) -> Result<()> {
         seed: args.seed,
     })?;
     // Both files or neither.
-    let mut staging = crate::output::Staging::new();
+    let mut staging = loisim::output::Staging::new();
     let noisy = staging.file(&args.output)?;
     let clean = args
         .clean_output

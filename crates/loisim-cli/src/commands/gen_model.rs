@@ -1,6 +1,5 @@
 //! `loisim gen`: a synthetic paper-shaped model.
 
-use crate::output;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use loisim_import::observe::Recipe;
@@ -85,16 +84,17 @@ pub fn execute(args: GenArgs) -> Result<()> {
     let g = generate(&cfg, &name, &calibration)?;
     let bytes = loisim_model::codec::encode(&g.model)?;
     // Both files or neither.
-    let mut staging = output::Staging::new();
+    let mut staging = loisim::output::Staging::new();
     let model_path = staging.file(&args.output)?;
     let qconfig_path = args
         .qconfig_out
         .as_deref()
         .map(|q| staging.file(q))
         .transpose()?;
-    output::write_bytes(&model_path, &bytes).context("writing the model")?;
+    loisim::output::write_bytes(&model_path, &bytes).context("writing the model")?;
     if let Some(q) = &qconfig_path {
-        output::write_bytes(q, g.qconfig.to_json().as_bytes()).context("writing the qconfig")?;
+        loisim::output::write_bytes(q, g.qconfig.to_json().as_bytes())
+            .context("writing the qconfig")?;
     }
     staging.commit()?;
     println!(

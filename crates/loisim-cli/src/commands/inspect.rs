@@ -1,6 +1,5 @@
 //! `loisim inspect`: what a model is and what it costs to store and compute.
 
-use crate::paths;
 use anyhow::Result;
 use clap::Args;
 use loisim_model::stats::ModelStats;
@@ -131,7 +130,7 @@ pub fn report(model: &Model) -> String {
 
 /// Runs `loisim inspect`.
 pub fn execute(args: InspectArgs) -> Result<()> {
-    let model = paths::read_model(&args.model)?;
+    let model = loisim::load_model(&args.model)?;
     if args.json {
         let s = ModelStats::of(&model);
         let d = model.dims;

@@ -1,10 +1,8 @@
 //! `loisim map`: compile a model onto a chip and report the mapping.
 
-use crate::commands::common::{ChipOpts, compile_model, load_model_and_tokens};
+use crate::commands::common::{ChipOpts, load_model_and_tokens};
 use anyhow::Result;
 use clap::Args;
-use loisim_compiler::Activity;
-use loisim_compiler::report::MapReport;
 use std::path::PathBuf;
 
 /// Arguments of `loisim map`.
@@ -40,12 +38,8 @@ pub fn execute(args: MapArgs) -> Result<()> {
         args.tokens,
         args.input.is_some(),
     )?;
-    let (prog, net_activity) = compile_model(&model, &args.chip, tokens.as_deref())?;
-    let activity = match &net_activity {
-        Some(a) => a.clone(),
-        None => Activity::all_active(&prog.network),
-    };
-    let report = MapReport::new(&prog, &activity);
+    let sim = loisim::Simulation::compile(model, &args.chip.chip()?, &args.chip.compile_options())?;
+    let report = sim.map_report(tokens.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -1,6 +1,5 @@
 //! One module per verb; each has an `Args` struct (clap derive) and `execute`.
 
-pub mod audio;
 pub mod chip;
 pub mod common;
 pub mod gen_audio;

@@ -82,7 +82,7 @@ pub fn read_model_points(dir: &Path) -> Result<Vec<ModelPoint>> {
 
 /// Runs `loisim plot`.
 pub fn execute(args: PlotArgs) -> Result<()> {
-    let mut staging = crate::output::Staging::new();
+    let mut staging = loisim::output::Staging::new();
     let out = staging.dir(&args.output)?;
     let files = match (&args.models, &args.trace) {
         (Some(dir), _) => loisim_trace::plot::plot_models(&read_model_points(dir)?, &out)?,

@@ -1,50 +1,37 @@
 //! Writing output files atomically: a temporary file in the destination's directory, renamed
 //! over the destination only once it is complete. A failed run leaves no partial file.
 
-use anyhow::{Context, Result};
+use crate::{Error, Result};
 use npyz::WriterBuilder;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Writes a file atomically with `fill`.
-pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        anyhow::bail!(
-            "cannot write {}: directory {} does not exist",
-            path.display(),
-            dir.display()
-        );
-    }
-    if path.is_dir() {
-        anyhow::bail!("cannot write {}: it is a directory", path.display());
-    }
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let dir = parent_dir(path);
+    check_file_destination(path)?;
     let mut builder = tempfile::Builder::new();
     builder.prefix(".loisim-").suffix(".tmp");
     // An ordinary file once renamed (tempfile's default is owner-only).
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let fail = |e| Error::io("cannot write", path, e);
+    let mut tmp = builder.tempfile_in(dir).map_err(fail)?;
     {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-        fill(&mut w).with_context(|| format!("cannot write {}", path.display()))?;
-        w.flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        fill(&mut w).map_err(fail)?;
+        w.flush().map_err(fail)?;
     }
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
     Ok(())
 }
 
 /// Writes bytes atomically.
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic(path, |w| Ok(w.write_all(bytes)?))
+    write_atomic(path, |w| w.write_all(bytes))
 }
 
 /// Writes `[rows, cols]` int32 values as `.npy`, atomically.
@@ -58,8 +45,7 @@ pub fn write_npy_i32(path: &Path, rows: &[Vec<i32>], cols: usize) -> Result<()> 
         for r in rows {
             npy.extend(r.iter().copied())?;
         }
-        npy.finish()?;
-        Ok(())
+        npy.finish()
     })
 }
 
@@ -110,7 +96,26 @@ fn stage_dir_in(dir: &Path, dest: &Path) -> Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix(".loisim-stage-")
         .tempdir_in(dir)
-        .with_context(|| format!("cannot write {}", dest.display()))
+        .map_err(|e| Error::io("cannot write", dest, e))
+}
+
+/// A file can be written at `path`: its directory exists and it is not a directory.
+fn check_file_destination(path: &Path) -> Result<()> {
+    let dir = parent_dir(path);
+    if !dir.is_dir() {
+        return Err(Error::Invalid(format!(
+            "cannot write {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
+    if path.is_dir() {
+        return Err(Error::Invalid(format!(
+            "cannot write {}: it is a directory",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 impl Staging {
@@ -126,19 +131,13 @@ impl Staging {
     /// When `dest`'s directory does not exist, `dest` is a directory, or the staging area
     /// cannot be created.
     pub fn file(&mut self, dest: &Path) -> Result<PathBuf> {
+        check_file_destination(dest)?;
         let dir = parent_dir(dest);
-        if !dir.is_dir() {
-            anyhow::bail!(
-                "cannot write {}: directory {} does not exist",
-                dest.display(),
-                dir.display()
-            );
-        }
-        if dest.is_dir() {
-            anyhow::bail!("cannot write {}: it is a directory", dest.display());
-        }
         let Some(name) = dest.file_name() else {
-            anyhow::bail!("cannot write {}: not a file name", dest.display());
+            return Err(Error::Invalid(format!(
+                "cannot write {}: not a file name",
+                dest.display()
+            )));
         };
         let tmp = stage_dir_in(dir, dest)?;
         let staged = tmp.path().join(name);
@@ -158,16 +157,16 @@ impl Staging {
     /// When `dest` exists and is not a directory, or the staging area cannot be created.
     pub fn dir(&mut self, dest: &Path) -> Result<PathBuf> {
         if dest.exists() && !dest.is_dir() {
-            anyhow::bail!(
+            return Err(Error::Invalid(format!(
                 "cannot write {}: it exists and is not a directory",
                 dest.display()
-            );
+            )));
         }
         let tmp = stage_dir_in(&existing_ancestor(dest), dest)?;
         // A subdirectory made with the ordinary permissions (the temporary directory itself
         // is owner-only), so that it can be renamed into place as it is.
         let staged = tmp.path().join("out");
-        std::fs::create_dir(&staged).with_context(|| format!("cannot write {}", dest.display()))?;
+        std::fs::create_dir(&staged).map_err(|e| Error::io("cannot write", dest, e))?;
         self.entries.push(Staged {
             tmp,
             staged: staged.clone(),
@@ -198,27 +197,28 @@ impl Staging {
     /// # Errors
     /// When a rename fails (the outputs moved before it stay in place).
     pub fn commit(self) -> Result<()> {
+        const MOVE: &str = "cannot move the output into";
         for e in self.entries {
-            let fail = |what: &Path| format!("cannot move the output into {}", what.display());
+            let fail = |err| Error::io(MOVE, &e.dest, err);
             if !e.is_dir {
                 if e.staged.exists() {
-                    std::fs::rename(&e.staged, &e.dest).with_context(|| fail(&e.dest))?;
+                    std::fs::rename(&e.staged, &e.dest).map_err(fail)?;
                 }
             } else if !e.dest.exists() {
                 if let Some(p) = e.dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(p).with_context(|| fail(&e.dest))?;
+                    std::fs::create_dir_all(p).map_err(fail)?;
                 }
-                std::fs::rename(&e.staged, &e.dest).with_context(|| fail(&e.dest))?;
+                std::fs::rename(&e.staged, &e.dest).map_err(fail)?;
             } else {
-                let entries = std::fs::read_dir(&e.staged).with_context(|| fail(&e.dest))?;
                 let mut names = Vec::new();
-                for entry in entries {
-                    names.push(entry.with_context(|| fail(&e.dest))?.file_name());
+                for entry in std::fs::read_dir(&e.staged).map_err(fail)? {
+                    names.push(entry.map_err(fail)?.file_name());
                 }
                 names.sort();
                 for name in names {
                     let to = e.dest.join(&name);
-                    std::fs::rename(e.staged.join(&name), &to).with_context(|| fail(&to))?;
+                    std::fs::rename(e.staged.join(&name), &to)
+                        .map_err(|err| Error::io(MOVE, &to, err))?;
                 }
             }
             drop(e.tmp);

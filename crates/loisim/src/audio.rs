@@ -5,12 +5,12 @@
 //! chip; each frame's mask `m` gives the cleaned frame `noisy * (1 + m)` (noisy phase), which the
 //! streaming inverse STFT turns back into samples written as they come.
 
-use anyhow::{Context, Result};
+use crate::report::AudioSummary;
+use crate::{Error, Result};
 use loisim_audio::{
     Frame, IstftStream, SiSnrAccumulator, StftStream, WavSampleReader, WavStreamWriter,
 };
 use loisim_model::{Model, Reference};
-use serde::Serialize;
 use std::path::Path;
 
 /// Frames processed per chunk.
@@ -19,7 +19,7 @@ const CHUNK_FRAMES: usize = 512;
 const CHUNK_SAMPLES: usize = 1 << 16;
 
 /// What runs the tokens.
-pub enum Runner<'a, 'p> {
+pub(crate) enum Runner<'a, 'p> {
     /// The reference executor.
     Reference(Reference<'a>),
     /// A chip simulation session, and where its timesteps go.
@@ -29,27 +29,9 @@ pub enum Runner<'a, 'p> {
     ),
 }
 
-/// Audio figures of a run.
-#[derive(Clone, Debug, Serialize)]
-pub struct AudioSummary {
-    /// Input duration.
-    pub seconds: f64,
-    /// Tokens (STFT frames).
-    pub tokens: usize,
-    /// SI-SNR of the output against the clean reference, dB.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub si_snr_db: Option<f64>,
-    /// SI-SNR of the noisy input against the clean reference, dB.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub noisy_si_snr_db: Option<f64>,
-    /// Improvement, dB.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub si_snri_db: Option<f64>,
-}
-
 /// Runs a WAV file through a model. `output_wav` receives the cleaned audio, `masks` (when
 /// given) collects the decoder output integers.
-pub fn run_wav(
+pub(crate) fn denoise(
     model: &Model,
     runner: &mut Runner<'_, '_>,
     input: &Path,
@@ -61,19 +43,22 @@ pub fn run_wav(
     let mut reader = WavSampleReader::open(input)?;
     let n_samples = reader.len_samples() as usize;
     if n_samples == 0 {
-        anyhow::bail!("{}: the file holds no samples", input.display());
+        return Err(Error::Invalid(format!(
+            "{}: the file holds no samples",
+            input.display()
+        )));
     }
     let mut clean_reader = match clean {
         Some(p) => {
             let r = WavSampleReader::open(p)?;
             if r.len_samples() != reader.len_samples() {
-                anyhow::bail!(
+                return Err(Error::Invalid(format!(
                     "{} has {} samples but {} has {}: the clean reference must match the noisy input",
                     p.display(),
                     r.len_samples(),
                     input.display(),
                     reader.len_samples()
-                );
+                )));
             }
             Some(r)
         }
@@ -115,7 +100,7 @@ pub fn run_wav(
     frames.extend(stft.finish());
     st.emit(&mut frames, runner, masks, Some(n_samples))?;
     if let Some(w) = st.writer.take() {
-        w.finish().context("writing the cleaned audio")?;
+        w.finish()?;
     }
     let (out_acc, noisy_acc, n_tokens) = (st.out_acc, st.noisy_acc, st.n_tokens);
     let (si, noisy_si) = if clean.is_some() {
@@ -138,11 +123,11 @@ pub fn check_audio_model(model: &Model) -> Result<()> {
     let bins = loisim_audio::N_BINS;
     let (d_in, d_out) = (model.dims.d_input as usize, model.dims.d_output as usize);
     if d_in != bins || d_out != bins {
-        anyhow::bail!(
+        return Err(Error::Invalid(format!(
             "model {} takes {d_in} inputs and gives {d_out} outputs, but a .wav input needs {bins} \
              and {bins} (the frequency bins of a 512-point STFT frame); give an .npy input instead",
             model.name
-        );
+        )));
     }
     Ok(())
 }

@@ -1,0 +1,604 @@
+//! The [`Report`]: every figure of a run, defined once, serialized as `loisim run --json`.
+//!
+//! Naming rule: every key carries its unit (`latency_us_per_token`, `energy_total_mj_per_sample`)
+//! and every energy key says `dynamic` or `total`. A `_max` suffix means the slowest token or
+//! timestep of the run. Figures of a batch of samples (to come) will be [`Aggregate`] objects
+//! `{mean, std, min, max}` under the same keys.
+//!
+//! Renaming or removing a key bumps [`SCHEMA_VERSION`]; adding an optional key does not.
+
+use crate::ModelKind;
+use loisim_compiler::Program;
+use loisim_model::Model;
+use loisim_sim::timing::EnergyBreakdown;
+use loisim_sim::{ModeResult, SimResult};
+use serde::{Deserialize, Serialize};
+
+/// Version of the report's schema. 1 was the unversioned JSON of loisim 0.1 (`energy_mj_per_sample`
+/// meant dynamic energy in fall-through and total energy in pipeline); 2 names every energy key
+/// dynamic or total and puts units in every key.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Everything one run reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// What executed the model: `chip` (the simulated Loihi 2) or `reference` (the bit-exact
+    /// reference executor, no cost figures).
+    pub executor: Executor,
+    /// Model name.
+    pub model: String,
+    /// Kind of model.
+    pub model_kind: ModelKind,
+    /// Chip description (preset name or file stem); absent for the reference executor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chip: Option<String>,
+    /// Board of the chip description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board: Option<String>,
+    /// Neurocores the mapping uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores_used: Option<usize>,
+    /// Timesteps a token takes through the pipeline of cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_depth_timesteps: Option<u32>,
+    /// Samples run (one today; batches are to come).
+    pub samples: usize,
+    /// Tokens run (token-based models).
+    pub tokens: usize,
+    /// Input values per token.
+    pub inputs_per_token: usize,
+    /// Output values per token.
+    pub outputs_per_token: usize,
+    /// Fall-through mode: one token at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fall_through: Option<FallThrough>,
+    /// Pipeline mode: a token (or step) every timestep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<Pipeline>,
+    /// Fraction of non-zero values on each channel of the chip's neurons (chip runs) or on the
+    /// input of each matrix (reference runs).
+    pub activation_density: Vec<ChannelDensity>,
+    /// Saturations, wraps and overflows of the fixed-point arithmetic (chip runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arithmetic: Option<Arithmetic>,
+    /// MACs per token (reference runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macs: Option<Macs>,
+    /// The poster's figures the cost model was fitted to, with the fit's residuals: only for the
+    /// default model on the default chip with the full default input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_targets: Option<CalibrationTargets>,
+    /// Audio figures of a `.wav` input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioSummary>,
+    /// Files written by the run.
+    #[serde(default, skip_serializing_if = "Outputs::is_empty")]
+    pub outputs: Outputs,
+    /// How fast the simulator ran (wall clock: the only figures that vary from run to run).
+    pub sim: SimSpeed,
+}
+
+/// What executed the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Executor {
+    /// The simulated chip.
+    Chip,
+    /// The reference executor.
+    Reference,
+}
+
+/// Fall-through figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FallThrough {
+    /// Tokens run.
+    pub tokens: usize,
+    /// Timesteps simulated.
+    pub timesteps: u64,
+    /// Mean latency of a token.
+    pub latency_us_per_token: f64,
+    /// Latency of the slowest token.
+    pub latency_us_per_token_max: f64,
+    /// Dynamic energy per token (the poster's basis for this mode).
+    pub energy_dynamic_uj_per_token: f64,
+    /// Total energy per token, static included.
+    pub energy_total_uj_per_token: f64,
+    /// Tokens per second.
+    pub throughput_tokens_per_s: f64,
+    /// Time of the whole sample.
+    pub latency_ms_per_sample: f64,
+    /// Dynamic energy of the whole sample.
+    pub energy_dynamic_mj_per_sample: f64,
+    /// Total energy of the whole sample.
+    pub energy_total_mj_per_sample: f64,
+    /// Total energy per token by component (the static component is the only non-dynamic one).
+    pub energy_total_breakdown_uj_per_token: Breakdown,
+    /// Synaptic operations per token.
+    pub synops_per_token: f64,
+    /// NoC messages per token.
+    pub msgs_per_token: f64,
+}
+
+/// Pipeline figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    /// Tokens run (token-based models, e.g. S5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<usize>,
+    /// Steps run (networks that are not token-based, e.g. lava-dl netx, NIR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u64>,
+    /// Timesteps simulated (tokens plus the pipeline's fill and drain).
+    pub timesteps: u64,
+    /// Time of the whole sample.
+    pub latency_ms_per_sample: f64,
+    /// Mean time from a token's injection to its output.
+    pub latency_us_per_token: f64,
+    /// Mean timestep.
+    pub timestep_us_mean: f64,
+    /// Slowest timestep.
+    pub timestep_us_max: f64,
+    /// Total energy of the sample, static included (the poster's basis for this mode).
+    pub energy_total_mj_per_sample: f64,
+    /// Dynamic energy of the sample.
+    pub energy_dynamic_mj_per_sample: f64,
+    /// Total energy per token.
+    pub energy_total_uj_per_token: f64,
+    /// Dynamic energy per token.
+    pub energy_dynamic_uj_per_token: f64,
+    /// Samples per second.
+    pub throughput_samples_per_s: f64,
+    /// Tokens per second.
+    pub throughput_tokens_per_s: f64,
+    /// Total energy per sample by component.
+    pub energy_total_breakdown_mj_per_sample: Breakdown,
+    /// Synaptic operations per token.
+    pub synops_per_token: f64,
+    /// NoC messages per token.
+    pub msgs_per_token: f64,
+}
+
+/// Energy by component, in the unit its key names.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Breakdown {
+    /// Synaptic operations and synaptic memory reads.
+    pub synaptic: f64,
+    /// Neuron updates and idle checks.
+    pub neuron: f64,
+    /// Network-on-chip hops.
+    pub noc: f64,
+    /// Host input and output.
+    pub io: f64,
+    /// Barrier synchronisation.
+    pub barrier: f64,
+    /// Static power over the run.
+    #[serde(rename = "static")]
+    pub static_: f64,
+}
+
+impl Breakdown {
+    fn of(e: &EnergyBreakdown, scale: f64) -> Self {
+        Self {
+            synaptic: e.synaptic_pj * scale,
+            neuron: e.neuron_pj * scale,
+            noc: e.noc_pj * scale,
+            io: e.io_pj * scale,
+            barrier: e.barrier_pj * scale,
+            static_: e.static_pj * scale,
+        }
+    }
+}
+
+/// Non-zero fraction of one channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChannelDensity {
+    /// Channel (chip runs) or matrix (reference runs).
+    pub channel: String,
+    /// Fraction of values that were non-zero, 0..=1.
+    pub nonzero_fraction: f64,
+}
+
+/// Fixed-point events over the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arithmetic {
+    /// Saturations in neuron programs.
+    pub saturations: u64,
+    /// 32-bit wraps in neuron programs.
+    pub int32_wraps: u64,
+    /// Dendritic accumulator overflows.
+    pub accumulator_overflows: u64,
+}
+
+/// Multiply-accumulates per token.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Macs {
+    /// Of the dense model.
+    pub dense_per_token: u64,
+    /// Counting non-zero weights.
+    pub nonzero_weights_per_token: u64,
+    /// Counting non-zero weights times non-zero inputs (the work of an event-driven chip).
+    pub active_per_token: f64,
+}
+
+/// Audio figures of a `.wav` input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AudioSummary {
+    /// Input duration.
+    pub seconds: f64,
+    /// Tokens (STFT frames).
+    pub tokens: usize,
+    /// SI-SNR of the output against the clean reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub si_snr_db: Option<f64>,
+    /// SI-SNR of the noisy input against the clean reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noisy_si_snr_db: Option<f64>,
+    /// Improvement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub si_snri_db: Option<f64>,
+}
+
+/// Files a run wrote.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outputs {
+    /// The output file (`.npy` integers or `.wav` audio).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// The trace directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_dir: Option<String>,
+    /// The figures drawn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plots: Vec<String>,
+}
+
+impl Outputs {
+    /// Whether nothing was written.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.output.is_none() && self.trace_dir.is_none() && self.plots.is_empty()
+    }
+}
+
+/// Speed of the simulator itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimSpeed {
+    /// Wall-clock time of the run.
+    pub wall_s: f64,
+    /// Threads that ran.
+    pub threads: usize,
+    /// Tokens per second of wall-clock time.
+    pub tokens_per_s: f64,
+    /// Synaptic events per second of wall-clock time (chip runs).
+    pub synaptic_events_per_s: f64,
+}
+
+impl SimSpeed {
+    /// The speed of a run of `tokens` tokens and `synops` synaptic events in `wall_s`.
+    #[must_use]
+    pub fn new(wall_s: f64, threads: usize, tokens: usize, synops: u64) -> Self {
+        let w = wall_s.max(1e-12);
+        Self {
+            wall_s,
+            threads,
+            tokens_per_s: tokens as f64 / w,
+            synaptic_events_per_s: synops as f64 / w,
+        }
+    }
+}
+
+/// A figure over a batch of samples (the shape batched reports will use).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Aggregate {
+    /// Mean over the samples.
+    pub mean: f64,
+    /// Population standard deviation over the samples.
+    pub std: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Aggregate {
+    /// The aggregate of `values` (`None` when empty).
+    #[must_use]
+    pub fn of(values: &[f64]) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+        Some(Self {
+            mean,
+            std: var.sqrt(),
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        })
+    }
+}
+
+/// The calibration targets: figures measured on Loihi 2 that the cost model was fitted to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationTargets {
+    /// Where the figures come from.
+    pub source: String,
+    /// How to read the residuals.
+    pub note: String,
+    /// One row per figure.
+    pub rows: Vec<TargetRow>,
+}
+
+/// One calibration target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetRow {
+    /// The figure and its unit.
+    pub figure: String,
+    /// loisim's figure.
+    pub loisim: f64,
+    /// The measured figure.
+    pub target: f64,
+    /// (loisim - target) / target, percent.
+    pub residual_pct: f64,
+    /// Whether a parameter was fitted to this figure (otherwise it follows from one that was).
+    pub fitted: bool,
+}
+
+/// The poster's Loihi 2 measurements (ICML 2025, sparse W8A16 S5, 8 samples of 3751 tokens):
+/// the only figures the cost model is calibrated on (`cargo xtask calibrate`).
+#[derive(Debug)]
+pub struct Poster;
+
+impl Poster {
+    /// Fall-through latency, µs per token.
+    pub const FT_LATENCY_US_PER_TOKEN: f64 = 76.0;
+    /// Fall-through energy, µJ per token (dynamic; docs/cost-model.md §8).
+    pub const FT_ENERGY_DYNAMIC_UJ_PER_TOKEN: f64 = 13.0;
+    /// Fall-through throughput, tokens per second.
+    pub const FT_THROUGHPUT_TOKENS_PER_S: f64 = 13178.0;
+    /// Pipeline latency, ms per sample.
+    pub const PL_LATENCY_MS_PER_SAMPLE: f64 = 60.58;
+    /// Pipeline energy, mJ per sample (total; docs/cost-model.md §8).
+    pub const PL_ENERGY_TOTAL_MJ_PER_SAMPLE: f64 = 185.80;
+    /// Pipeline throughput, samples per second.
+    pub const PL_THROUGHPUT_SAMPLES_PER_S: f64 = 16.58;
+    /// Where the figures come from.
+    pub const SOURCE: &'static str = "Intel Loihi 2, sparse W8A16 S5 (ICML 2025 poster)";
+}
+
+impl FallThrough {
+    /// The figures of a fall-through run.
+    #[must_use]
+    pub fn of(m: &ModeResult) -> Self {
+        let n = m.n_tokens.max(1) as f64;
+        Self {
+            tokens: m.n_tokens,
+            timesteps: m.n_timesteps,
+            latency_us_per_token: m.token_latency_ns_mean / 1e3,
+            latency_us_per_token_max: m.token_latency_ns_max / 1e3,
+            energy_dynamic_uj_per_token: m.energy.dynamic_pj() / n / 1e6,
+            energy_total_uj_per_token: m.energy.total_pj() / n / 1e6,
+            throughput_tokens_per_s: m.throughput_tokens_per_s(),
+            latency_ms_per_sample: m.total_ns / 1e6,
+            energy_dynamic_mj_per_sample: m.energy.dynamic_pj() / 1e9,
+            energy_total_mj_per_sample: m.energy.total_pj() / 1e9,
+            energy_total_breakdown_uj_per_token: Breakdown::of(&m.energy, 1.0 / n / 1e6),
+            synops_per_token: m.synops as f64 / n,
+            msgs_per_token: m.msgs as f64 / n,
+        }
+    }
+}
+
+impl Pipeline {
+    /// The figures of a pipeline run of a token-based model.
+    #[must_use]
+    pub fn of(m: &ModeResult) -> Self {
+        let n = m.n_tokens.max(1) as f64;
+        Self {
+            tokens: Some(m.n_tokens),
+            steps: None,
+            timesteps: m.n_timesteps,
+            latency_ms_per_sample: m.total_ns / 1e6,
+            latency_us_per_token: m.token_latency_ns_mean / 1e3,
+            timestep_us_mean: m.total_ns / m.n_timesteps.max(1) as f64 / 1e3,
+            timestep_us_max: m.step_ns_max / 1e3,
+            energy_total_mj_per_sample: m.energy.total_pj() / 1e9,
+            energy_dynamic_mj_per_sample: m.energy.dynamic_pj() / 1e9,
+            energy_total_uj_per_token: m.energy.total_pj() / n / 1e6,
+            energy_dynamic_uj_per_token: m.energy.dynamic_pj() / n / 1e6,
+            throughput_samples_per_s: if m.total_ns > 0.0 {
+                1e9 / m.total_ns
+            } else {
+                0.0
+            },
+            throughput_tokens_per_s: m.throughput_tokens_per_s(),
+            energy_total_breakdown_mj_per_sample: Breakdown::of(&m.energy, 1e-9),
+            synops_per_token: m.synops as f64 / n,
+            msgs_per_token: m.msgs as f64 / n,
+        }
+    }
+}
+
+impl CalibrationTargets {
+    /// The poster's figures beside a report's.
+    #[must_use]
+    pub fn poster(ft: Option<&FallThrough>, pl: Option<&Pipeline>) -> Self {
+        let mut rows = Vec::new();
+        let mut row = |figure: &str, loisim: f64, target: f64, fitted: bool| {
+            rows.push(TargetRow {
+                figure: figure.to_string(),
+                loisim,
+                target,
+                residual_pct: 100.0 * (loisim - target) / target,
+                fitted,
+            });
+        };
+        if let Some(f) = ft {
+            row(
+                "fall-through latency (us/token)",
+                f.latency_us_per_token,
+                Poster::FT_LATENCY_US_PER_TOKEN,
+                true,
+            );
+            row(
+                "fall-through energy (uJ/token, dynamic)",
+                f.energy_dynamic_uj_per_token,
+                Poster::FT_ENERGY_DYNAMIC_UJ_PER_TOKEN,
+                true,
+            );
+            row(
+                "fall-through throughput (tokens/s)",
+                f.throughput_tokens_per_s,
+                Poster::FT_THROUGHPUT_TOKENS_PER_S,
+                false,
+            );
+        }
+        if let Some(p) = pl {
+            row(
+                "pipeline latency (ms/sample)",
+                p.latency_ms_per_sample,
+                Poster::PL_LATENCY_MS_PER_SAMPLE,
+                true,
+            );
+            row(
+                "pipeline energy (mJ/sample, total)",
+                p.energy_total_mj_per_sample,
+                Poster::PL_ENERGY_TOTAL_MJ_PER_SAMPLE,
+                true,
+            );
+            row(
+                "pipeline throughput (samples/s)",
+                p.throughput_samples_per_s,
+                Poster::PL_THROUGHPUT_SAMPLES_PER_S,
+                false,
+            );
+        }
+        Self {
+            source: Poster::SOURCE.to_string(),
+            note: "four cost parameters were fitted to the four latency and energy figures \
+                   (cargo xtask calibrate): these residuals measure the fit, not a validation; \
+                   the throughputs follow from the latencies"
+                .to_string(),
+            rows,
+        }
+    }
+}
+
+impl Report {
+    /// The report of a chip simulation of `prog` (figures only: no wall-clock speed, outputs,
+    /// audio or calibration targets).
+    #[must_use]
+    pub fn of_chip(model: &Model, kind: ModelKind, prog: &Program, res: &SimResult) -> Self {
+        let density = prog
+            .network
+            .populations
+            .iter()
+            .zip(&res.activity)
+            .flat_map(|(p, chs)| {
+                p.channels.iter().zip(chs).map(|(c, d)| ChannelDensity {
+                    channel: c.name.clone(),
+                    nonzero_fraction: *d,
+                })
+            })
+            .collect();
+        let arithmetic = res
+            .events
+            .iter()
+            .fold(Arithmetic::default(), |a, e| Arithmetic {
+                saturations: a.saturations + e.program.saturations,
+                int32_wraps: a.int32_wraps + e.program.wraps,
+                accumulator_overflows: a.accumulator_overflows + e.accumulator_overflows,
+            });
+        Self {
+            schema_version: SCHEMA_VERSION,
+            executor: Executor::Chip,
+            model: model.name.clone(),
+            model_kind: kind,
+            chip: Some(prog.chip.name.clone()),
+            board: Some(prog.chip.board.name.clone()),
+            cores_used: Some(prog.cores.len()),
+            pipeline_depth_timesteps: Some(prog.depth),
+            samples: 1,
+            tokens: res.outputs.len(),
+            inputs_per_token: model.dims.d_input as usize,
+            outputs_per_token: model.dims.d_output as usize,
+            fall_through: res.fall_through.as_ref().map(FallThrough::of),
+            pipeline: res.pipeline.as_ref().map(Pipeline::of),
+            activation_density: density,
+            arithmetic: Some(arithmetic),
+            macs: None,
+            calibration_targets: None,
+            audio: None,
+            outputs: Outputs::default(),
+            sim: SimSpeed::default(),
+        }
+    }
+
+    /// Synaptic events of the run (either mode; both do the same work).
+    #[must_use]
+    pub fn synops(&self) -> u64 {
+        let per_token = self
+            .fall_through
+            .as_ref()
+            .map(|f| f.synops_per_token)
+            .or(self.pipeline.as_ref().map(|p| p.synops_per_token))
+            .unwrap_or(0.0);
+        (per_token * self.tokens as f64).round() as u64
+    }
+
+    /// The report as pretty-printed JSON (what `loisim run --json` prints).
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        // A report holds only strings, numbers and nested structs: it always serializes.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregate_of_a_batch() {
+        let a = Aggregate::of(&[1.0, 2.0, 3.0, 6.0]).expect("some");
+        assert_eq!((a.mean, a.min, a.max), (3.0, 1.0, 6.0));
+        assert!((a.std - 3.5f64.sqrt()).abs() < 1e-12);
+        assert!(Aggregate::of(&[]).is_none());
+    }
+
+    #[test]
+    fn residuals_are_relative_to_the_target() {
+        let t = CalibrationTargets::poster(None, None);
+        assert!(t.rows.is_empty());
+        let ft = FallThrough {
+            tokens: 1,
+            timesteps: 12,
+            latency_us_per_token: 83.6,
+            latency_us_per_token_max: 90.0,
+            energy_dynamic_uj_per_token: 13.0,
+            energy_total_uj_per_token: 14.0,
+            throughput_tokens_per_s: 1e6 / 83.6,
+            latency_ms_per_sample: 0.0836,
+            energy_dynamic_mj_per_sample: 0.013,
+            energy_total_mj_per_sample: 0.014,
+            energy_total_breakdown_uj_per_token: Breakdown {
+                synaptic: 0.0,
+                neuron: 0.0,
+                noc: 0.0,
+                io: 0.0,
+                barrier: 0.0,
+                static_: 1.0,
+            },
+            synops_per_token: 0.0,
+            msgs_per_token: 0.0,
+        };
+        let t = CalibrationTargets::poster(Some(&ft), None);
+        assert_eq!(t.rows.len(), 3);
+        assert!((t.rows[0].residual_pct - 10.0).abs() < 1e-9);
+        assert_eq!(t.rows[1].residual_pct, 0.0);
+        assert!(t.rows[0].fitted && t.rows[1].fitted && !t.rows[2].fitted);
+    }
+}
