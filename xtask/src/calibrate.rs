@@ -13,23 +13,18 @@
 //! solves of the two energy parameters until nothing moves.
 
 use anyhow::{Context, Result};
+use loisim::report::{CalibrationTargets, Poster};
 use loisim_arch::{Chip, Sourced};
-use loisim_compiler::{CompileOptions, compile};
 use loisim_model::Model;
-use loisim_sim::{SimOptions, simulate};
 
-/// The poster's measurements.
-pub const TARGET_FT_LATENCY_US: f64 = 76.0;
+/// The poster's measurements (defined once, in the library).
+pub const TARGET_FT_LATENCY_US: f64 = Poster::FT_LATENCY_US_PER_TOKEN;
 /// See [`TARGET_FT_LATENCY_US`].
-pub const TARGET_FT_ENERGY_UJ: f64 = 13.0;
+pub const TARGET_FT_ENERGY_UJ: f64 = Poster::FT_ENERGY_DYNAMIC_UJ_PER_TOKEN;
 /// See [`TARGET_FT_LATENCY_US`].
-pub const TARGET_FT_THROUGHPUT: f64 = 13178.0;
+pub const TARGET_PL_LATENCY_MS: f64 = Poster::PL_LATENCY_MS_PER_SAMPLE;
 /// See [`TARGET_FT_LATENCY_US`].
-pub const TARGET_PL_LATENCY_MS: f64 = 60.58;
-/// See [`TARGET_FT_LATENCY_US`].
-pub const TARGET_PL_ENERGY_MJ: f64 = 185.80;
-/// See [`TARGET_FT_LATENCY_US`].
-pub const TARGET_PL_THROUGHPUT: f64 = 16.58;
+pub const TARGET_PL_ENERGY_MJ: f64 = Poster::PL_ENERGY_TOTAL_MJ_PER_SAMPLE;
 
 /// The fitted parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -45,8 +40,10 @@ pub struct Fit {
 }
 
 /// The simulated figures.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Figures {
+    /// The poster's figures beside loisim's, as `loisim run` reports them.
+    pub targets: CalibrationTargets,
     /// us per token.
     pub ft_latency_us: f64,
     /// uJ per token, dynamic.
@@ -106,30 +103,33 @@ pub fn apply(prior: &Chip, fit: &Fit) -> Chip {
     c
 }
 
-/// Simulates the default model on a chip and returns the poster's figures.
+/// Simulates the default model on a chip and returns the poster's figures (from the run's
+/// [`loisim::Report`], the figures `loisim run` prints).
 pub fn measure(chip: &Chip, model: &Model, tokens: &[Vec<i32>]) -> Result<Figures> {
-    let prog = compile(model, chip, &CompileOptions::default(), None)
+    let sim = loisim::Simulation::compile(model.clone(), chip, &loisim::CompileOptions::default())
         .context("compiling the default model")?;
-    let res = simulate(&prog, tokens, &SimOptions::default(), None, None)?;
-    let ft = res.fall_through.context("no fall-through result")?;
-    let pl = res.pipeline.context("no pipeline result")?;
-    let n = ft.n_tokens as f64;
-    let e_io = chip.io.input_message.energy_pj.value;
-    let io_msgs = if e_io > 0.0 {
-        ft.energy.io_pj / e_io / n
-    } else {
-        0.0
-    };
+    let r = sim
+        .run(
+            &loisim::Input::Tokens(tokens.to_vec()),
+            &loisim::RunOptions::default(),
+            None,
+        )?
+        .report;
+    let ft = r.fall_through.context("no fall-through result")?;
+    let pl = r.pipeline.context("no pipeline result")?;
+    let io_uj = ft.energy_total_breakdown_uj_per_token.io;
+    let e_io_uj = chip.io.input_message.energy_pj.value / 1e6;
     Ok(Figures {
-        ft_latency_us: ft.token_latency_ns_mean / 1e3,
-        ft_energy_uj: ft.energy.dynamic_pj() / n / 1e6,
-        ft_throughput: ft.throughput_tokens_per_s(),
-        pl_latency_ms: pl.total_ns / 1e6,
-        pl_energy_mj: pl.energy.total_pj() / 1e9,
-        pl_throughput: 1e9 / pl.total_ns,
-        ft_core_uj: (ft.energy.dynamic_pj() - ft.energy.io_pj) / n / 1e6,
-        io_msgs_per_token: io_msgs,
-        pl_dynamic_mj: pl.energy.dynamic_pj() / 1e9,
+        targets: CalibrationTargets::poster(Some(&ft), Some(&pl)),
+        ft_latency_us: ft.latency_us_per_token,
+        ft_energy_uj: ft.energy_dynamic_uj_per_token,
+        ft_throughput: ft.throughput_tokens_per_s,
+        pl_latency_ms: pl.latency_ms_per_sample,
+        pl_energy_mj: pl.energy_total_mj_per_sample,
+        pl_throughput: pl.throughput_samples_per_s,
+        ft_core_uj: ft.energy_dynamic_uj_per_token - io_uj,
+        io_msgs_per_token: if e_io_uj > 0.0 { io_uj / e_io_uj } else { 0.0 },
+        pl_dynamic_mj: pl.energy_dynamic_mj_per_sample,
     })
 }
 

@@ -138,41 +138,14 @@ fn calibrate(write: bool) -> Result<()> {
         "  {:<40} {:>12} {:>12} {:>9}",
         "figure", "loisim", "poster", "residual"
     );
-    for (name, got, want) in [
-        (
-            "fall-through latency (us/token)",
-            figs.ft_latency_us,
-            TARGET_FT_LATENCY_US,
-        ),
-        (
-            "fall-through energy (uJ/token, dynamic)",
-            figs.ft_energy_uj,
-            TARGET_FT_ENERGY_UJ,
-        ),
-        (
-            "fall-through throughput (tokens/s)",
-            figs.ft_throughput,
-            TARGET_FT_THROUGHPUT,
-        ),
-        (
-            "pipeline latency (ms/sample)",
-            figs.pl_latency_ms,
-            TARGET_PL_LATENCY_MS,
-        ),
-        (
-            "pipeline energy (mJ/sample, total)",
-            figs.pl_energy_mj,
-            TARGET_PL_ENERGY_MJ,
-        ),
-        (
-            "pipeline throughput (samples/s)",
-            figs.pl_throughput,
-            TARGET_PL_THROUGHPUT,
-        ),
-    ] {
+    for r in &figs.targets.rows {
         println!(
-            "  {name:<40} {got:>12.3} {want:>12.3} {:>+8.2}%",
-            100.0 * (got / want - 1.0)
+            "  {:<40} {:>12.3} {:>12.3} {:>+8.2}%{}",
+            r.figure,
+            r.loisim,
+            r.target,
+            r.residual_pct,
+            if r.fitted { "  fitted" } else { "" }
         );
     }
     let text = fit_toml(&prior, &fit, &figs);

@@ -1,103 +1,39 @@
 //! Regression of the simulated figures of every reference model.
 //!
 //! `cargo xtask regress` runs every model of `models/` on the default input in both modes and
-//! compares per-token µs and µJ, cores used, synaptic operations and messages with the
-//! baselines in `traces/baselines/`: counts must be equal (the simulator is deterministic),
-//! times and energies within a relative tolerance of 1e-9. `--bless` rewrites the baselines.
+//! compares its [`loisim::Report`] (the figures of `loisim run --json`, wall-clock speed
+//! aside) with the baselines in `traces/baselines/`: every count must be equal (the simulator
+//! is deterministic), every other number within a relative tolerance of 1e-9, every name
+//! equal, no key added or lost. `--bless` rewrites the baselines.
 
 use anyhow::{Context, Result};
-use loisim_arch::Chip;
-use loisim_compiler::{CompileOptions, compile};
-use loisim_model::stats::ModelStats;
-use loisim_sim::{SimOptions, simulate};
-use serde::{Deserialize, Serialize};
+use loisim::{Chip, Input, Report, RunOptions, Simulation};
+use serde_json::Value;
 use std::path::Path;
 
-/// Relative tolerance on times and energies.
+/// Relative tolerance on figures that are not counts.
 pub const REL_TOL: f64 = 1e-9;
 
-/// The figures of one model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Figures {
-    /// Model.
-    pub model: String,
-    /// The chip the figures were simulated on (its preset name or file stem): figures of
-    /// another chip are not comparable.
-    pub chip: String,
-    /// Tokens run.
-    pub tokens: usize,
-    /// Cores used.
-    pub cores_used: u32,
-    /// Stored parameters.
-    pub params: u64,
-    /// MACs per token counting non-zero weights.
-    pub macs_effective: u64,
-    /// Synaptic operations over the run (one mode; both modes do the same work).
-    pub synops_total: u64,
-    /// Messages over the run.
-    pub msgs_total: u64,
-    /// Fall-through timesteps.
-    pub ft_timesteps: u64,
-    /// Pipeline timesteps.
-    pub pl_timesteps: u64,
-    /// Fall-through latency, µs per token.
-    pub ft_latency_us_per_token: f64,
-    /// Fall-through dynamic energy, µJ per token.
-    pub ft_energy_uj_per_token: f64,
-    /// Pipeline latency, µs per token (the sample's time divided by its tokens).
-    pub pl_latency_us_per_token: f64,
-    /// Pipeline total energy, µJ per token.
-    pub pl_energy_uj_per_token: f64,
-    /// Pipeline latency, ms per sample.
-    pub pl_latency_ms_per_sample: f64,
-    /// Pipeline total energy, mJ per sample.
-    pub pl_energy_mj_per_sample: f64,
+/// Simulates one model on `chip` with the default input: its report without the wall-clock
+/// figures.
+pub fn measure(chip: &Chip, model_path: &Path, input: &Path) -> Result<Report> {
+    let model = loisim::load_model(model_path)?;
+    let tokens = loisim::read_tokens(input, &model)?;
+    let sim = Simulation::compile(model, chip, &loisim::CompileOptions::default())?;
+    let mut report = sim
+        .run(&Input::Tokens(tokens), &RunOptions::default(), None)?
+        .report;
+    report.sim = loisim::report::SimSpeed::default();
+    Ok(report)
 }
 
-/// Simulates one model on `chip` with the default input.
-pub fn measure(chip: &Chip, model_path: &Path, input: &Path) -> Result<Figures> {
-    let model = loisim_model::codec::decode(&std::fs::read(model_path)?)
-        .with_context(|| format!("{}", model_path.display()))?;
-    let tokens = loisim_import::input::read_tokens(input, &model)?;
-    let prog = compile(&model, chip, &CompileOptions::default(), None)?;
-    let res = simulate(&prog, &tokens, &SimOptions::default(), None, None)?;
-    let ft = res.fall_through.context("no fall-through result")?;
-    let pl = res.pipeline.context("no pipeline result")?;
-    let stats = ModelStats::of(&model);
-    let n = tokens.len() as f64;
-    Ok(Figures {
-        model: model.name.clone(),
-        chip: chip.name.clone(),
-        tokens: tokens.len(),
-        cores_used: prog.cores.len() as u32,
-        params: stats.n_params_nnz,
-        macs_effective: stats.macs_effective,
-        synops_total: ft.synops,
-        msgs_total: ft.msgs,
-        ft_timesteps: ft.n_timesteps,
-        pl_timesteps: pl.n_timesteps,
-        ft_latency_us_per_token: ft.token_latency_ns_mean / 1e3,
-        ft_energy_uj_per_token: ft.energy.dynamic_pj() / n / 1e6,
-        pl_latency_us_per_token: pl.total_ns / n / 1e3,
-        pl_energy_uj_per_token: pl.energy.total_pj() / n / 1e6,
-        pl_latency_ms_per_sample: pl.total_ns / 1e6,
-        pl_energy_mj_per_sample: pl.energy.total_pj() / 1e9,
-    })
-}
-
-/// One compared quantity.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Delta {
-    /// Model.
-    pub model: String,
-    /// Quantity.
-    pub what: &'static str,
-    /// Baseline.
-    pub baseline: f64,
-    /// Now.
-    pub now: f64,
-    /// Whether it is out of tolerance.
-    pub regressed: bool,
+/// A report as stored in a baseline: the JSON of `loisim run --json` without `sim`.
+pub fn baseline_json(report: &Report) -> Result<Value> {
+    let mut v = serde_json::to_value(report)?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("sim");
+    }
+    Ok(v)
 }
 
 /// Where the baselines of `chip` live under `root` (`traces/baselines/` for the default
@@ -112,91 +48,109 @@ pub fn baselines_dir(root: &Path, chip: &Chip) -> std::path::PathBuf {
     }
 }
 
-/// Compares figures with their baseline.
-pub fn compare(base: &Figures, now: &Figures) -> Vec<Delta> {
+/// One compared quantity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delta {
+    /// Model.
+    pub model: String,
+    /// The report key (dotted path).
+    pub what: String,
+    /// Baseline (NaN for a name or a missing key).
+    pub baseline: f64,
+    /// Now (NaN for a name or a missing key).
+    pub now: f64,
+    /// Whether it is out of tolerance.
+    pub regressed: bool,
+}
+
+/// Compares a report with its baseline, key by key.
+pub fn compare(model: &str, base: &Value, now: &Value) -> Vec<Delta> {
     let mut v = Vec::new();
-    let exact: [(&'static str, f64, f64); 6] = [
-        ("tokens", base.tokens as f64, now.tokens as f64),
-        (
-            "cores used",
-            f64::from(base.cores_used),
-            f64::from(now.cores_used),
-        ),
-        (
-            "synaptic ops",
-            base.synops_total as f64,
-            now.synops_total as f64,
-        ),
-        ("messages", base.msgs_total as f64, now.msgs_total as f64),
-        (
-            "fall-through timesteps",
-            base.ft_timesteps as f64,
-            now.ft_timesteps as f64,
-        ),
-        (
-            "pipeline timesteps",
-            base.pl_timesteps as f64,
-            now.pl_timesteps as f64,
-        ),
-    ];
-    for (what, b, n) in exact {
-        v.push(Delta {
-            model: now.model.clone(),
-            what,
-            baseline: b,
-            now: n,
-            regressed: b != n,
-        });
-    }
-    let rel: [(&'static str, f64, f64); 4] = [
-        (
-            "fall-through us/token",
-            base.ft_latency_us_per_token,
-            now.ft_latency_us_per_token,
-        ),
-        (
-            "fall-through uJ/token",
-            base.ft_energy_uj_per_token,
-            now.ft_energy_uj_per_token,
-        ),
-        (
-            "pipeline us/token",
-            base.pl_latency_us_per_token,
-            now.pl_latency_us_per_token,
-        ),
-        (
-            "pipeline uJ/token",
-            base.pl_energy_uj_per_token,
-            now.pl_energy_uj_per_token,
-        ),
-    ];
-    for (what, b, n) in rel {
-        let off = (n - b).abs() > REL_TOL * b.abs().max(1e-30);
-        v.push(Delta {
-            model: now.model.clone(),
-            what,
-            baseline: b,
-            now: n,
-            regressed: off,
-        });
-    }
+    walk(model, "", base, now, &mut v);
     v
 }
 
-/// The delta table.
+fn walk(model: &str, at: &str, base: &Value, now: &Value, out: &mut Vec<Delta>) {
+    let delta = |b: f64, n: f64, regressed: bool| Delta {
+        model: model.to_string(),
+        what: at.to_string(),
+        baseline: b,
+        now: n,
+        regressed,
+    };
+    match (base, now) {
+        (Value::Object(b), Value::Object(n)) => {
+            for k in b.keys().chain(n.keys().filter(|k| !b.contains_key(*k))) {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                match (b.get(k), n.get(k)) {
+                    (Some(x), Some(y)) => walk(model, &path, x, y, out),
+                    _ => out.push(Delta {
+                        what: format!(
+                            "{path} (only in the {})",
+                            if b.contains_key(k) { "baseline" } else { "run" }
+                        ),
+                        ..delta(f64::NAN, f64::NAN, true)
+                    }),
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(n)) if b.len() == n.len() => {
+            for (i, (x, y)) in b.iter().zip(n).enumerate() {
+                walk(model, &format!("{at}[{i}]"), x, y, out);
+            }
+        }
+        (Value::Number(b), Value::Number(n)) => {
+            if let (Some(x), Some(y)) = (b.as_u64(), n.as_u64()) {
+                out.push(delta(x as f64, y as f64, x != y));
+            } else {
+                let (x, y) = (
+                    b.as_f64().unwrap_or(f64::NAN),
+                    n.as_f64().unwrap_or(f64::NAN),
+                );
+                // NaN on either side counts as moved.
+                let within = (y - x).abs() <= REL_TOL * x.abs().max(1e-30);
+                let off = !within;
+                out.push(delta(x, y, off));
+            }
+        }
+        _ => {
+            if base != now {
+                out.push(delta(f64::NAN, f64::NAN, true));
+            }
+        }
+    }
+}
+
+/// The figures the table always shows (every other key is listed only when it moved).
+pub const HEADLINE: [&str; 5] = [
+    "cores_used",
+    "fall_through.latency_us_per_token",
+    "fall_through.energy_dynamic_uj_per_token",
+    "pipeline.latency_ms_per_sample",
+    "pipeline.energy_total_mj_per_sample",
+];
+
+/// The delta table: the headline figures of every model and every key that moved.
 pub fn table(deltas: &[Delta]) -> String {
     let mut s = format!(
-        "{:<18} {:<24} {:>16} {:>16} {:>10}\n",
+        "{:<18} {:<56} {:>16} {:>16} {:>10}\n",
         "model", "figure", "baseline", "now", "change"
     );
-    for d in deltas {
+    for d in deltas
+        .iter()
+        .filter(|d| d.regressed || HEADLINE.contains(&d.what.as_str()))
+    {
         let change = if d.baseline == 0.0 {
             0.0
         } else {
             100.0 * (d.now / d.baseline - 1.0)
         };
         s.push_str(&format!(
-            "{:<18} {:<24} {:>16.6} {:>16.6} {:>+9.4}%{}\n",
+            "{:<18} {:<56} {:>16.6} {:>16.6} {:>+9.4}%{}\n",
             d.model,
             d.what,
             d.baseline,
@@ -232,7 +186,11 @@ pub fn run(
     let input = root.join("models/default-input.npy");
     let mut deltas = Vec::new();
     for m in models {
-        let now = measure(chip, &root.join(format!("models/{m}.bin")), &input)?;
+        let now = baseline_json(&measure(
+            chip,
+            &root.join(format!("models/{m}.bin")),
+            &input,
+        )?)?;
         let text = serde_json::to_string_pretty(&now)? + "\n";
         std::fs::write(out.join(format!("{m}.json")), &text)?;
         let base_path = baselines.join(format!("{m}.json"));
@@ -241,7 +199,7 @@ pub fn run(
             std::fs::write(&base_path, &text)?;
             continue;
         }
-        let base: Figures =
+        let base: Value =
             serde_json::from_str(&std::fs::read_to_string(&base_path).with_context(|| {
                 format!(
                     "no baseline {} (run `cargo xtask regress --bless`)",
@@ -249,16 +207,24 @@ pub fn run(
                 )
             })?)
             .with_context(|| format!("{} is not a baseline", base_path.display()))?;
-        if base.chip != now.chip {
+        if base["schema_version"] != now["schema_version"] {
             anyhow::bail!(
-                "{} was simulated on chip `{}`, this run is on `{}`: the figures are not comparable (bless baselines for `{}` with --bless)",
+                "{} has report schema {}, this loisim writes {}: re-bless the baselines (`cargo xtask regress --bless`) in a commit that says why",
                 base_path.display(),
-                base.chip,
-                now.chip,
-                now.chip
+                base["schema_version"],
+                now["schema_version"]
             );
         }
-        deltas.extend(compare(&base, &now));
+        if base["chip"] != now["chip"] {
+            anyhow::bail!(
+                "{} was simulated on chip {}, this run is on {}: the figures are not comparable (bless baselines for {} with --bless)",
+                base_path.display(),
+                base["chip"],
+                now["chip"],
+                now["chip"]
+            );
+        }
+        deltas.extend(compare(m, &base, &now));
     }
     Ok(deltas)
 }

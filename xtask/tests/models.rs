@@ -85,7 +85,7 @@ fn regress_catches_an_injected_change_of_a_chip_cost() {
     assert!(
         deltas
             .iter()
-            .any(|d| d.regressed && d.what.contains("us/token")),
+            .any(|d| d.regressed && d.what.contains("latency_us")),
         "{}",
         xtask::regress::table(&deltas)
     );
@@ -96,7 +96,7 @@ fn regress_catches_an_injected_change_of_a_chip_cost() {
     assert!(
         deltas
             .iter()
-            .any(|d| d.regressed && d.what.contains("uJ/token"))
+            .any(|d| d.regressed && d.what.contains("energy_dynamic_uj"))
     );
 }
 
@@ -129,7 +129,7 @@ fn regress_refuses_baselines_of_another_chip() {
     .expect_err("loihi1 figures against loihi2 baselines");
     let msg = format!("{err:#}");
     assert!(
-        msg.contains("`loihi2`") && msg.contains("`loihi1`"),
+        msg.contains("chip \"loihi2\"") && msg.contains("on \"loihi1\""),
         "{msg}"
     );
     // A baseline blessed for a chip is checked against runs on that chip.
