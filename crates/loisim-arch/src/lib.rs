@@ -239,6 +239,22 @@ pub enum ChipError {
         /// What is wrong.
         message: String,
     },
+    /// A board larger than a hard cap.
+    #[error(
+        "chip `{chip}`: the board has {value} {what} ({detail}), more than the limit of {limit} {what}"
+    )]
+    TooLarge {
+        /// Chip name.
+        chip: String,
+        /// What is counted (`cores`, `links`).
+        what: &'static str,
+        /// The count, or `more than 18446744073709551615` when it overflows.
+        value: String,
+        /// Where the count comes from.
+        detail: String,
+        /// The cap.
+        limit: u32,
+    },
     /// A value out of range.
     #[error("chip `{chip}`: {field} = {value} {message}")]
     Invalid {
@@ -251,6 +267,34 @@ pub enum ChipError {
         /// Why it is wrong.
         message: String,
     },
+}
+
+/// Most neurocores a board description may have in total (all chips together): 2^20. Every
+/// size the compiler and the simulator derive from a board (cores, routers, core ids) then fits
+/// a `u32` with room to spare, and per-core tables stay a few MB.
+pub const MAX_BOARD_CORES: u32 = 1 << 20;
+
+/// Most directed router-to-router links a board description may have: 2^21. The board's link
+/// table (and every program's copy of it) stays below about 50 MB. A board at the core cap
+/// with one core per router (about 4 x 2^20 links) is above it.
+pub const MAX_BOARD_LINKS: u32 = 1 << 21;
+
+/// The sizes of a board, computed with checked arithmetic and within [`MAX_BOARD_CORES`] and
+/// [`MAX_BOARD_LINKS`] (see [`Chip::board_size`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoardSize {
+    /// Cores per chip.
+    pub cores_per_chip: u32,
+    /// Chips.
+    pub chips: u32,
+    /// Cores on the board.
+    pub cores: u32,
+    /// Routers along x over all chips (the global grid's width).
+    pub grid_x: u32,
+    /// Routers along y over all chips.
+    pub grid_y: u32,
+    /// Directed links between neighbouring routers.
+    pub links: u32,
 }
 
 /// The built-in presets: name and TOML text.
@@ -395,19 +439,90 @@ impl Chip {
         toml::to_string(self).unwrap_or_default()
     }
 
-    /// Cores per chip.
+    /// Cores per chip (saturating at `u32::MAX` for a description that was never validated;
+    /// a valid one has at most [`MAX_BOARD_CORES`]).
     pub fn cores_per_chip(&self) -> u32 {
-        self.mesh.routers_x.value * self.mesh.routers_y.value * self.mesh.cores_per_router.value
+        self.mesh
+            .routers_x
+            .value
+            .saturating_mul(self.mesh.routers_y.value)
+            .saturating_mul(self.mesh.cores_per_router.value)
     }
 
-    /// Chips on the board.
+    /// Chips on the board (saturating, like [`Chip::cores_per_chip`]).
     pub fn n_chips(&self) -> u32 {
-        self.board.chips_x.value * self.board.chips_y.value
+        self.board
+            .chips_x
+            .value
+            .saturating_mul(self.board.chips_y.value)
     }
 
-    /// Cores on the board.
+    /// Cores on the board (saturating, like [`Chip::cores_per_chip`]).
     pub fn n_cores(&self) -> u32 {
-        self.cores_per_chip() * self.n_chips()
+        self.cores_per_chip().saturating_mul(self.n_chips())
+    }
+
+    /// The board's sizes, or [`ChipError::TooLarge`] when it has more than [`MAX_BOARD_CORES`]
+    /// cores or [`MAX_BOARD_LINKS`] links. Checked arithmetic throughout: any description,
+    /// validated or not, gives a result or an error, never an overflow. Allocates nothing.
+    pub fn board_size(&self) -> Result<BoardSize, ChipError> {
+        let (rx, ry, cpr) = (
+            self.mesh.routers_x.value,
+            self.mesh.routers_y.value,
+            self.mesh.cores_per_router.value,
+        );
+        let (cx, cy) = (self.board.chips_x.value, self.board.chips_y.value);
+        let too_large = |what: &'static str, value: Option<u64>, detail: String, limit: u32| {
+            ChipError::TooLarge {
+                chip: self.name.clone(),
+                what,
+                value: value.map_or_else(|| format!("more than {}", u64::MAX), |v| v.to_string()),
+                detail,
+                limit,
+            }
+        };
+        let cores = [rx, ry, cpr, cx, cy]
+            .iter()
+            .try_fold(1u64, |acc, &f| acc.checked_mul(u64::from(f)));
+        let cores = match cores {
+            Some(n) if n <= u64::from(MAX_BOARD_CORES) => n as u32,
+            other => {
+                return Err(too_large(
+                    "cores",
+                    other,
+                    format!(
+                        "mesh.routers_x {rx} x mesh.routers_y {ry} x mesh.cores_per_router {cpr} \
+                         x board.chips_x {cx} x board.chips_y {cy}"
+                    ),
+                    MAX_BOARD_CORES,
+                ));
+            }
+        };
+        // Saturating: a factor may be 0 in a description that was never validated, leaving
+        // the others unbounded.
+        let (grid_x, grid_y) = (rx.saturating_mul(cx), ry.saturating_mul(cy));
+        // Each router links to each neighbour in both directions.
+        let (w, h) = (u64::from(grid_x), u64::from(grid_y));
+        let links = (w.saturating_sub(1) * h)
+            .checked_add(h.saturating_sub(1) * w)
+            .and_then(|l| l.checked_mul(2))
+            .unwrap_or(u64::MAX);
+        if links > u64::from(MAX_BOARD_LINKS) {
+            return Err(too_large(
+                "links",
+                Some(links),
+                format!("both directions between neighbours on a {grid_x} x {grid_y} router grid"),
+                MAX_BOARD_LINKS,
+            ));
+        }
+        Ok(BoardSize {
+            cores_per_chip: self.cores_per_chip(),
+            chips: self.n_chips(),
+            cores,
+            grid_x,
+            grid_y,
+            links: links as u32,
+        })
     }
 
     /// The graded payload width (bits) used for a value of `bits` bits: the narrowest supported
@@ -452,6 +567,7 @@ impl Chip {
                 return Err(bad(f, v.to_string(), "must be in 1..=1048576"));
             }
         }
+        self.board_size()?;
         if self.core.memory_bytes.value == 0
             || self.core.max_synaptic_bytes.value > self.core.memory_bytes.value
         {
@@ -705,6 +821,59 @@ mod tests {
             Chip::load("nope"),
             Err(ChipError::UnknownPreset(_))
         ));
+    }
+
+    fn mesh(rx: u32, ry: u32, cpr: u32, chips: (u32, u32)) -> String {
+        format!(
+            "extends = \"loihi2\"\nname = \"big\"\n[mesh]\nrouters_x = {{ value = {rx}, source = \"t\" }}\nrouters_y = {{ value = {ry}, source = \"t\" }}\ncores_per_router = {{ value = {cpr}, source = \"t\" }}\n[board]\nname = \"b\"\nchips_x = {{ value = {}, source = \"t\" }}\nchips_y = {{ value = {}, source = \"t\" }}\nlink_latency_ns = {{ value = 1.0, source = \"t\" }}\nlink_energy_pj = {{ value = 1.0, source = \"t\" }}\nlink_bits_per_ns = {{ value = 1.0, source = \"t\" }}\n",
+            chips.0, chips.1
+        )
+    }
+
+    #[test]
+    fn a_board_past_the_core_cap_is_a_clear_error_before_any_allocation() {
+        // 1,048,575 routers per side: each field is in range, their product is not.
+        let e = Chip::from_toml(&mesh(1_048_575, 1_048_575, 4, (1, 1)), "big.toml").unwrap_err();
+        assert!(matches!(e, ChipError::TooLarge { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(!msg.contains('\n'), "{msg}");
+        assert!(msg.contains("4398038122500 cores"), "{msg}");
+        assert!(msg.contains(&MAX_BOARD_CORES.to_string()), "{msg}");
+        // The product of all five factors overflows u64 arithmetic: still an error, no panic.
+        let e = Chip::from_toml(
+            &mesh(1 << 20, 1 << 20, 1 << 20, (1 << 20, 1 << 20)),
+            "big.toml",
+        )
+        .unwrap_err();
+        assert!(matches!(e, ChipError::TooLarge { .. }), "{e}");
+        assert!(e.to_string().contains("more than"), "{e}");
+        // Chips multiply too.
+        let e = Chip::from_toml(&mesh(8, 16, 4, (64, 64)), "big.toml").unwrap_err();
+        assert!(e.to_string().contains("2097152 cores"), "{e}");
+    }
+
+    #[test]
+    fn the_link_cap_binds_on_its_own() {
+        // 2^20 cores, exactly at the core cap, one per router: 4,190,208 directed links.
+        let e = Chip::from_toml(&mesh(1024, 1024, 1, (1, 1)), "big.toml").unwrap_err();
+        assert!(matches!(e, ChipError::TooLarge { .. }), "{e}");
+        assert!(e.to_string().contains("4190208 links"), "{e}");
+        // The same number of cores on fewer routers fits both caps.
+        let c = Chip::from_toml(&mesh(512, 512, 4, (1, 1)), "big.toml").expect("at the cap");
+        assert_eq!(c.n_cores(), MAX_BOARD_CORES);
+        let size = c.board_size().expect("size");
+        assert_eq!(size.cores, MAX_BOARD_CORES);
+        assert_eq!(size.links, 4 * 511 * 512);
+        assert!(size.links <= MAX_BOARD_LINKS);
+    }
+
+    #[test]
+    fn an_unvalidated_chip_cannot_overflow_the_core_count() {
+        let mut c = Chip::default_chip();
+        c.mesh.routers_x.value = u32::MAX;
+        c.mesh.routers_y.value = u32::MAX;
+        assert_eq!(c.n_cores(), u32::MAX);
+        assert!(matches!(c.board_size(), Err(ChipError::TooLarge { .. })));
     }
 
     #[test]

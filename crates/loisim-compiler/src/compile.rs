@@ -33,6 +33,9 @@ pub enum CompileError {
     /// Lowering failed.
     #[error("{0}")]
     Lower(#[from] LowerError),
+    /// The chip description's board is too large (checked before anything is allocated).
+    #[error("{0}")]
+    Chip(#[from] loisim_arch::ChipError),
     /// A compiler option is out of range.
     #[error("{0}")]
     Option(String),
@@ -48,6 +51,21 @@ pub enum CompileError {
         /// The chip's limit.
         limit: u64,
     },
+    /// A population's neuron program and its declared ports or channels disagree.
+    #[error("{pop}: the neuron program reads {program} {what} but the population has {declared}")]
+    Program {
+        /// Population.
+        pop: String,
+        /// `dendritic ports` or `output channels`.
+        what: &'static str,
+        /// What the program uses.
+        program: usize,
+        /// What the population declares.
+        declared: usize,
+    },
+    /// A compiler invariant does not hold (a bug in the compiler, not in the input).
+    #[error("internal compiler error: {0}")]
+    Internal(String),
     /// Not enough cores.
     #[error("the model needs {needed} cores but the {board} has {available}; {hint}")]
     DoesNotFit {
@@ -237,14 +255,15 @@ struct TrafficGraph {
     piece_nodes: Vec<NodeIndex>,
 }
 
-/// Which piece holds each neuron: per population, its pieces' `(start, index)` sorted by start.
-struct PieceIndex(Vec<Vec<(u32, usize)>>);
+/// Which piece holds each neuron: per population, its pieces' `(start, end, index)` sorted by
+/// start.
+struct PieceIndex(Vec<Vec<(u32, u32, usize)>>);
 
 impl PieceIndex {
     fn new(pieces: &[Piece], n_pops: usize) -> Self {
         let mut v = vec![Vec::new(); n_pops];
         for (k, p) in pieces.iter().enumerate() {
-            v[p.pop.index()].push((p.start, k));
+            v[p.pop.index()].push((p.start, p.end, k));
         }
         for l in &mut v {
             l.sort_unstable();
@@ -252,11 +271,33 @@ impl PieceIndex {
         Self(v)
     }
 
+    /// The piece holding a neuron, or `None` when no piece does.
     fn of(&self, pop: PopId, neuron: u32) -> Option<usize> {
         let l = &self.0[pop.index()];
-        let i = l.partition_point(|&(s, _)| s <= neuron);
-        (i > 0).then(|| l[i - 1].1)
+        let i = l.partition_point(|&(s, _, _)| s <= neuron);
+        (i > 0 && neuron < l[i - 1].1).then(|| l[i - 1].2)
     }
+
+    /// The piece holding a neuron: every neuron of every population is in exactly one piece.
+    fn holding(&self, net: &Network, pop: PopId, neuron: u32) -> Result<usize, CompileError> {
+        self.of(pop, neuron).ok_or_else(|| {
+            CompileError::Internal(format!(
+                "neuron {neuron} of {} is in no piece",
+                net.pop(pop).name
+            ))
+        })
+    }
+}
+
+/// The index of a flow (an endpoint pair) in the sorted, deduplicated list of all flows.
+fn flow_index(
+    pairs: &[(Endpoint, Endpoint)],
+    pair: (Endpoint, Endpoint),
+) -> Result<u32, CompileError> {
+    pairs
+        .binary_search(&pair)
+        .map(|i| i as u32)
+        .map_err(|_| CompileError::Internal(format!("no flow from {:?} to {:?}", pair.0, pair.1)))
 }
 
 fn traffic_graph(
@@ -264,7 +305,7 @@ fn traffic_graph(
     pieces: &[Piece],
     activity: &Activity,
     header_bits: u32,
-) -> TrafficGraph {
+) -> Result<TrafficGraph, CompileError> {
     let index = PieceIndex::new(pieces, net.populations.len());
     let mut graph = DiGraph::new();
     let host = graph.add_node(None);
@@ -284,15 +325,14 @@ fn traffic_graph(
         for i in 0..net.source_width(src) {
             let from = match src {
                 Source::Host => host,
-                Source::Pop(pop, _) => index.of(pop, i).map_or(host, |k| piece_nodes[k]),
+                Source::Pop(pop, _) => piece_nodes[index.holding(net, pop, i)?],
             };
             let mut dsts: Vec<usize> = Vec::new();
             for (_, pr) in net.projections_from(src) {
                 let (idx, _) = pr.weights.fan_out(i as usize);
                 for &o in idx {
-                    if let Some(k) = index.of(pr.dst, o)
-                        && !dsts.contains(&k)
-                    {
+                    let k = index.holding(net, pr.dst, o)?;
+                    if !dsts.contains(&k) {
                         dsts.push(k);
                     }
                 }
@@ -306,15 +346,14 @@ fn traffic_graph(
     let (dec, ch) = net.output;
     let out_bits = f64::from(header_bits + net.pop(dec).channels[ch as usize].payload_bits);
     for i in 0..net.pop(dec).n_neurons {
-        if let Some(k) = index.of(dec, i) {
-            *weights.entry((piece_nodes[k], host)).or_default() +=
-                activity.of(Source::Pop(dec, ch), i) * out_bits;
-        }
+        let k = index.holding(net, dec, i)?;
+        *weights.entry((piece_nodes[k], host)).or_default() +=
+            activity.of(Source::Pop(dec, ch), i) * out_bits;
     }
     for ((a, b), w) in weights {
         graph.add_edge(a, b, w);
     }
-    TrafficGraph { graph, piece_nodes }
+    Ok(TrafficGraph { graph, piece_nodes })
 }
 
 fn place(
@@ -435,6 +474,48 @@ fn place(
     pos
 }
 
+/// Rejects a network whose exact ports (see [`crate::network::NeuronProgram::exact_ports`]) can
+/// receive a sum wider than the dendritic accumulator: there the chip would wrap the value
+/// before the program shifts it, where the fixed-point spec shifts the exact value first.
+fn check_exact_ports(net: &Network, acc_bits: u32) -> Result<(), CompileError> {
+    for pr in &net.projections {
+        let dst = net.pop(pr.dst);
+        if !dst.program.exact_ports().contains(&pr.port) {
+            continue;
+        }
+        let w_bits = bits_needed(&pr.weights).min(pr.weights.fmt().bits);
+        let v_bits = match pr.src {
+            Source::Host => net.input_payload_bits,
+            Source::Pop(p, c) => net.pop(p).channels[c as usize].fmt.bits,
+        };
+        // A sum of `k` products of a w-bit and a v-bit signed value fits w + v + ceil(log2 k)
+        // bits.
+        let fan_in = u64::from(
+            pr.weights
+                .fan_in_counts()
+                .into_iter()
+                .max()
+                .unwrap_or(0)
+                .max(1),
+        );
+        let needed = w_bits + v_bits + (64 - (fan_in - 1).leading_zeros());
+        if needed > acc_bits {
+            return Err(CompileError::Limit {
+                pop: dst.name.clone(),
+                what: format!(
+                    "accumulator bits for {} ({w_bits}-bit weights x {v_bits}-bit values, shifted \
+                     before they wrap); use a narrower format or a chip with wider \
+                     core.accumulator_bits",
+                    pr.name
+                ),
+                needed: needed.into(),
+                limit: acc_bits.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Maps a model onto a chip. `activity` (from a reference run) weights the placement by the
 /// expected traffic; without it every neuron output is assumed non-zero.
 pub fn compile(
@@ -448,6 +529,9 @@ pub fn compile(
             "max_neurons_per_core must be at least 1".into(),
         ));
     }
+    // Before anything else: a description that was never validated (its fields are public)
+    // must not size any allocation.
+    let board = Board::new(chip)?;
     let net = lower(
         model,
         &chip.noc.payload_bits.value,
@@ -464,6 +548,22 @@ pub fn compile(
             });
         }
     }
+    for p in &net.populations {
+        for (what, program, declared) in [
+            ("dendritic ports", p.program.n_ports(), p.port_delays.len()),
+            ("output channels", p.program.n_channels(), p.channels.len()),
+        ] {
+            if program != declared {
+                return Err(CompileError::Program {
+                    pop: p.name.clone(),
+                    what,
+                    program,
+                    declared,
+                });
+            }
+        }
+    }
+    check_exact_ports(&net, chip.core.accumulator_bits.value)?;
     for pr in &net.projections {
         if pr.delay > chip.core.max_delay.value {
             return Err(CompileError::Limit {
@@ -490,7 +590,6 @@ pub fn compile(
             ranges.push((pop, a, b));
         }
     }
-    let board = Board::new(chip);
     if ranges.len() as u32 > board.n_cores() {
         let hint = if chip.n_chips() == 1 {
             match Chip::preset("kapoho-point") {
@@ -518,7 +617,7 @@ pub fn compile(
             core: CoreId(0),
         })
         .collect();
-    let tg = traffic_graph(&net, &pieces, activity, chip.noc.header_bits.value);
+    let tg = traffic_graph(&net, &pieces, activity, chip.noc.header_bits.value)?;
     let pos = place(&board, &tg, &pieces, &net, options.place_sweeps);
     for (p, c) in pieces.iter_mut().zip(pos) {
         p.core = c;
@@ -671,8 +770,7 @@ fn build(
     offsets.push(0u32);
     for (sid, list) in raw.iter().enumerate() {
         for &(core, axon, bits, to) in list {
-            // Every pair was inserted above, so the search always succeeds.
-            let flow = pairs.binary_search(&(endpoint_of[sid], to)).unwrap_or(0) as u32;
+            let flow = flow_index(&pairs, (endpoint_of[sid], to))?;
             all.push(Dest {
                 core: core.map(|c| c as u32),
                 axon,
@@ -681,9 +779,10 @@ fn build(
             });
         }
         offsets.push(all.len() as u32);
-        if let Endpoint::Core(c) = endpoint_of[sid]
-            && let Ok(ci) = cores.binary_search_by_key(&c, |cp| cp.id)
-        {
+        if let Endpoint::Core(c) = endpoint_of[sid] {
+            let ci = cores.binary_search_by_key(&c, |cp| cp.id).map_err(|_| {
+                CompileError::Internal(format!("source {sid} is on {c}, which runs no piece"))
+            })?;
             cores[ci].output_axons += list.len() as u32;
         }
     }
@@ -726,4 +825,89 @@ fn build(
         links: board.links().to_vec(),
         depth,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped_net() -> (Model, Network) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../models/s5-sparse-0.25x.bin");
+        let model =
+            loisim_model::codec::decode(&std::fs::read(path).expect("model")).expect("decode");
+        let chip = Chip::default_chip();
+        let net = lower(
+            &model,
+            &chip.noc.payload_bits.value,
+            chip.core.max_weight_bits.value,
+        )
+        .expect("lower");
+        (model, net)
+    }
+
+    fn whole_pieces(net: &Network) -> Vec<Piece> {
+        net.populations
+            .iter()
+            .enumerate()
+            .map(|(k, p)| Piece {
+                pop: PopId(k as u32),
+                start: 0,
+                end: p.n_neurons,
+                core: CoreId(k as u32),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_source_neuron_in_no_piece_is_an_error_not_the_host() {
+        let (_, net) = shipped_net();
+        let activity = Activity::all_active(&net);
+        let mut pieces = whole_pieces(&net);
+        assert!(traffic_graph(&net, &pieces, &activity, 32).is_ok());
+        // The encoder's last neuron (a source of block 0) is left out of every piece.
+        pieces[0].end -= 1;
+        let e = traffic_graph(&net, &pieces, &activity, 32)
+            .err()
+            .expect("uncovered neuron");
+        assert!(e.to_string().contains("is in no piece"), "{e}");
+    }
+
+    #[test]
+    fn a_flow_that_was_never_inserted_is_an_error_not_flow_zero() {
+        let (a, b, c) = (
+            Endpoint::Host,
+            Endpoint::Core(CoreId(1)),
+            Endpoint::Core(CoreId(2)),
+        );
+        let pairs = vec![(a, b), (b, c)];
+        assert_eq!(flow_index(&pairs, (b, c)).expect("present"), 1);
+        assert!(matches!(
+            flow_index(&pairs, (c, b)),
+            Err(CompileError::Internal(_))
+        ));
+    }
+
+    #[test]
+    fn the_d_term_must_fit_the_accumulator() {
+        let (_, net) = shipped_net();
+        // W8A16: 8-bit D times 16-bit u needs 24 bits.
+        assert!(check_exact_ports(&net, 32).is_ok());
+        assert!(check_exact_ports(&net, 24).is_ok());
+        let e = check_exact_ports(&net, 23).expect_err("too narrow");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("L0.D") && msg.contains("(needs 24, the limit is 23)"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn every_lowered_program_declares_the_ports_and_channels_it_uses() {
+        let (_, net) = shipped_net();
+        for p in &net.populations {
+            assert_eq!(p.program.n_ports(), p.port_delays.len(), "{}", p.name);
+            assert_eq!(p.program.n_channels(), p.channels.len(), "{}", p.name);
+        }
+    }
 }

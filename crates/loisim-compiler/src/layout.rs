@@ -5,7 +5,7 @@
 //! along x first, then along y. Two cores of the same router exchange messages locally, without
 //! using a link. The host (the embedded I/O processor) is attached to one router of chip 0.
 
-use loisim_arch::Chip;
+use loisim_arch::{Chip, ChipError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -94,16 +94,20 @@ pub struct Board {
 }
 
 impl Board {
-    /// The geometry of a chip description's board.
-    pub fn new(chip: &Chip) -> Self {
+    /// The geometry of a chip description's board, or [`ChipError::TooLarge`] (checked before
+    /// anything is allocated) when the board is above [`loisim_arch::MAX_BOARD_CORES`] cores or
+    /// [`loisim_arch::MAX_BOARD_LINKS`] links, even for a description that was never
+    /// validated.
+    pub fn new(chip: &Chip) -> Result<Self, ChipError> {
+        let size = chip.board_size()?;
         let (rx, ry, cpr) = (
             chip.mesh.routers_x.value,
             chip.mesh.routers_y.value,
             chip.mesh.cores_per_router.value,
         );
         let (cx, cy) = (chip.board.chips_x.value, chip.board.chips_y.value);
-        let (w, h) = (rx * cx, ry * cy);
-        let mut links = Vec::new();
+        let (w, h) = (size.grid_x, size.grid_y);
+        let mut links = Vec::with_capacity(size.links as usize);
         for gy in 0..h {
             for gx in 0..w {
                 let mut push = |to: (u32, u32), axis: Axis| {
@@ -129,7 +133,8 @@ impl Board {
                 }
             }
         }
-        Self {
+        debug_assert_eq!(links.len(), size.links as usize);
+        Ok(Self {
             rx,
             ry,
             cpr,
@@ -137,7 +142,7 @@ impl Board {
             cy,
             io: (chip.io.router_x.value, chip.io.router_y.value),
             links,
-        }
+        })
     }
 
     /// Cores on the board.
@@ -186,11 +191,36 @@ impl Board {
         p.0.abs_diff(q.0) + p.1.abs_diff(q.1)
     }
 
+    /// The id of the link between two neighbouring routers, in O(1): links are numbered router
+    /// by router (rows, then columns), each router's in the order +x, -x, +y, -y, skipping
+    /// those that leave the grid; the number of links before a router is a closed form.
     fn link_id(&self, from: (u32, u32), to: (u32, u32)) -> LinkId {
-        // Links are few (hundreds to thousands); a linear search keeps the table simple, and
-        // routes are computed once per flow.
-        let i = self.links.iter().position(|l| l.from == from && l.to == to);
-        LinkId(i.unwrap_or_else(|| panic!("no link {from:?} -> {to:?}")) as u32)
+        let (w, h) = (u64::from(self.rx * self.cx), u64::from(self.ry * self.cy));
+        let (x, y) = (u64::from(from.0), u64::from(from.1));
+        // Links of a router along x (the same for every row) and along y (every router of a
+        // row has the same), summed over whole rows before `y`, then over the columns before
+        // `x` in row `y`.
+        let x_links_per_row = 2 * (w - 1);
+        let rows_before = y * x_links_per_row + w * (y.min(h - 1) + y.saturating_sub(1));
+        let x_before = x.min(w - 1) + x.saturating_sub(1);
+        let cols_before = x_before + x * (u64::from(y + 1 < h) + u64::from(y > 0));
+        // Within the router: +x, -x, +y, -y.
+        let has = [x + 1 < w, x > 0, y + 1 < h, y > 0];
+        let dir = match (
+            i64::from(to.0) - i64::from(from.0),
+            i64::from(to.1) - i64::from(from.1),
+        ) {
+            (1, 0) => 0,
+            (-1, 0) => 1,
+            (0, 1) => 2,
+            (0, -1) => 3,
+            _ => panic!("no link {from:?} -> {to:?}: routers are not neighbours"),
+        };
+        assert!(has[dir], "no link {from:?} -> {to:?}: it leaves the grid");
+        let within = has[..dir].iter().filter(|&&b| b).count() as u64;
+        let id = rows_before + cols_before + within;
+        debug_assert!(id < self.links.len() as u64);
+        LinkId(id as u32)
     }
 
     /// The XY route between two endpoints: the links crossed in order (empty when both share a
@@ -258,7 +288,7 @@ mod tests {
 
     #[test]
     fn xy_routes_go_x_first_and_are_contiguous() {
-        let b = Board::new(&Chip::default_chip());
+        let b = Board::new(&Chip::default_chip()).expect("board");
         let a = CoreId(0);
         let c = CoreId(4 * (3 * 8 + 5) + 2); // router (5, 3)
         let r = b.route(Endpoint::Core(a), Endpoint::Core(c));
@@ -279,7 +309,7 @@ mod tests {
     #[test]
     fn serpentine_visits_every_core_once() {
         for name in ["loihi2", "kapoho-point"] {
-            let b = Board::new(&Chip::preset(name).expect("preset"));
+            let b = Board::new(&Chip::preset(name).expect("preset")).expect("board");
             let mut s = b.serpentine_cores();
             assert_eq!(s.len() as u32, b.n_cores());
             s.sort();
@@ -290,9 +320,77 @@ mod tests {
 
     #[test]
     fn multi_chip_routes_cross_chip_links() {
-        let b = Board::new(&Chip::preset("kapoho-point").expect("preset"));
+        let b = Board::new(&Chip::preset("kapoho-point").expect("preset")).expect("board");
         let last = CoreId(b.n_cores() - 1);
         let r = b.route(Endpoint::Core(CoreId(0)), Endpoint::Core(last));
         assert!(r.iter().filter(|l| b.links()[l.index()].chip_link).count() >= 2);
+    }
+
+    /// The linear scan `link_id` replaced: the oracle of the closed form.
+    fn link_id_by_scan(b: &Board, from: (u32, u32), to: (u32, u32)) -> Option<LinkId> {
+        b.links()
+            .iter()
+            .position(|l| l.from == from && l.to == to)
+            .map(|i| LinkId(i as u32))
+    }
+
+    fn board(rx: u32, ry: u32, cpr: u32, cx: u32, cy: u32) -> Board {
+        let mut chip = Chip::default_chip();
+        chip.mesh.routers_x.value = rx;
+        chip.mesh.routers_y.value = ry;
+        chip.mesh.cores_per_router.value = cpr;
+        chip.board.chips_x.value = cx;
+        chip.board.chips_y.value = cy;
+        chip.io.router_x.value = 0;
+        chip.io.router_y.value = 0;
+        Board::new(&chip).expect("board")
+    }
+
+    #[test]
+    fn link_ids_equal_the_linear_scan_on_every_link_of_several_boards() {
+        for (rx, ry, cpr, cx, cy) in [
+            (1, 1, 1, 1, 1),
+            (2, 1, 1, 1, 1),
+            (1, 3, 2, 1, 1),
+            (8, 4, 4, 1, 1),
+            (3, 5, 1, 2, 3),
+            (4, 4, 1, 4, 2),
+            (7, 2, 1, 1, 5),
+        ] {
+            let b = board(rx, ry, cpr, cx, cy);
+            let (w, h) = (rx * cx, ry * cy);
+            let mut seen = 0;
+            for y in 0..h {
+                for x in 0..w {
+                    for (dx, dy) in [(1i64, 0i64), (-1, 0), (0, 1), (0, -1)] {
+                        let (tx, ty) = (i64::from(x) + dx, i64::from(y) + dy);
+                        if tx < 0 || ty < 0 || tx >= i64::from(w) || ty >= i64::from(h) {
+                            continue;
+                        }
+                        let to = (tx as u32, ty as u32);
+                        assert_eq!(
+                            Some(b.link_id((x, y), to)),
+                            link_id_by_scan(&b, (x, y), to),
+                            "board {rx}x{ry}x{cpr} on {cx}x{cy} chips, ({x}, {y}) -> {to:?}"
+                        );
+                        seen += 1;
+                    }
+                }
+            }
+            assert_eq!(seen, b.links().len());
+        }
+    }
+
+    #[test]
+    fn a_board_above_the_core_cap_is_an_error_even_unvalidated() {
+        let mut chip = Chip::default_chip();
+        chip.mesh.routers_x.value = 1_048_575;
+        chip.mesh.routers_y.value = 1_048_575;
+        let e = Board::new(&chip).expect_err("too large");
+        assert!(
+            e.to_string()
+                .contains("more than the limit of 1048576 cores"),
+            "{e}"
+        );
     }
 }

@@ -326,6 +326,40 @@ pub enum NeuronProgram {
 }
 
 impl NeuronProgram {
+    /// Dendritic ports the program reads (its inputs `x[0..n_ports]`).
+    pub fn n_ports(&self) -> usize {
+        match self {
+            NeuronProgram::Encoder { .. } | NeuronProgram::Decoder { .. } => 1,
+            NeuronProgram::Ssm { .. } => 2,
+            NeuronProgram::SsmOut { .. } | NeuronProgram::Gate { .. } => 3,
+        }
+    }
+
+    /// Output channels the program writes.
+    pub fn n_channels(&self) -> usize {
+        match self {
+            NeuronProgram::Encoder { bn, .. } | NeuronProgram::Gate { bn, .. } => {
+                if bn.is_some() {
+                    2
+                } else {
+                    1
+                }
+            }
+            NeuronProgram::Ssm { .. } | NeuronProgram::SsmOut { .. } => 2,
+            NeuronProgram::Decoder { .. } => 1,
+        }
+    }
+
+    /// Ports whose value the program needs exactly, not modulo 2^32: the fixed-point spec
+    /// shifts the exact `D[h] * u[h]` product before it wraps (spec 5.5, 6.9), so the chip
+    /// reproduces it only when the product fits the dendritic accumulator.
+    pub fn exact_ports(&self) -> &'static [u32] {
+        match self {
+            NeuronProgram::SsmOut { .. } => &[2],
+            _ => &[],
+        }
+    }
+
     /// Instructions per active neuron update, by counting the program's steps.
     pub fn instructions(&self) -> u32 {
         match self {

@@ -117,7 +117,7 @@ fn check_invariants(prog: &Program) {
         );
     }
     // Routes are valid XY paths between their endpoints.
-    let board = Board::new(chip);
+    let board = Board::new(chip).expect("board");
     for f in &prog.flows {
         let (mut at, to) = (board.router(f.src), board.router(f.dst));
         let mut seen_y = false;
@@ -249,4 +249,15 @@ fn report_snapshots_of_the_smallest_model() {
     expect_test::expect_file!["snapshots/map-s5-sparse-0.25x.txt"].assert_eq(&report.text());
     expect_test::expect_file!["snapshots/map-s5-sparse-0.25x.json"]
         .assert_eq(&serde_json::to_string_pretty(&report).expect("json"));
+}
+
+#[test]
+fn compiling_for_an_unvalidated_board_above_the_cap_is_an_error_not_an_abort() {
+    let model = shipped("s5-sparse-0.25x.bin");
+    let mut chip = Chip::default_chip();
+    chip.mesh.routers_x.value = 1_048_575;
+    chip.mesh.routers_y.value = 1_048_575;
+    let e = compile(&model, &chip, &CompileOptions::default(), None).expect_err("too large");
+    assert!(matches!(e, CompileError::Chip(_)), "{e}");
+    assert!(e.to_string().contains("limit of 1048576 cores"), "{e}");
 }

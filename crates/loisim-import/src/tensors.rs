@@ -8,8 +8,60 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// The largest tensor file loisim reads (2 GiB).
+/// The largest tensor file loisim reads (2 GiB): safetensors, `.npz` and `.npy` alike.
 pub const MAX_TENSOR_FILE: u64 = 2 << 30;
+
+/// The most bytes loisim decompresses from one `.npz` archive, all members together (2 GiB),
+/// counted on the bytes actually read, whatever sizes the archive declares.
+pub const MAX_ARCHIVE_BYTES: u64 = 2 << 30;
+
+/// The most bytes the values read from one file may take once widened (integers to `i64`,
+/// floats as stored), all tensors together (4 GiB): checked from the shapes before any
+/// allocation.
+pub const MAX_TENSOR_ALLOCATION: u64 = 4 << 30;
+
+/// The caps a read applies (the constants above; tests lower them).
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    archive_bytes: u64,
+    allocation: u64,
+}
+
+const LIMITS: Limits = Limits {
+    archive_bytes: MAX_ARCHIVE_BYTES,
+    allocation: MAX_TENSOR_ALLOCATION,
+};
+
+/// Bytes still allowed for the widened values of one file.
+#[derive(Debug)]
+struct Budget {
+    left: u64,
+    limit: u64,
+}
+
+impl Budget {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            left: limits.allocation,
+            limit: limits.allocation,
+        }
+    }
+
+    /// Takes `n` elements of `width` bytes each from the budget (checked arithmetic).
+    fn take(&mut self, what: &str, n: usize, width: u64) -> Result<(), String> {
+        match (n as u64).checked_mul(width) {
+            Some(b) if b <= self.left => {
+                self.left -= b;
+                Ok(())
+            }
+            b => Err(format!(
+                "{what}: {n} elements of {width} bytes ({}) take more than the {} bytes loisim allocates for the tensors of one file",
+                b.map_or_else(|| "overflow".to_string(), |b| format!("{b} bytes")),
+                self.limit
+            )),
+        }
+    }
+}
 
 /// Element values of a tensor, widened.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,8 +168,23 @@ impl TensorFile {
             .map(|m| m.into_iter().collect())
             .unwrap_or_default();
         let mut tensors = BTreeMap::new();
+        let mut budget = Budget::new(&LIMITS);
         for (name, view) in st.iter() {
             let d = view.data();
+            let n = view
+                .shape()
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                .ok_or_else(|| {
+                    ImportError::invalid(path, format!("tensor `{name}`: its shape overflows"))
+                })?;
+            let width = match view.dtype() {
+                Dtype::F32 => 4,
+                _ => 8,
+            };
+            budget
+                .take(&format!("tensor `{name}`"), n, width)
+                .map_err(|e| ImportError::invalid(path, e))?;
             let values = match view.dtype() {
                 Dtype::I8 => Values::Int(d.iter().map(|&b| i64::from(b as i8)).collect()),
                 Dtype::U8 => Values::Int(d.iter().map(|&b| i64::from(b)).collect()),
@@ -158,8 +225,7 @@ impl TensorFile {
                 shape: view.shape().to_vec(),
                 values,
             };
-            let expected: usize = t.shape.iter().product();
-            if t.len() != expected {
+            if t.len() != n {
                 return Err(ImportError::invalid(
                     path,
                     format!(
@@ -178,15 +244,24 @@ impl TensorFile {
         })
     }
 
-    /// Reads an `.npz` archive (stored or deflated members).
+    /// Reads an `.npz` archive (stored or deflated members), within [`MAX_TENSOR_FILE`],
+    /// [`MAX_ARCHIVE_BYTES`] and [`MAX_TENSOR_ALLOCATION`].
     pub fn read_npz(path: &Path) -> Result<Self, ImportError> {
+        Self::read_npz_within(path, &LIMITS)
+    }
+
+    fn read_npz_within(path: &Path, limits: &Limits) -> Result<Self, ImportError> {
         let bytes = read_file(path)?;
         let bad = |e: String| ImportError::invalid(path, e);
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
             .map_err(|e| bad(format!("is not a valid .npz (zip) archive: {e}")))?;
         let mut tensors = BTreeMap::new();
+        let mut budget = Budget::new(limits);
+        // Decompressed bytes still allowed, counted on what is read (a member's declared size
+        // can lie).
+        let mut left = limits.archive_bytes;
         for k in 0..zip.len() {
-            let mut member = zip
+            let member = zip
                 .by_index(k)
                 .map_err(|e| bad(format!("cannot read archive member {k}: {e}")))?;
             let member_name = member
@@ -197,14 +272,26 @@ impl TensorFile {
             else {
                 continue;
             };
-            if member.size() > MAX_TENSOR_FILE {
-                return Err(bad(format!("member `{member_name}` is too large")));
+            let too_large = || {
+                bad(format!(
+                    "decompresses to more than {} bytes (at member `{member_name}`), more than loisim reads from one archive",
+                    limits.archive_bytes
+                ))
+            };
+            if member.size() > left {
+                return Err(too_large());
             }
             let mut data = Vec::new();
             member
+                .take(left + 1)
                 .read_to_end(&mut data)
                 .map_err(|e| bad(format!("cannot decompress member `{member_name}`: {e}")))?;
-            let t = parse_npy(&data).map_err(|e| bad(format!("array `{name}`: {e}")))?;
+            if data.len() as u64 > left {
+                return Err(too_large());
+            }
+            left -= data.len() as u64;
+            let t = parse_npy_within(&data, &mut budget)
+                .map_err(|e| bad(format!("array `{name}`: {e}")))?;
             tensors.insert(name, t);
         }
         Ok(Self {
@@ -237,9 +324,54 @@ impl TensorFile {
     }
 }
 
-/// Parses one `.npy` payload (any integer dtype, float32 or float64; C or Fortran order).
+/// Parses one `.npy` payload (any integer dtype, float32 or float64; C or Fortran order),
+/// within [`MAX_TENSOR_ALLOCATION`].
 pub fn parse_npy(bytes: &[u8]) -> Result<Tensor, String> {
+    parse_npy_within(bytes, &mut Budget::new(&LIMITS))
+}
+
+/// The row-major copy of a column-major `rows x cols` matrix, walking the strides (no index
+/// table).
+fn fortran_to_c<T: Copy>(v: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(v.len());
+    for i in 0..rows {
+        out.extend((0..cols).map(|j| v[j * rows + i]));
+    }
+    out
+}
+
+/// Whether the shape in a `.npy` header has an element count that overflows (checked here:
+/// the `.npy` reader multiplies the dimensions unchecked).
+fn header_shape_overflows(bytes: &[u8]) -> bool {
+    let Some(payload) = npy_payload_len(bytes) else {
+        return false;
+    };
+    // The magic and the length fields are binary: only the dictionary is text.
+    let text = String::from_utf8_lossy(&bytes[..bytes.len() - payload]);
+    let Some(after) = text.split("'shape'").nth(1) else {
+        return false;
+    };
+    let Some(dims) = after
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(dims, _)| dims)
+    else {
+        return false;
+    };
+    dims.split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .try_fold(1u64, |acc, d| {
+            d.parse::<u64>().ok().and_then(|d| acc.checked_mul(d))
+        })
+        .is_none_or(|n| n > isize::MAX as u64)
+}
+
+fn parse_npy_within(bytes: &[u8], budget: &mut Budget) -> Result<Tensor, String> {
     use npyz::{DType, NpyFile, Order, TypeChar};
+    if header_shape_overflows(bytes) {
+        return Err("its shape's element count overflows".into());
+    }
     let npy = NpyFile::new(bytes).map_err(|e| format!("not a valid .npy array: {e}"))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let n: usize = shape
@@ -253,6 +385,12 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Tensor, String> {
     let order = npy.order();
     let dtype = ts.to_string();
     let payload = npy_payload_len(bytes).ok_or("has a malformed .npy header")?;
+    // Integers are widened to i64; floats keep their size.
+    let widened = match ts.type_char() {
+        TypeChar::Float => size,
+        _ => 8,
+    };
+    budget.take("the array", n, widened)?;
     if (n as u64).saturating_mul(size) > payload as u64 {
         return Err(format!(
             "holds {payload} data bytes, fewer than its shape {shape:?} needs (truncated?)"
@@ -300,14 +438,10 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Tensor, String> {
     }
     if order == Order::Fortran && t.shape.len() == 2 {
         let (r, c) = (t.shape[0], t.shape[1]);
-        let transpose = |src: &dyn Fn(usize) -> usize| -> Vec<usize> {
-            (0..r * c).map(|k| src((k % c) * r + k / c)).collect()
-        };
-        let idx = transpose(&|k| k);
         t.values = match t.values {
-            Values::Int(v) => Values::Int(idx.iter().map(|&k| v[k]).collect()),
-            Values::F32(v) => Values::F32(idx.iter().map(|&k| v[k]).collect()),
-            Values::F64(v) => Values::F64(idx.iter().map(|&k| v[k]).collect()),
+            Values::Int(v) => Values::Int(fortran_to_c(&v, r, c)),
+            Values::F32(v) => Values::F32(fortran_to_c(&v, r, c)),
+            Values::F64(v) => Values::F64(fortran_to_c(&v, r, c)),
         };
     } else if order == Order::Fortran && t.shape.len() > 2 {
         return Err("Fortran-ordered arrays with more than 2 dimensions are not supported".into());
@@ -334,4 +468,161 @@ fn npy_payload_len(bytes: &[u8]) -> Option<usize> {
 pub fn read_npy(path: &Path) -> Result<Tensor, ImportError> {
     let bytes = read_file(path)?;
     parse_npy(&bytes).map_err(|e| ImportError::invalid(path, e))
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A version 1 `.npy` file.
+    fn npy(descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        let shape = if dims.len() == 1 {
+            format!("({},)", dims[0])
+        } else {
+            format!("({})", dims.join(", "))
+        };
+        let mut header = format!(
+            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+            if fortran { "True" } else { "False" }
+        );
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    fn npz(dir: &Path, members: &[(&str, Vec<u8>)]) -> PathBuf {
+        let path = dir.join("a.npz");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("create"));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, data) in members {
+            zip.start_file(format!("{name}.npy"), opts).expect("member");
+            zip.write_all(data).expect("write");
+        }
+        zip.finish().expect("finish");
+        path
+    }
+
+    fn int8s(n: usize) -> Vec<u8> {
+        npy("|i1", false, &[n], &vec![7u8; n])
+    }
+
+    #[test]
+    fn members_adding_up_past_the_archive_cap_are_an_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = npz(
+            dir.path(),
+            &[("a", int8s(1000)), ("b", int8s(1000)), ("c", int8s(1000))],
+        );
+        let ok = TensorFile::read_npz(&path).expect("within the caps");
+        assert_eq!(ok.tensors.len(), 3);
+        let limits = Limits {
+            archive_bytes: 2500,
+            ..LIMITS
+        };
+        let e = TensorFile::read_npz_within(&path, &limits)
+            .expect_err("past the cap")
+            .to_string();
+        assert!(
+            e.contains("more than 2500 bytes (at member `c.npy`)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_member_whose_declared_size_lies_is_capped_on_the_bytes_read() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = npz(dir.path(), &[("a", int8s(100_000))]);
+        // Declare 100 uncompressed bytes in both the local and the central header: the
+        // declared size passes every check, the bytes read do not (the zip reader also refuses
+        // a member larger than it declares; `Read::take` bounds the read either way).
+        let mut bytes = std::fs::read(&path).expect("read");
+        let central = bytes
+            .windows(4)
+            .position(|w| w == b"PK\x01\x02")
+            .expect("central directory");
+        bytes[22..26].copy_from_slice(&100u32.to_le_bytes());
+        bytes[central + 24..central + 28].copy_from_slice(&100u32.to_le_bytes());
+        std::fs::write(&path, &bytes).expect("write");
+        let limits = Limits {
+            archive_bytes: 10_000,
+            ..LIMITS
+        };
+        let e = TensorFile::read_npz_within(&path, &limits)
+            .expect_err("lying size")
+            .to_string();
+        assert!(
+            e.contains("more than 10000 bytes") || e.contains("cannot decompress"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn widened_values_past_the_allocation_cap_are_refused_before_allocating() {
+        let one = int8s(1000);
+        // 1000 int8 become 8000 bytes of i64.
+        assert!(parse_npy_within(&one, &mut Budget::new(&LIMITS)).is_ok());
+        let small = Limits {
+            allocation: 7999,
+            ..LIMITS
+        };
+        let e = parse_npy_within(&one, &mut Budget::new(&small)).expect_err("8x");
+        assert!(e.contains("1000 elements of 8 bytes (8000 bytes)"), "{e}");
+        // The budget is per file: two arrays that fit alone do not fit together.
+        let two = Limits {
+            allocation: 12_000,
+            ..LIMITS
+        };
+        let dir = tempfile::tempdir().expect("dir");
+        let path = npz(dir.path(), &[("a", int8s(1000)), ("b", int8s(1000))]);
+        let e = TensorFile::read_npz_within(&path, &two)
+            .expect_err("cumulative")
+            .to_string();
+        assert!(e.contains("array `b`"), "{e}");
+        // A shape whose element count overflows is an error, not a wrap.
+        let huge = npy("|i1", false, &[1 << 40, 1 << 40], &[]);
+        assert!(parse_npy(&huge).is_err());
+    }
+
+    #[test]
+    fn a_fortran_order_array_reads_like_its_c_order_twin() {
+        let (r, c) = (3usize, 5usize);
+        let m = |i: usize, j: usize| (i * 10 + j) as i16 - 20;
+        let c_bytes: Vec<u8> = (0..r)
+            .flat_map(|i| (0..c).map(move |j| m(i, j)))
+            .flat_map(i16::to_le_bytes)
+            .collect();
+        let f_bytes: Vec<u8> = (0..c)
+            .flat_map(|j| (0..r).map(move |i| m(i, j)))
+            .flat_map(i16::to_le_bytes)
+            .collect();
+        let a = parse_npy(&npy("<i2", false, &[r, c], &c_bytes)).expect("C");
+        let b = parse_npy(&npy("<i2", true, &[r, c], &f_bytes)).expect("Fortran");
+        assert_eq!(a, b);
+        assert_eq!(a.shape, vec![r, c]);
+        let Values::Int(v) = &a.values else {
+            panic!("integers")
+        };
+        assert_eq!(v[c + 2], i64::from(m(1, 2)));
+        let fc: Vec<u8> = (0..c)
+            .flat_map(|j| (0..r).map(move |i| m(i, j) as f64 * 0.5))
+            .flat_map(f64::to_le_bytes)
+            .collect();
+        let cc: Vec<u8> = (0..r)
+            .flat_map(|i| (0..c).map(move |j| m(i, j) as f64 * 0.5))
+            .flat_map(f64::to_le_bytes)
+            .collect();
+        assert_eq!(
+            parse_npy(&npy("<f8", true, &[r, c], &fc)).expect("F f64"),
+            parse_npy(&npy("<f8", false, &[r, c], &cc)).expect("C f64")
+        );
+    }
 }

@@ -92,8 +92,39 @@ struct DestRt {
 
 const HOST: u32 = u32::MAX;
 
+/// Most dendritic ports a neuron program may read in this engine (its inputs are a fixed
+/// array of this size).
+pub const MAX_PORTS: usize = 4;
+
+/// Most output channels a neuron program may write in this engine.
+pub const MAX_CHANNELS: usize = 2;
+
+/// Why the engine cannot run a program.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// A population's program reads or writes more than the engine supports, or other than
+    /// the population declares.
+    #[error(
+        "{pop}: the neuron program uses {program} {what} and the population declares {declared}; the engine supports at most {max}"
+    )]
+    Unsupported {
+        /// Population.
+        pop: String,
+        /// `dendritic ports` or `output channels`.
+        what: &'static str,
+        /// What the program uses.
+        program: usize,
+        /// What the population declares.
+        declared: usize,
+        /// What the engine supports.
+        max: usize,
+    },
+}
+
 #[derive(Clone, Debug)]
 struct CoreRt {
+    /// Ports per neuron: the stride of the core's accumulators, and the ports the program
+    /// reads (checked equal when the tables are built).
     ports: usize,
     /// First global neuron of the core's piece.
     start: usize,
@@ -126,6 +157,8 @@ pub struct Tables<'p> {
     n_acc: usize,
     n_state: usize,
     d_out: usize,
+    /// Why the program cannot run, if it cannot (reported by [`Tables::check`]).
+    unsupported: Option<EngineError>,
 }
 
 /// Mutable neuron state and counters of the cores one thread runs.
@@ -157,9 +190,35 @@ fn wrap_to(v: i64, bits: u32) -> i64 {
 }
 
 impl<'p> Tables<'p> {
-    /// Builds the executable tables of a program.
+    /// Builds the executable tables of a program. A program the engine cannot run (see
+    /// [`Tables::check`]) gets tables that run nothing.
     pub fn new(prog: &'p Program) -> Self {
         let net = &prog.network;
+        let unsupported = net.populations.iter().find_map(|p| {
+            [
+                (
+                    "dendritic ports",
+                    p.program.n_ports(),
+                    p.port_delays.len(),
+                    MAX_PORTS,
+                ),
+                (
+                    "output channels",
+                    p.program.n_channels(),
+                    p.channels.len(),
+                    MAX_CHANNELS,
+                ),
+            ]
+            .into_iter()
+            .find(|&(_, program, declared, max)| program != declared || program > max)
+            .map(|(what, program, declared, max)| EngineError::Unsupported {
+                pop: p.name.clone(),
+                what,
+                program,
+                declared,
+                max,
+            })
+        });
         let mut cores = Vec::with_capacity(prog.cores.len());
         let (mut n_acc, mut n_state) = (0usize, 0usize);
         // Synapse ranges per (core, axon), in one array.
@@ -198,6 +257,12 @@ impl<'p> Tables<'p> {
         let mut pops: Vec<usize> = (0..net.populations.len()).collect();
         pops.sort_by_key(|&p| (net.populations[p].stage, p));
         let mut units = vec![Unit::Host];
+        // A program the engine cannot run runs nothing (`check` reports why).
+        let pops = if unsupported.is_some() {
+            Vec::new()
+        } else {
+            pops
+        };
         for p in pops {
             let mut list: Vec<(usize, usize)> = prog
                 .cores
@@ -258,7 +323,15 @@ impl<'p> Tables<'p> {
             n_acc,
             n_state,
             d_out: net.pop(dec).n_neurons as usize,
+            unsupported,
         }
+    }
+
+    /// Whether the engine can run the program: every population's program reads exactly the
+    /// ports and writes exactly the channels the population declares, at most [`MAX_PORTS`]
+    /// and [`MAX_CHANNELS`]. Nothing is ever silently dropped.
+    pub fn check(&self) -> Result<(), EngineError> {
+        self.unsupported.clone().map_or(Ok(()), Err)
     }
 
     /// Number of work units (the host's injection, then every core in stage order).
@@ -347,8 +420,9 @@ impl<'p> Tables<'p> {
             let has_state = matches!(p.program, NeuronProgram::Ssm { .. });
             let mut ev = PopEvents::default();
             for local in 0..core.n {
-                let mut x = [0i64; 4];
-                for (port, xv) in x.iter_mut().enumerate().take(core.ports) {
+                let mut x = [0i64; MAX_PORTS];
+                // `check` guarantees `core.ports` (what the program reads) <= MAX_PORTS.
+                for (port, xv) in x[..core.ports].iter_mut().enumerate() {
                     let slot = core.acc_base + local * core.ports + port;
                     let exact = tok.acc[slot];
                     tok.acc[slot] = 0;
@@ -413,10 +487,10 @@ impl Lane {
 fn run_program(
     prog: &NeuronProgram,
     j: usize,
-    x: &[i64; 4],
+    x: &[i64; MAX_PORTS],
     state: &mut [i64],
     ev: &mut Events,
-) -> ([i64; 2], usize) {
+) -> ([i64; MAX_CHANNELS], usize) {
     match prog {
         NeuronProgram::Encoder { dense, bn, dec_in } => {
             let xr = fxp::relu(dense.apply(j, x[0], ev));

@@ -167,7 +167,17 @@ pub struct SimResult {
     pub activity: Vec<Vec<f64>>,
     /// Pipeline depth, timesteps.
     pub depth: u32,
+    /// Threads that actually ran work: 2 when some tokens ran split over two threads, else 1
+    /// (whatever [`SimOptions::threads`] asked for; see [`MAX_THREADS`]). Every other field
+    /// is the same for any thread count.
+    #[serde(default)]
+    pub threads: usize,
 }
+
+/// Most threads one simulation uses: the work of a token is split in two, early units on a
+/// second thread, late units and the timing model on the calling thread. Asking for more runs
+/// this many.
+pub const MAX_THREADS: usize = 2;
 
 /// Why a simulation could not run.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -178,6 +188,9 @@ pub enum SimError {
     /// No tokens.
     #[error("no tokens to simulate")]
     Empty,
+    /// The engine cannot run the program.
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
 }
 
 #[derive(Debug, Default)]
@@ -340,9 +353,9 @@ fn split_point(costs: &[f64], timing: f64) -> usize {
     best.1
 }
 
-/// Tokens run on one thread, timing every work unit, before a session chooses where to split
-/// the work between two threads.
-const CALIBRATION_TOKENS: usize = 48;
+/// Tokens a two-thread session runs on one thread, timing every work unit, before it chooses
+/// where to split the work between the two threads.
+pub const CALIBRATION_TOKENS: usize = 48;
 
 /// A simulation in progress: feed it tokens chunk by chunk (bounded memory for long inputs),
 /// then [`Session::finish`].
@@ -366,6 +379,8 @@ pub struct Session<'p> {
     ft: Option<FallThrough>,
     pl: Option<Pipeline>,
     n_tokens: usize,
+    /// Tokens whose work was split over two threads.
+    split_tokens: usize,
 }
 
 impl<'p> Session<'p> {
@@ -388,7 +403,14 @@ impl<'p> Session<'p> {
             ft: opts.fall_through.then(FallThrough::default),
             pl: opts.pipeline.then(Pipeline::default),
             n_tokens: 0,
+            split_tokens: 0,
         }
+    }
+
+    /// Tokens so far whose work ran split over two threads (the first
+    /// [`CALIBRATION_TOKENS`] of a two-thread session run on the calling thread only).
+    pub fn split_tokens(&self) -> usize {
+        self.split_tokens
     }
 
     /// Tokens simulated so far.
@@ -404,6 +426,7 @@ impl<'p> Session<'p> {
         mut sink: Option<&mut dyn TraceSink>,
         mut progress: Option<&mut dyn FnMut(usize)>,
     ) -> Result<Vec<Vec<i32>>, SimError> {
+        self.tables.check()?;
         check_tokens(self.prog, tokens, self.n_tokens)?;
         let base = self.n_tokens;
         let mut outputs = Vec::with_capacity(tokens.len());
@@ -461,7 +484,8 @@ impl<'p> Session<'p> {
             }
         }
         if let (true, Some(k), false) = (two_threads, self.split, rest.is_empty()) {
-            let (lane, early) = (&mut self.lane, &mut self.early);
+            let (lane, early, split_tokens) =
+                (&mut self.lane, &mut self.early, &mut self.split_tokens);
             std::thread::scope(|s| {
                 // Several tokens in flight: the early thread runs ahead and neither side waits
                 // for the other on every token.
@@ -487,6 +511,7 @@ impl<'p> Session<'p> {
                     };
                     tables.run(lane, &mut tok, &[], k..n_units);
                     consume(base + done + t, &tok, &mut sink);
+                    *split_tokens += 1;
                     let _ = to_early.send(tok);
                 }
                 drop(to_early);
@@ -524,6 +549,7 @@ impl<'p> Session<'p> {
             events: lane.events().to_vec(),
             activity,
             depth: self.prog.depth,
+            threads: if self.split_tokens > 0 { 2 } else { 1 },
         }
     }
 }

@@ -242,11 +242,17 @@ impl TimingModel {
             core_idle_ns.push(n * ops.neuron_idle.latency_ns.value);
             core_idle_pj.push(n * ops.neuron_idle.energy_pj.value);
         }
+        // A compiled program's flows only join cores that run a piece (the compiler checks
+        // it); a flow from or to any other core is a corrupted program.
+        let core_of = |id| {
+            prog.core_index(id)
+                .unwrap_or_else(|| panic!("a flow of the program joins {id}, which runs no piece"))
+        };
         let stage_of = |e: Endpoint| -> (Option<usize>, u32) {
             match e {
                 Endpoint::Host => (None, 0),
                 Endpoint::Core(id) => {
-                    let ci = prog.core_index(id).unwrap_or(0);
+                    let ci = core_of(id);
                     (Some(ci), core_stage[ci])
                 }
             }
@@ -259,7 +265,7 @@ impl TimingModel {
                 let (src, stage) = stage_of(f.src);
                 let dst = match f.dst {
                     Endpoint::Host => None,
-                    Endpoint::Core(id) => prog.core_index(id),
+                    Endpoint::Core(id) => Some(core_of(id)),
                 };
                 let (mut lat, mut e) = (0.0, 0.0);
                 for l in &f.links {
@@ -739,5 +745,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "which runs no piece")]
+    fn a_flow_from_a_core_without_a_piece_is_a_corrupted_program_not_core_zero() {
+        let (mut prog, _) = program(3, 0.8, 24, 1);
+        let unused = loisim_compiler::layout::CoreId(prog.chip.n_cores() - 1);
+        assert!(prog.core_index(unused).is_none());
+        let f = prog
+            .flows
+            .iter_mut()
+            .find(|f| f.src != Endpoint::Host)
+            .expect("a flow between cores");
+        f.src = Endpoint::Core(unused);
+        let _ = TimingModel::new(&prog);
     }
 }
