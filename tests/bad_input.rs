@@ -21,8 +21,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Seeded cases per reader.
+/// Seeded cases per reader (`LOISIM_BAD_INPUT_CASES=N` runs more, e.g. for a deeper local run;
+/// the first 48 cases are the same either way).
 const CASES_PER_READER: usize = 48;
+
+fn cases_per_reader() -> usize {
+    std::env::var("LOISIM_BAD_INPUT_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CASES_PER_READER)
+}
 /// Seed of every reader's generator (mixed with the reader's name).
 const SEED: u64 = 0x6c6f_6973_696d_0009;
 /// Address-space limit of every run: generous for these small inputs (the valid ones pass
@@ -420,7 +428,8 @@ fn fuzz_reader(reader: &str, seeds: &[Seed], cmds: &[Cmd]) {
     }
     let mut rng = rng_for(reader);
     let mut failures = Vec::new();
-    for case in 0..CASES_PER_READER {
+    let cases = cases_per_reader();
+    for case in 0..cases {
         let s = &seeds[case % seeds.len()];
         let mut bytes = file_of(s).to_vec();
         let what = damage(&mut rng, case / seeds.len(), s.layout, &mut bytes);
@@ -442,7 +451,7 @@ fn fuzz_reader(reader: &str, seeds: &[Seed], cmds: &[Cmd]) {
     }
     assert!(
         failures.is_empty(),
-        "{} of {CASES_PER_READER} damaged inputs of {reader} misbehave:\n{}",
+        "{} of {cases} damaged inputs of {reader} misbehave:\n{}",
         failures.len(),
         failures.join("\n")
     );
@@ -778,18 +787,25 @@ fn checkpoint_npz() -> Vec<u8> {
     zip(&members)
 }
 
-/// A `.npy` of `n` int8 zeros, deflated into a few bytes per 258 zeros; returns the deflate
-/// stream, the CRC-32 and the length of the `.npy`.
-fn deflated_zero_npy(n: u64) -> (Vec<u8>, u32, u64) {
-    // The header, padded so that the whole header is a multiple of 64 bytes.
-    let mut dict = format!("{{'descr': '|i1', 'fortran_order': False, 'shape': ({n},), }}");
-    while (10 + dict.len() + 1) % 64 != 0 {
+/// A version 1 `.npy` header holding `dict`, padded to a multiple of 64 bytes.
+fn npy_header(dict: &str) -> Vec<u8> {
+    let mut dict = dict.to_string();
+    while !(10 + dict.len() + 1).is_multiple_of(64) {
         dict.push(' ');
     }
     dict.push('\n');
     let mut header = b"\x93NUMPY\x01\x00".to_vec();
     header.extend_from_slice(&u16::try_from(dict.len()).expect("short").to_le_bytes());
     header.extend_from_slice(dict.as_bytes());
+    header
+}
+
+/// A `.npy` of `n` int8 zeros, deflated into a few bytes per 258 zeros; returns the deflate
+/// stream, the CRC-32 and the length of the `.npy`.
+fn deflated_zero_npy(n: u64) -> (Vec<u8>, u32, u64) {
+    let header = npy_header(&format!(
+        "{{'descr': '|i1', 'fortran_order': False, 'shape': ({n},), }}"
+    ));
     // One fixed-Huffman block (RFC 1951 3.2.6): the header as literals, one zero literal, then
     // <length 258, distance 1> copies; the rest as literals.
     struct Bits {
@@ -1252,7 +1268,7 @@ fn npz_member_inflating_past_the_memory_limit_is_a_one_line_error() {
 }
 
 #[test]
-fn wav_claiming_a_huge_data_length_is_handled() {
+fn wav_claiming_a_huge_data_length_is_a_one_line_error() {
     let dir = tempfile::tempdir().expect("tmp");
     let seeds = wav_seeds(dir.path());
     let mut wav = file_of(&seeds[0]).to_vec();
@@ -1301,6 +1317,58 @@ fn npz_given_as_a_run_input_is_a_one_line_error() {
 }
 
 #[test]
+fn npy_whose_shape_overflows_is_a_one_line_error() {
+    // The product of the dimensions overflows 64 bits (found by damaged_npy_inputs with
+    // LOISIM_BAD_INPUT_CASES=400: a dimension replaced by 2^63 - 1).
+    let mut npy =
+        npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (8, 9223372036854775807), }");
+    npy.extend_from_slice(&[0; 64]);
+    fixed_case(
+        "fixed-npy-shape-overflow",
+        &[("x.npy", &npy)],
+        &[
+            cmd(&[
+                "run", MODEL, "--input", "@x.npy", "--tokens", "2", "--quiet",
+            ]),
+            cmd(&[
+                "run",
+                MODEL,
+                "--input",
+                "@x.npy",
+                "--tokens",
+                "2",
+                "--reference",
+                "--quiet",
+            ]),
+        ],
+    );
+}
+
+#[test]
+fn qconfig_needing_a_negative_dense_shift_is_a_one_line_error() {
+    // out2 with w_exp 6, out_exp 10 and inp_exp 0 needs a shift of 0 + 6 - 10 = -4 bits, which
+    // validation refuses; calibration must not run such a model first (found by damaged_qconfig
+    // with LOISIM_BAD_INPUT_CASES=400).
+    let case = root().join(CASE_DIR);
+    let mut q: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(case.join("upstream_qconfig.json")).expect("qconfig"),
+    )
+    .expect("json");
+    q["blocks"]["out2"]["inp_exp"] = 0.into();
+    let q = serde_json::to_vec_pretty(&q).expect("json");
+    let checkpoint = std::fs::read(case.join("float_model.safetensors")).expect("checkpoint");
+    fixed_case(
+        "fixed-qconfig-negative-shift",
+        &[
+            ("float_model.safetensors", &checkpoint),
+            ("qconfig.json", &q),
+            ("input.npy", &case_input(INPUT_TOKENS)),
+        ],
+        &checkpoint_import("@float_model.safetensors")[..1],
+    );
+}
+
+#[test]
 fn the_helpers_write_what_they_claim() {
     // The hand-written CRC, zero-extension and deflate stream agree with the reference readers.
     assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
@@ -1327,6 +1395,18 @@ fn the_helpers_write_what_they_claim() {
     );
     let p = dir.path().join("c.npz");
     std::fs::write(&p, checkpoint_npz()).expect("write");
-    let t = loisim_import::tensors::TensorFile::read_npz(&p).expect("a valid .npz");
-    assert_eq!(t.tensors.len(), 34);
+    let npz = loisim_import::tensors::TensorFile::read_npz(&p).expect("a valid .npz");
+    let st = loisim_import::tensors::TensorFile::read_safetensors(
+        &root().join(CASE_DIR).join("float_model.safetensors"),
+    )
+    .expect("float checkpoint");
+    assert!(!npz.tensors.is_empty());
+    for (name, t) in &st.tensors {
+        assert_eq!(
+            (&npz.tensors[name].shape, &npz.tensors[name].values),
+            (&t.shape, &t.values),
+            "{name}"
+        );
+    }
+    assert_eq!(npz.tensors.len(), st.tensors.len());
 }
