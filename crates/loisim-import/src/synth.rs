@@ -347,6 +347,64 @@ pub fn generate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn magnitudes(seed: u64, n: usize) -> Vec<f32> {
+        (0..n * 257)
+            .map(|k| {
+                let h = (k as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                ((h >> 40) as f32 / (1u64 << 24) as f32) * 0.3
+            })
+            .collect()
+    }
+
+    /// A recipe whose formats ask a dense layer for a negative shift was a panic in the
+    /// calibration of the run-time exponents ("attempt to shift right with overflow").
+    #[test]
+    fn a_recipe_that_needs_a_negative_shift_is_an_error_not_a_panic() {
+        let seed = 1_533_730_712_142_403_676;
+        let cfg = GenConfig {
+            width: 1.0 / 16.0,
+            n_layers: 1,
+            sparsity: 0.282_951_285_214_552_93,
+            distribution: Distribution::Erk,
+            seed,
+            recipe: Recipe {
+                weight_bits: 3,
+                bias_bits: 4,
+                act_bits: 10,
+            },
+        };
+        match generate(&cfg, "w3a10", &magnitudes(seed, 20)) {
+            Ok(g) => g.model.validate().expect("a generated model is valid"),
+            Err(e) => assert!(e.to_string().contains("shift"), "{e}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        /// Any recipe gives a valid model or an error, never a panic.
+        #[test]
+        fn any_recipe_gives_a_valid_model_or_an_error(
+            seed in any::<u64>(),
+            weight_bits in 2i64..=8,
+            bias_bits in 4i64..=16,
+            act_bits in 6i64..=32,
+            sparsity in 0.0f64..0.95,
+        ) {
+            let cfg = GenConfig {
+                width: 1.0 / 16.0,
+                n_layers: 1,
+                sparsity,
+                distribution: Distribution::Erk,
+                seed,
+                recipe: Recipe { weight_bits, bias_bits, act_bits },
+            };
+            if let Ok(g) = generate(&cfg, "random", &magnitudes(seed, 20)) {
+                prop_assert!(g.model.validate().is_ok());
+            }
+        }
+    }
 
     #[test]
     fn erk_matches_the_paper_densities() {

@@ -177,7 +177,9 @@ pub fn calibrate(model: &mut Model, inputs: &[Vec<i32>]) -> Result<usize, Calibr
                 .collect();
         }
 
-        // SSM and gate, token by token from a zero state.
+        // SSM and gate, token by token from a zero state (their shifts checked first: a
+        // format that asks for a negative shift must be an error, not a panic).
+        model.check_ssm_and_gate(l)?;
         let b = &model.layers[l];
         let mut state = LayerState {
             x_re: vec![0; p],

@@ -122,6 +122,108 @@ fn check_dense(path: &str, d: &Dense, n_in: u32, n_out: u32, incoming: Fmt) -> R
 }
 
 impl Model {
+    /// Checks the SSM and gate of block `l`: formats, shapes and every shift they perform
+    /// (calibration runs them before the whole model can be validated).
+    pub(crate) fn check_ssm_and_gate(&self, l: usize) -> Result {
+        let (h, p) = (self.dims.d_model, self.dims.d_state);
+        let b = &self.layers[l];
+        let path = |s: &str| format!("layers[{l}].{s}");
+        // SSM.
+        let s = &b.ssm;
+        for (name, f) in [
+            ("ssm.u", s.u),
+            ("ssm.Bu_re", s.bu_re),
+            ("ssm.Bu_im", s.bu_im),
+            ("ssm.x_re", s.x_re),
+            ("ssm.x_im", s.x_im),
+            ("ssm.y", s.y),
+        ] {
+            check_fmt(&path(name), f)?;
+        }
+        check_vector(&path("ssm.Lambda_bar_re"), &s.lambda_re, p)?;
+        check_vector(&path("ssm.Lambda_bar_im"), &s.lambda_im, p)?;
+        check_vector(&path("ssm.D"), &s.d, h)?;
+        check_matrix(&path("ssm.B_bar_re"), &s.b_re, h, p)?;
+        check_matrix(&path("ssm.B_bar_im"), &s.b_im, h, p)?;
+        check_matrix(&path("ssm.C_re"), &s.c_re, p, h)?;
+        check_matrix(&path("ssm.C_im"), &s.c_im, p, h)?;
+        check_shift(
+            &path("ssm.Bu_re"),
+            "the B_re projection",
+            s.u.exp,
+            s.b_re.fmt().exp,
+            s.bu_re.exp,
+        )?;
+        check_shift(
+            &path("ssm.Bu_im"),
+            "the B_im projection",
+            s.u.exp,
+            s.b_im.fmt().exp,
+            s.bu_im.exp,
+        )?;
+        check_shift(
+            &path("ssm.C_re"),
+            "the C_re projection",
+            s.x_re.exp,
+            s.c_re.fmt().exp,
+            s.y.exp,
+        )?;
+        check_shift(
+            &path("ssm.C_im"),
+            "the C_im projection",
+            s.x_im.exp,
+            s.c_im.fmt().exp,
+            s.y.exp,
+        )?;
+        check_shift(&path("ssm.D"), "the D term", s.d.fmt.exp, s.u.exp, s.y.exp)?;
+        // Gate.
+        check_dense(&path("out2"), &b.out2, h, h, s.y)?;
+        let sg = &b.sigmoid;
+        let go = b.out2.out;
+        if !(0..=30).contains(&sg.x_exp) || !(1..=30).contains(&sg.y_exp) {
+            return Err(ModelError::new(
+                path("sigmoid"),
+                format!(
+                    "x_exp {} must be in 0..=30 and y_exp {} in 1..=30",
+                    sg.x_exp, sg.y_exp
+                ),
+            ));
+        }
+        if sg.x_exp > go.exp {
+            return Err(ModelError::new(
+                path("sigmoid"),
+                format!(
+                    "x_exp {} exceeds the out2 output exponent {}",
+                    sg.x_exp, go.exp
+                ),
+            ));
+        }
+        if go.exp - sg.x_exp > 31 {
+            return Err(ModelError::new(
+                path("sigmoid"),
+                "input shift exceeds 31 bits",
+            ));
+        }
+        if let Some(v) = sg.lut.iter().find(|v| v.unsigned_abs() > 1 << 30) {
+            return Err(ModelError::new(
+                path("sigmoid.lut"),
+                format!("entry {v} is out of range"),
+            ));
+        }
+        let mg = &b.multgate;
+        check_fmt(&path("multgate.l"), mg.l)?;
+        check_fmt(&path("multgate.r"), mg.r)?;
+        check_fmt(&path("multgate.res"), mg.res)?;
+        check_shift(
+            &path("multgate"),
+            "the gate multiply",
+            mg.l.exp,
+            mg.r.exp,
+            mg.res.exp,
+        )?;
+        Ok(())
+    }
+
     /// Checks every invariant listed in the module documentation.
     pub fn validate(&self) -> Result {
         let d = self.dims;
@@ -167,7 +269,7 @@ impl Model {
                 format!("is {}; it must be finite", self.input.offset),
             ));
         }
-        let (h, p) = (d.d_model, d.d_state);
+        let h = d.d_model;
         check_dense("encoder", &self.encoder, d.d_input, h, self.input.fmt)?;
         for (l, b) in self.layers.iter().enumerate() {
             let path = |s: &str| format!("layers[{l}].{s}");
@@ -197,99 +299,7 @@ impl Model {
                     a.mul_scale.exp,
                 )?;
             }
-            // SSM.
-            let s = &b.ssm;
-            for (name, f) in [
-                ("ssm.u", s.u),
-                ("ssm.Bu_re", s.bu_re),
-                ("ssm.Bu_im", s.bu_im),
-                ("ssm.x_re", s.x_re),
-                ("ssm.x_im", s.x_im),
-                ("ssm.y", s.y),
-            ] {
-                check_fmt(&path(name), f)?;
-            }
-            check_vector(&path("ssm.Lambda_bar_re"), &s.lambda_re, p)?;
-            check_vector(&path("ssm.Lambda_bar_im"), &s.lambda_im, p)?;
-            check_vector(&path("ssm.D"), &s.d, h)?;
-            check_matrix(&path("ssm.B_bar_re"), &s.b_re, h, p)?;
-            check_matrix(&path("ssm.B_bar_im"), &s.b_im, h, p)?;
-            check_matrix(&path("ssm.C_re"), &s.c_re, p, h)?;
-            check_matrix(&path("ssm.C_im"), &s.c_im, p, h)?;
-            check_shift(
-                &path("ssm.Bu_re"),
-                "the B_re projection",
-                s.u.exp,
-                s.b_re.fmt().exp,
-                s.bu_re.exp,
-            )?;
-            check_shift(
-                &path("ssm.Bu_im"),
-                "the B_im projection",
-                s.u.exp,
-                s.b_im.fmt().exp,
-                s.bu_im.exp,
-            )?;
-            check_shift(
-                &path("ssm.C_re"),
-                "the C_re projection",
-                s.x_re.exp,
-                s.c_re.fmt().exp,
-                s.y.exp,
-            )?;
-            check_shift(
-                &path("ssm.C_im"),
-                "the C_im projection",
-                s.x_im.exp,
-                s.c_im.fmt().exp,
-                s.y.exp,
-            )?;
-            check_shift(&path("ssm.D"), "the D term", s.d.fmt.exp, s.u.exp, s.y.exp)?;
-            // Gate.
-            check_dense(&path("out2"), &b.out2, h, h, s.y)?;
-            let sg = &b.sigmoid;
-            let go = b.out2.out;
-            if !(0..=30).contains(&sg.x_exp) || !(1..=30).contains(&sg.y_exp) {
-                return Err(ModelError::new(
-                    path("sigmoid"),
-                    format!(
-                        "x_exp {} must be in 0..=30 and y_exp {} in 1..=30",
-                        sg.x_exp, sg.y_exp
-                    ),
-                ));
-            }
-            if sg.x_exp > go.exp {
-                return Err(ModelError::new(
-                    path("sigmoid"),
-                    format!(
-                        "x_exp {} exceeds the out2 output exponent {}",
-                        sg.x_exp, go.exp
-                    ),
-                ));
-            }
-            if go.exp - sg.x_exp > 31 {
-                return Err(ModelError::new(
-                    path("sigmoid"),
-                    "input shift exceeds 31 bits",
-                ));
-            }
-            if let Some(v) = sg.lut.iter().find(|v| v.unsigned_abs() > 1 << 30) {
-                return Err(ModelError::new(
-                    path("sigmoid.lut"),
-                    format!("entry {v} is out of range"),
-                ));
-            }
-            let mg = &b.multgate;
-            check_fmt(&path("multgate.l"), mg.l)?;
-            check_fmt(&path("multgate.r"), mg.r)?;
-            check_fmt(&path("multgate.res"), mg.res)?;
-            check_shift(
-                &path("multgate"),
-                "the gate multiply",
-                mg.l.exp,
-                mg.r.exp,
-                mg.res.exp,
-            )?;
+            self.check_ssm_and_gate(l)?;
             check_fmt(&path("residual"), b.residual)?;
         }
         check_dense(
