@@ -32,7 +32,7 @@ pub enum Error {
         /// The chip.
         chip: String,
         /// Why it does not map.
-        source: loisim_compiler::CompileError,
+        source: Box<loisim_compiler::CompileError>,
     },
     /// Measuring activity for a mapping report.
     #[error(transparent)]

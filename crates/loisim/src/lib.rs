@@ -256,7 +256,7 @@ impl Simulation {
             Error::Compile {
                 model: model.name.clone(),
                 chip: chip.name.clone(),
-                source,
+                source: Box::new(source),
             }
         })?;
         Ok(Self {
@@ -370,7 +370,7 @@ impl Simulation {
         let mut report = Report::of_chip(&self.model, self.kind, prog, &res);
         report.tokens = audio.as_ref().map_or(report.tokens, |a| a.tokens);
         report.audio = audio;
-        report.sim = report::SimSpeed::new(wall_s, opts.threads, report.tokens, report.synops());
+        report.sim = report::SimSpeed::new(wall_s, res.threads, report.tokens, report.synops());
         if opts.calibration_setup && prog.chip == Chip::default_chip() {
             report.calibration_targets = Some(report::CalibrationTargets::poster(
                 report.fall_through.as_ref(),
