@@ -143,10 +143,42 @@ enum Unit {
     Core { pop: usize, core: usize },
 }
 
+/// The program a simulation reads: borrowed, or shared so that the simulation can own it (a
+/// binding or a long-lived session cannot hold a borrow).
+#[derive(Clone, Debug)]
+pub enum ProgramRef<'p> {
+    /// Borrowed for the simulation's lifetime.
+    Borrowed(&'p Program),
+    /// Shared ownership.
+    Shared(std::sync::Arc<Program>),
+}
+
+impl std::ops::Deref for ProgramRef<'_> {
+    type Target = Program;
+    fn deref(&self) -> &Program {
+        match self {
+            Self::Borrowed(p) => p,
+            Self::Shared(p) => p,
+        }
+    }
+}
+
+impl<'p> From<&'p Program> for ProgramRef<'p> {
+    fn from(p: &'p Program) -> Self {
+        Self::Borrowed(p)
+    }
+}
+
+impl From<std::sync::Arc<Program>> for ProgramRef<'static> {
+    fn from(p: std::sync::Arc<Program>) -> Self {
+        Self::Shared(p)
+    }
+}
+
 /// The read-only executable tables of a program.
 #[derive(Debug)]
 pub struct Tables<'p> {
-    prog: &'p Program,
+    prog: ProgramRef<'p>,
     cores: Vec<CoreRt>,
     units: Vec<Unit>,
     syn: Vec<SynRt>,
@@ -192,7 +224,8 @@ fn wrap_to(v: i64, bits: u32) -> i64 {
 impl<'p> Tables<'p> {
     /// Builds the executable tables of a program. A program the engine cannot run (see
     /// [`Tables::check`]) gets tables that run nothing.
-    pub fn new(prog: &'p Program) -> Self {
+    pub fn new(prog: impl Into<ProgramRef<'p>>) -> Self {
+        let prog = prog.into();
         let net = &prog.network;
         let unsupported = net.populations.iter().find_map(|p| {
             [
@@ -311,18 +344,22 @@ impl<'p> Tables<'p> {
             })
             .collect();
         let (dec, ch) = net.output;
+        let out_base = r.base[dec.index()][ch as usize];
+        let dest_off = r.offsets.clone();
+        let acc_bits = prog.chip.core.accumulator_bits.value;
+        let d_out = net.pop(dec).n_neurons as usize;
         Self {
             prog,
             cores,
             units,
             syn,
-            dest_off: r.offsets.clone(),
+            dest_off,
             dests,
-            out_base: r.base[dec.index()][ch as usize],
-            acc_bits: prog.chip.core.accumulator_bits.value,
+            out_base,
+            acc_bits,
             n_acc,
             n_state,
-            d_out: net.pop(dec).n_neurons as usize,
+            d_out,
             unsupported,
         }
     }
@@ -395,7 +432,7 @@ impl<'p> Tables<'p> {
         input: &[i32],
         range: std::ops::Range<usize>,
     ) {
-        let prog = self.prog;
+        let prog = &*self.prog;
         let net = &prog.network;
         for unit in &self.units[range] {
             let (pop, core) = match *unit {

@@ -14,6 +14,7 @@
 pub mod engine;
 pub mod timing;
 
+pub use engine::ProgramRef;
 use engine::{Lane, PopEvents, Tables, TokenState, TokenWork};
 use loisim_compiler::program::Program;
 use serde::{Deserialize, Serialize};
@@ -361,7 +362,7 @@ pub const CALIBRATION_TOKENS: usize = 48;
 /// then [`Session::finish`].
 #[derive(Debug)]
 pub struct Session<'p> {
-    prog: &'p Program,
+    prog: ProgramRef<'p>,
     tables: Tables<'p>,
     model: TimingModel,
     opts: SimOptions,
@@ -384,10 +385,12 @@ pub struct Session<'p> {
 }
 
 impl<'p> Session<'p> {
-    /// A fresh simulation (zero state) of a compiled program.
-    pub fn new(prog: &'p Program, opts: &SimOptions) -> Self {
-        let tables = Tables::new(prog);
-        let model = TimingModel::new(prog);
+    /// A fresh simulation (zero state) of a compiled program, borrowed (`&Program`) or shared
+    /// (`Arc<Program>`: the session then owns what it reads and has a `'static` lifetime).
+    pub fn new(prog: impl Into<ProgramRef<'p>>, opts: &SimOptions) -> Self {
+        let prog = prog.into();
+        let tables = Tables::new(prog.clone());
+        let model = TimingModel::new(&prog);
         let n_units = tables.n_units();
         Self {
             prog,
@@ -427,7 +430,7 @@ impl<'p> Session<'p> {
         mut progress: Option<&mut dyn FnMut(usize)>,
     ) -> Result<Vec<Vec<i32>>, SimError> {
         self.tables.check()?;
-        check_tokens(self.prog, tokens, self.n_tokens)?;
+        check_tokens(&self.prog, tokens, self.n_tokens)?;
         let base = self.n_tokens;
         let mut outputs = Vec::with_capacity(tokens.len());
         let (model, ft, pl) = (&self.model, &mut self.ft, &mut self.pl);

@@ -382,6 +382,71 @@ impl Simulation {
     }
 }
 
+/// A streaming simulation that owns what it reads (no borrowed lifetime, so a binding or another
+/// thread can hold it): feed tokens chunk by chunk in bounded memory, then
+/// [`Session::finish`] for the report. Chunking never changes a result.
+#[derive(Debug)]
+pub struct Session {
+    sim: Simulation,
+    inner: loisim_sim::Session<'static>,
+    start: Instant,
+    threads: usize,
+}
+
+impl Simulation {
+    /// Starts a streaming simulation from the zero state.
+    ///
+    /// # Errors
+    /// A modes choice the model's kind does not support, zero threads.
+    pub fn session(&self, modes: Modes, threads: usize) -> Result<Session> {
+        check_modes(self.kind, modes)?;
+        if threads == 0 {
+            return Err(Error::Invalid("--threads must be at least 1".into()));
+        }
+        let opts = loisim_sim::SimOptions {
+            fall_through: modes.fall_through,
+            pipeline: modes.pipeline,
+            threads,
+        };
+        Ok(Session {
+            sim: self.clone(),
+            inner: loisim_sim::Session::new(self.program_arc(), &opts),
+            start: Instant::now(),
+            threads,
+        })
+    }
+}
+
+impl Session {
+    /// Runs the next tokens; returns their outputs.
+    ///
+    /// # Errors
+    /// Tokens that do not suit the model.
+    pub fn run(&mut self, tokens: &[Vec<i32>]) -> Result<Vec<Vec<i32>>> {
+        Ok(self.inner.run(tokens, None, None)?)
+    }
+
+    /// Tokens run so far.
+    #[must_use]
+    pub fn tokens(&self) -> usize {
+        self.inner.n_tokens()
+    }
+
+    /// Ends the run: the report of every token fed.
+    #[must_use]
+    pub fn finish(self) -> Report {
+        let res = self.inner.finish(None);
+        let mut report = Report::of_chip(&self.sim.model, self.sim.kind, &self.sim.program, &res);
+        report.sim = report::SimSpeed::new(
+            self.start.elapsed().as_secs_f64(),
+            res.threads.min(self.threads),
+            report.tokens,
+            report.synops(),
+        );
+        report
+    }
+}
+
 /// Runs `input` on the bit-exact reference executor (no chip, no cost figures).
 ///
 /// # Errors

@@ -522,7 +522,11 @@ impl Report {
             cores_used: Some(prog.cores.len()),
             pipeline_depth_timesteps: Some(prog.depth),
             samples: 1,
-            tokens: res.outputs.len(),
+            tokens: res
+                .fall_through
+                .as_ref()
+                .or(res.pipeline.as_ref())
+                .map_or(res.outputs.len(), |m| m.n_tokens),
             inputs_per_token: model.dims.d_input as usize,
             outputs_per_token: model.dims.d_output as usize,
             fall_through: res.fall_through.as_ref().map(FallThrough::of),
