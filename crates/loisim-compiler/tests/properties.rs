@@ -12,15 +12,6 @@ use proptest::prelude::*;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-fn magnitudes(seed: u64, n: usize) -> Vec<f32> {
-    (0..n * 257)
-        .map(|k| {
-            let h = (k as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            ((h >> 40) as f32 / (1u64 << 24) as f32) * 0.3
-        })
-        .collect()
-}
-
 fn compile_somewhere(model: &Model, opts: &CompileOptions) -> Program {
     match compile(model, &Chip::default_chip(), opts, None) {
         Err(CompileError::DoesNotFit { .. }) => compile(
@@ -159,7 +150,7 @@ proptest! {
             seed,
             recipe: Recipe::W8A16,
         };
-        let g = generate(&cfg, "random", &magnitudes(seed, 8)).expect("generate");
+        let g = generate(&cfg, "random", &loisim_import::synth::pseudo_spectrum(seed, 8)).expect("generate");
         let opts = CompileOptions { max_neurons_per_core: per_core, ..CompileOptions::default() };
         let prog = compile_somewhere(&g.model, &opts);
         check_invariants(&prog);

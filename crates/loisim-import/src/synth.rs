@@ -344,19 +344,22 @@ pub fn generate(
     })
 }
 
+/// A deterministic positive pseudo-spectrum of `n_tokens` frames of 257 bins (STFT magnitudes
+/// in 0..0.3), for tests, benchmarks and calibrating generated models without audio.
+#[must_use]
+pub fn pseudo_spectrum(seed: u64, n_tokens: usize) -> Vec<f32> {
+    (0..n_tokens * 257)
+        .map(|k| {
+            let h = (k as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            ((h >> 40) as f32 / (1u64 << 24) as f32) * 0.3
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    fn magnitudes(seed: u64, n: usize) -> Vec<f32> {
-        (0..n * 257)
-            .map(|k| {
-                let h = (k as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                ((h >> 40) as f32 / (1u64 << 24) as f32) * 0.3
-            })
-            .collect()
-    }
 
     /// A recipe whose formats ask a dense layer for a negative shift was a panic in the
     /// calibration of the run-time exponents ("attempt to shift right with overflow").
@@ -375,7 +378,7 @@ mod tests {
                 act_bits: 10,
             },
         };
-        match generate(&cfg, "w3a10", &magnitudes(seed, 20)) {
+        match generate(&cfg, "w3a10", &pseudo_spectrum(seed, 20)) {
             Ok(g) => g.model.validate().expect("a generated model is valid"),
             Err(e) => assert!(e.to_string().contains("shift"), "{e}"),
         }
@@ -400,7 +403,7 @@ mod tests {
                 seed,
                 recipe: Recipe { weight_bits, bias_bits, act_bits },
             };
-            if let Ok(g) = generate(&cfg, "random", &magnitudes(seed, 20)) {
+            if let Ok(g) = generate(&cfg, "random", &pseudo_spectrum(seed, 20)) {
                 prop_assert!(g.model.validate().is_ok());
             }
         }

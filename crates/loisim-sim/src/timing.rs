@@ -597,15 +597,6 @@ mod tests {
     use loisim_import::synth::{Distribution, GenConfig, generate};
     use proptest::prelude::*;
 
-    fn magnitudes(seed: u64, n: usize) -> Vec<f32> {
-        (0..n * 257)
-            .map(|k| {
-                let h = (k as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                ((h >> 40) as f32 / (1u64 << 24) as f32) * 0.3
-            })
-            .collect()
-    }
-
     /// A small random program and the work of a few tokens on it.
     fn program(
         seed: u64,
@@ -621,15 +612,18 @@ mod tests {
             seed,
             recipe: Recipe::W8A16,
         };
-        let g = generate(&cfg, "t", &magnitudes(seed, 8)).expect("generate");
+        let g =
+            generate(&cfg, "t", &loisim_import::synth::pseudo_spectrum(seed, 8)).expect("generate");
         let opts = CompileOptions {
             max_neurons_per_core: per_core,
             ..CompileOptions::default()
         };
         let prog = compile(&g.model, &Chip::default_chip(), &opts, None).expect("compile");
-        let inputs =
-            loisim_import::input::tokens_from_magnitudes(&magnitudes(seed ^ 7, n_tokens), &g.model)
-                .expect("tokens");
+        let inputs = loisim_import::input::tokens_from_magnitudes(
+            &loisim_import::synth::pseudo_spectrum(seed ^ 7, n_tokens),
+            &g.model,
+        )
+        .expect("tokens");
         let tables = Tables::new(&prog);
         let mut lane = tables.lane();
         let works = inputs

@@ -134,16 +134,6 @@ mod random_models {
     use loisim_import::synth::{Distribution, GenConfig, generate};
     use proptest::prelude::*;
 
-    fn magnitudes(seed: u64, n: usize) -> Vec<f32> {
-        // A deterministic positive pseudo-spectrum.
-        (0..n * 257)
-            .map(|k| {
-                let h = (k as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                ((h >> 40) as f32 / (1u64 << 24) as f32) * 0.3
-            })
-            .collect()
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
         #[test]
@@ -159,9 +149,9 @@ mod random_models {
                 seed,
                 recipe: Recipe::W8A16,
             };
-            let cal = magnitudes(seed, 16);
+            let cal = loisim_import::synth::pseudo_spectrum(seed, 16);
             let g = generate(&cfg, "random", &cal).expect("generate");
-            let inputs = loisim_import::input::tokens_from_magnitudes(&magnitudes(seed ^ 1, n_tokens), &g.model).expect("tokens");
+            let inputs = loisim_import::input::tokens_from_magnitudes(&loisim_import::synth::pseudo_spectrum(seed ^ 1, n_tokens), &g.model).expect("tokens");
             check(&g.model, &inputs, &CompileOptions { max_neurons_per_core: per_core, ..CompileOptions::default() });
         }
     }
@@ -271,15 +261,6 @@ mod thread_independence {
 
     const N_TOKENS: usize = 160;
 
-    fn magnitudes(seed: u64, n: usize) -> Vec<f32> {
-        (0..n * 257)
-            .map(|k| {
-                let h = (k as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                ((h >> 40) as f32 / (1u64 << 24) as f32) * 0.3
-            })
-            .collect()
-    }
-
     /// A small random model and `N_TOKENS` tokens of input.
     fn sample(seed: u64) -> (Model, Vec<Vec<i32>>) {
         let cfg = GenConfig {
@@ -290,9 +271,14 @@ mod thread_independence {
             seed,
             recipe: Recipe::W8A16,
         };
-        let g = generate(&cfg, "threads", &magnitudes(seed, 8)).expect("generate");
+        let g = generate(
+            &cfg,
+            "threads",
+            &loisim_import::synth::pseudo_spectrum(seed, 8),
+        )
+        .expect("generate");
         let tokens = loisim_import::input::tokens_from_magnitudes(
-            &magnitudes(seed ^ 0x5EED, N_TOKENS),
+            &loisim_import::synth::pseudo_spectrum(seed ^ 0x5EED, N_TOKENS),
             &g.model,
         )
         .expect("tokens");
@@ -398,15 +384,6 @@ mod wide_formats {
     use loisim_import::synth::{Distribution, GenConfig, generate};
     use proptest::prelude::*;
 
-    fn magnitudes(seed: u64, n: usize) -> Vec<f32> {
-        (0..n * 257)
-            .map(|k| {
-                let h = (k as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                ((h >> 40) as f32 / (1u64 << 24) as f32) * 0.3
-            })
-            .collect()
-    }
-
     /// A random model in `recipe` with `u_extra_exp` more fractional bits in u (larger
     /// integers, so |D u| reaches 2^31 and beyond: generated formats keep u near 2^22),
     /// compiled for loihi2 with `acc_bits`-bit accumulators: the chip equals the reference, or
@@ -428,14 +405,21 @@ mod wide_formats {
             seed,
             recipe,
         };
-        let mut g = generate(&cfg, "wide", &magnitudes(seed, 16)).expect("generate");
+        let mut g = generate(
+            &cfg,
+            "wide",
+            &loisim_import::synth::pseudo_spectrum(seed, 16),
+        )
+        .expect("generate");
         for b in &mut g.model.layers {
             b.ssm.u.exp += u_extra_exp;
         }
         prop_assume!(g.model.validate().is_ok());
-        let tokens =
-            loisim_import::input::tokens_from_magnitudes(&magnitudes(seed ^ 1, n_tokens), &g.model)
-                .expect("tokens");
+        let tokens = loisim_import::input::tokens_from_magnitudes(
+            &loisim_import::synth::pseudo_spectrum(seed ^ 1, n_tokens),
+            &g.model,
+        )
+        .expect("tokens");
         let mut chip = Chip::default_chip();
         chip.core.accumulator_bits.value = acc_bits;
         match compile(&g.model, &chip, &CompileOptions::default(), None) {

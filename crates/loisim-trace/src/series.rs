@@ -21,6 +21,22 @@ pub struct Breakdown {
     pub static_: f64,
 }
 
+impl Breakdown {
+    /// The components of `e` (pJ), each times `scale` (e.g. `1e-6 / tokens` for µJ per token).
+    #[must_use]
+    pub fn of(e: &loisim_sim::timing::EnergyBreakdown, scale: f64) -> Self {
+        let e = e.scaled(scale);
+        Self {
+            synaptic: e.synaptic_pj,
+            neuron: e.neuron_pj,
+            noc: e.noc_pj,
+            io: e.io_pj,
+            barrier: e.barrier_pj,
+            static_: e.static_pj,
+        }
+    }
+}
+
 /// One mode of one run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModeSeries {

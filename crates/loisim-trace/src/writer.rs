@@ -320,14 +320,7 @@ impl<'p> TraceWriter<'p> {
             let e: &EnergyBreakdown = &m.energy;
             acc.series.mode = name.to_string();
             acc.series.total_ns = m.total_ns;
-            acc.series.breakdown_uj_per_token = Breakdown {
-                synaptic: e.synaptic_pj / n / 1e6,
-                neuron: e.neuron_pj / n / 1e6,
-                noc: e.noc_pj / n / 1e6,
-                io: e.io_pj / n / 1e6,
-                barrier: e.barrier_pj / n / 1e6,
-                static_: e.static_pj / n / 1e6,
-            };
+            acc.series.breakdown_uj_per_token = Breakdown::of(e, 1.0 / n / 1e6);
             for (k, (site, s)) in cores.iter().zip(&acc.sums).enumerate() {
                 let busy = acc.series.core_busy_ns[k];
                 writeln!(

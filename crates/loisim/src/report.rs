@@ -10,7 +10,6 @@
 use crate::ModelKind;
 use loisim_compiler::Program;
 use loisim_model::Model;
-use loisim_sim::timing::EnergyBreakdown;
 use loisim_sim::{ModeResult, SimResult};
 use serde::{Deserialize, Serialize};
 
@@ -160,36 +159,8 @@ pub struct Pipeline {
     pub msgs_per_token: f64,
 }
 
-/// Energy by component, in the unit its key names.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Breakdown {
-    /// Synaptic operations and synaptic memory reads.
-    pub synaptic: f64,
-    /// Neuron updates and idle checks.
-    pub neuron: f64,
-    /// Network-on-chip hops.
-    pub noc: f64,
-    /// Host input and output.
-    pub io: f64,
-    /// Barrier synchronisation.
-    pub barrier: f64,
-    /// Static power over the run.
-    #[serde(rename = "static")]
-    pub static_: f64,
-}
-
-impl Breakdown {
-    fn of(e: &EnergyBreakdown, scale: f64) -> Self {
-        Self {
-            synaptic: e.synaptic_pj * scale,
-            neuron: e.neuron_pj * scale,
-            noc: e.noc_pj * scale,
-            io: e.io_pj * scale,
-            barrier: e.barrier_pj * scale,
-            static_: e.static_pj * scale,
-        }
-    }
-}
+/// Energy by component, in the unit its key names (the type the trace's breakdown plot uses).
+pub use loisim_trace::series::Breakdown;
 
 /// Non-zero fraction of one channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
