@@ -1056,3 +1056,24 @@ fn map_input_changes_the_activity_figures_not_the_placement() {
     assert_eq!(placement(&all), placement(&measured));
     assert_ne!(all["msgs_per_token"], measured["msgs_per_token"]);
 }
+
+#[test]
+fn the_models_compared_figure_reads_the_regression_reports() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("plots");
+    let text = ok(&["plot", "--models", "traces/baselines", "-o", s(&out)]);
+    assert!(text.contains("wrote"), "{text}");
+    assert!(
+        std::fs::read_dir(&out)
+            .expect("plots")
+            .any(|e| e.expect("entry").path().extension().is_some_and(|x| x == "png"))
+    );
+    // A JSON file that is not a report is a one-line error, and nothing is written.
+    let bad = dir.path().join("bad");
+    std::fs::create_dir(&bad).expect("dir");
+    std::fs::write(bad.join("x.json"), "{\"model\": \"x\"}").expect("write");
+    let out2 = dir.path().join("plots2");
+    let err = fails(&["plot", "--models", s(&bad), "-o", s(&out2)]);
+    assert!(err.contains("not a loisim report"), "{err}");
+    assert!(!out2.exists());
+}

@@ -33,7 +33,7 @@ pub use report::{Report, SCHEMA_VERSION};
 
 use loisim_compiler::Activity;
 use loisim_model::Reference;
-use loisim_model::stats::{ActivityCounter, ModelStats};
+use loisim_model::stats::ActivityCounter;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -473,7 +473,8 @@ pub fn run_reference(model: &Model, input: &Input, opts: &RunOptions) -> Result<
         pipeline: None,
         activation_density: Vec::new(),
         arithmetic: None,
-        macs: None,
+        model_size: report::ModelSize::of(model),
+        macs_active_per_token: None,
         calibration_targets: None,
         audio: None,
         outputs: report::Outputs::default(),
@@ -488,7 +489,6 @@ pub fn run_reference(model: &Model, input: &Input, opts: &RunOptions) -> Result<
                 activity.add(t, &trace);
                 outputs.push(trace.output);
             }
-            let stats = ModelStats::of(model);
             report.activation_density = model
                 .matrices()
                 .into_iter()
@@ -499,11 +499,7 @@ pub fn run_reference(model: &Model, input: &Input, opts: &RunOptions) -> Result<
                     nonzero_fraction,
                 })
                 .collect();
-            report.macs = Some(report::Macs {
-                dense_per_token: stats.macs_dense,
-                nonzero_weights_per_token: stats.macs_effective,
-                active_per_token: activity.active_macs(model),
-            });
+            report.macs_active_per_token = Some(activity.active_macs(model));
             report.tokens = tokens.len();
             if let Some(out) = &files.output {
                 output::write_npy_i32(out, &outputs, width)?;

@@ -62,9 +62,12 @@ pub struct Report {
     /// Saturations, wraps and overflows of the fixed-point arithmetic (chip runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arithmetic: Option<Arithmetic>,
-    /// MACs per token (reference runs).
+    /// The model's size: stored parameters and multiply-accumulates per token.
+    pub model_size: ModelSize,
+    /// MACs per token counting non-zero weights times non-zero inputs, the work of an
+    /// event-driven chip (reference runs, which see every input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub macs: Option<Macs>,
+    pub macs_active_per_token: Option<f64>,
     /// The poster's figures the cost model was fitted to, with the fit's residuals: only for the
     /// default model on the default chip with the full default input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,7 +78,9 @@ pub struct Report {
     /// Files written by the run.
     #[serde(default, skip_serializing_if = "Outputs::is_empty")]
     pub outputs: Outputs,
-    /// How fast the simulator ran (wall clock: the only figures that vary from run to run).
+    /// How fast the simulator ran (wall clock: the only figures that vary from run to run;
+    /// absent from regression baselines).
+    #[serde(default)]
     pub sim: SimSpeed,
 }
 
@@ -182,15 +187,28 @@ pub struct Arithmetic {
     pub accumulator_overflows: u64,
 }
 
-/// Multiply-accumulates per token.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Macs {
-    /// Of the dense model.
-    pub dense_per_token: u64,
-    /// Counting non-zero weights.
-    pub nonzero_weights_per_token: u64,
-    /// Counting non-zero weights times non-zero inputs (the work of an event-driven chip).
-    pub active_per_token: f64,
+/// A model's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSize {
+    /// Stored parameters (non-zero weights and every vector element).
+    pub parameters_nonzero: u64,
+    /// Multiply-accumulates per token of the dense model.
+    pub macs_dense_per_token: u64,
+    /// Multiply-accumulates per token counting non-zero weights.
+    pub macs_nonzero_weights_per_token: u64,
+}
+
+impl ModelSize {
+    /// The size of `model`.
+    #[must_use]
+    pub fn of(model: &Model) -> Self {
+        let s = loisim_model::stats::ModelStats::of(model);
+        Self {
+            parameters_nonzero: s.n_params_nnz,
+            macs_dense_per_token: s.macs_dense,
+            macs_nonzero_weights_per_token: s.macs_effective,
+        }
+    }
 }
 
 /// Audio figures of a `.wav` input.
@@ -504,7 +522,8 @@ impl Report {
             pipeline: res.pipeline.as_ref().map(Pipeline::of),
             activation_density: density,
             arithmetic: Some(arithmetic),
-            macs: None,
+            model_size: ModelSize::of(model),
+            macs_active_per_token: None,
             calibration_targets: None,
             audio: None,
             outputs: Outputs::default(),
@@ -522,6 +541,24 @@ impl Report {
             .or(self.pipeline.as_ref().map(|p| p.synops_per_token))
             .unwrap_or(0.0);
         (per_token * self.tokens as f64).round() as u64
+    }
+
+    /// The point this run adds to the models-compared figure (`loisim plot --models`): needs
+    /// both modes.
+    #[must_use]
+    pub fn model_point(&self) -> Option<loisim_trace::series::ModelPoint> {
+        let (ft, pl) = (self.fall_through.as_ref()?, self.pipeline.as_ref()?);
+        Some(loisim_trace::series::ModelPoint {
+            model: self.model.clone(),
+            sparse: self.model.contains("sparse"),
+            params: self.model_size.parameters_nonzero,
+            macs_effective: self.model_size.macs_nonzero_weights_per_token,
+            cores: u32::try_from(self.cores_used?).ok()?,
+            ft_latency_us: ft.latency_us_per_token,
+            ft_energy_uj: ft.energy_dynamic_uj_per_token,
+            pl_latency_ms: pl.latency_ms_per_sample,
+            pl_energy_mj: pl.energy_total_mj_per_sample,
+        })
     }
 
     /// The report as pretty-printed JSON (what `loisim run --json` prints).

@@ -34,7 +34,8 @@ pub fn read_series(dir: &Path) -> Result<RunSeries> {
         .with_context(|| format!("{} is not a loisim series file", path.display()))
 }
 
-/// Reads the regression JSON files of a directory as model points.
+/// Reads the reports (`loisim run --json` output or `cargo xtask regress` results) of a
+/// directory as model points.
 pub fn read_model_points(dir: &Path) -> Result<Vec<ModelPoint>> {
     let mut points = Vec::new();
     let entries = std::fs::read_dir(dir).with_context(|| {
@@ -49,27 +50,21 @@ pub fn read_model_points(dir: &Path) -> Result<Vec<ModelPoint>> {
         .collect();
     paths.sort();
     for p in paths {
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p)?)
-            .with_context(|| format!("{}", p.display()))?;
-        let f = |k: &str| {
-            v[k].as_f64()
-                .with_context(|| format!("{}: missing `{k}`", p.display()))
-        };
-        let model = v["model"]
-            .as_str()
-            .with_context(|| format!("{}: missing `model`", p.display()))?
-            .to_string();
-        points.push(ModelPoint {
-            sparse: model.contains("sparse"),
-            model,
-            params: f("params")? as u64,
-            macs_effective: f("macs_effective")? as u64,
-            cores: f("cores_used")? as u32,
-            ft_latency_us: f("ft_latency_us_per_token")?,
-            ft_energy_uj: f("ft_energy_uj_per_token")?,
-            pl_latency_ms: f("pl_latency_ms_per_sample")?,
-            pl_energy_mj: f("pl_energy_mj_per_sample")?,
-        });
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        let report: loisim::Report = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a loisim report (schema {})",
+                p.display(),
+                loisim::SCHEMA_VERSION
+            )
+        })?;
+        points.push(report.model_point().with_context(|| {
+            format!(
+                "{}: a models-compared point needs a chip run in both modes",
+                p.display()
+            )
+        })?);
     }
     if points.is_empty() {
         anyhow::bail!(

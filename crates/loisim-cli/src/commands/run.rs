@@ -295,10 +295,11 @@ fn text(r: &Report) -> String {
             line(format!("  {}", chunk.join("  ")));
         }
     }
-    if let Some(m) = &r.macs {
+    if let Some(active) = r.macs_active_per_token {
+        let m = &r.model_size;
         line(format!(
-            "MACs per token: dense {}, non-zero weights {}, non-zero weights x non-zero inputs {:.0}",
-            m.dense_per_token, m.nonzero_weights_per_token, m.active_per_token
+            "MACs per token: dense {}, non-zero weights {}, non-zero weights x non-zero inputs {active:.0}",
+            m.macs_dense_per_token, m.macs_nonzero_weights_per_token
         ));
     }
     if let Some(a) = &r.arithmetic {
