@@ -269,6 +269,9 @@ pub enum ChipError {
     },
 }
 
+/// Largest chip description file loisim reads: 1 MiB (the presets are a few KB).
+pub const MAX_CHIP_FILE: u64 = 1 << 20;
+
 /// Most neurocores a board description may have in total (all chips together): 2^20. Every
 /// size the compiler and the simulator derive from a board (cores, routers, core ids) then fits
 /// a `u32` with room to spare, and per-core tables stay a few MB.
@@ -427,10 +430,26 @@ impl Chip {
         if path.extension().is_none_or(|e| e != "toml") && !path.exists() {
             return Err(ChipError::UnknownPreset(name_or_path.to_string()));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| ChipError::Io {
+        let io = |e| ChipError::Io {
             path: path.display().to_string(),
             source: e,
-        })?;
+        };
+        // Read at most one byte past the cap: a larger file (or a device that never ends) is
+        // refused without reading it all.
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::fs::File::open(path).map_err(io)?, MAX_CHIP_FILE + 1),
+            &mut text,
+        )
+        .map_err(io)?;
+        if text.len() as u64 > MAX_CHIP_FILE {
+            return Err(ChipError::Parse {
+                path: path.display().to_string(),
+                message: format!(
+                    "the file is larger than {MAX_CHIP_FILE} bytes, the most loisim reads"
+                ),
+            });
+        }
         Self::from_toml(&text, &path.display().to_string())
     }
 
@@ -880,5 +899,21 @@ mod tests {
     fn round_trips_through_toml() {
         let c = Chip::default_chip();
         assert_eq!(Chip::from_toml(&c.to_toml(), "rt").expect("parse"), c);
+    }
+
+    #[test]
+    fn a_chip_file_past_the_size_cap_is_refused_without_reading_it_all() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("big.toml");
+        let mut text = String::from("extends = \"loihi2\"\n");
+        while (text.len() as u64) <= MAX_CHIP_FILE {
+            text.push_str("# padding padding padding padding padding padding padding padding\n");
+        }
+        std::fs::write(&p, &text).expect("write");
+        let err = Chip::load(p.to_str().expect("utf-8")).expect_err("too large");
+        assert!(err.to_string().contains("larger than"), "{err}");
+        // The same description under the cap loads.
+        std::fs::write(&p, "extends = \"loihi2\"\n").expect("write");
+        Chip::load(p.to_str().expect("utf-8")).expect("small file");
     }
 }
