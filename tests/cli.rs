@@ -1063,11 +1063,12 @@ fn the_models_compared_figure_reads_the_regression_reports() {
     let out = dir.path().join("plots");
     let text = ok(&["plot", "--models", "traces/baselines", "-o", s(&out)]);
     assert!(text.contains("wrote"), "{text}");
-    assert!(
-        std::fs::read_dir(&out)
-            .expect("plots")
-            .any(|e| e.expect("entry").path().extension().is_some_and(|x| x == "png"))
-    );
+    assert!(std::fs::read_dir(&out).expect("plots").any(|e| {
+        e.expect("entry")
+            .path()
+            .extension()
+            .is_some_and(|x| x == "png")
+    }));
     // A JSON file that is not a report is a one-line error, and nothing is written.
     let bad = dir.path().join("bad");
     std::fs::create_dir(&bad).expect("dir");
