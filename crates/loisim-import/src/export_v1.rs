@@ -301,7 +301,7 @@ pub fn import_export_v1(path: &Path) -> Result<Model, ImportError> {
             ));
         }
     }
-    let text = crate::tensors::read_file(&json_path)?;
+    let text = crate::tensors::read_file_within(&json_path, crate::tensors::MAX_JSON_FILE)?;
     let json: ExportJson = serde_json::from_slice(&text).map_err(|e| {
         ImportError::invalid(
             &json_path,

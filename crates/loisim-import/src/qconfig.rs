@@ -213,7 +213,7 @@ impl QConfig {
 
     /// Reads a qconfig file.
     pub fn read(path: &Path) -> Result<Self, ImportError> {
-        let text = crate::tensors::read_file(path)?;
+        let text = crate::tensors::read_file_within(path, crate::tensors::MAX_JSON_FILE)?;
         Self::from_json(path, &text)
     }
 

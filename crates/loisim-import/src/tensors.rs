@@ -118,6 +118,13 @@ pub struct TensorFile {
 }
 
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ImportError> {
+    read_file_within(path, MAX_TENSOR_FILE)
+}
+
+/// Reads a whole file of at most `cap` bytes. The cap holds on the bytes actually read, not
+/// only on the size the file system reports (a pipe or a device reports 0).
+pub(crate) fn read_file_within(path: &Path, cap: u64) -> Result<Vec<u8>, ImportError> {
+    use std::io::Read;
     let io = |e: std::io::Error| ImportError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -129,14 +136,27 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ImportError> {
             "is a directory, expected a file",
         ));
     }
-    if meta.len() > MAX_TENSOR_FILE {
-        return Err(ImportError::invalid(
+    let too_big = |len: u64| {
+        ImportError::invalid(
             path,
-            format!("is {} bytes, larger than loisim reads", meta.len()),
-        ));
+            format!("is {len} bytes or more, larger than the {cap} loisim reads"),
+        )
+    };
+    if meta.len() > cap {
+        return Err(too_big(meta.len()));
     }
-    std::fs::read(path).map_err(io)
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(cap + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > cap {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
+
+/// Largest JSON description read (an export v1 `model.json`, a qconfig): 64 MiB, far above the
+/// few kilobytes these files hold.
+pub const MAX_JSON_FILE: u64 = 64 << 20;
 
 fn le_chunks<const N: usize>(data: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
     data.chunks_exact(N).map(|c| {
@@ -367,8 +387,51 @@ fn header_shape_overflows(bytes: &[u8]) -> bool {
         .is_none_or(|n| n > isize::MAX as u64)
 }
 
+/// Longest `.npy` header accepted, in bytes (numpy's own default `max_header_size`).
+pub const MAX_NPY_HEADER: usize = 10_000;
+
+/// Rejects a `.npy` header that a plain (non-structured) array cannot have before npyz parses
+/// it: npyz's Python-literal parser backtracks exponentially in the nesting depth of brackets
+/// (a 200-byte header with 48 nested braces never finishes). A plain array's header is a
+/// dictionary holding a tuple: brackets nest at most two deep outside quoted strings.
+fn check_npy_header(bytes: &[u8]) -> Result<(), String> {
+    let Some(payload) = npy_payload_len(bytes) else {
+        // npyz reports a short or foreign file itself (nothing to parse at length).
+        return Ok(());
+    };
+    let header = &bytes[..bytes.len() - payload];
+    if header.len() > MAX_NPY_HEADER {
+        return Err(format!(
+            "has a {}-byte .npy header, longer than {MAX_NPY_HEADER} bytes (numpy's own limit)",
+            header.len()
+        ));
+    }
+    let (mut depth, mut quote) = (0usize, None);
+    for &b in header.iter().skip(10) {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"') => quote = Some(b),
+            (None, b'(' | b'[' | b'{') => {
+                depth += 1;
+                if depth > 2 {
+                    return Err(
+                        "has a .npy header nested deeper than a plain array's (structured \
+                         dtypes are not supported)"
+                            .into(),
+                    );
+                }
+            }
+            (None, b')' | b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn parse_npy_within(bytes: &[u8], budget: &mut Budget) -> Result<Tensor, String> {
     use npyz::{DType, NpyFile, Order, TypeChar};
+    check_npy_header(bytes)?;
     if header_shape_overflows(bytes) {
         return Err("its shape's element count overflows".into());
     }
@@ -590,6 +653,61 @@ mod limit_tests {
         // A shape whose element count overflows is an error, not a wrap.
         let huge = npy("|i1", false, &[1 << 40, 1 << 40], &[]);
         assert!(parse_npy(&huge).is_err());
+    }
+
+    /// A version 1 `.npy` file with the header text given as is.
+    fn npy_raw(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn the_file_cap_holds_on_the_bytes_read_not_the_reported_size() {
+        let dir = tempfile::tempdir().expect("dir");
+        let big = dir.path().join("model.json");
+        std::fs::File::create(&big)
+            .and_then(|f| f.set_len(MAX_JSON_FILE + 1))
+            .expect("sparse file");
+        let e = read_file_within(&big, MAX_JSON_FILE).expect_err("too big");
+        assert!(e.to_string().contains("larger than"), "{e}");
+        // A device reports a length of 0 and never ends.
+        #[cfg(target_os = "linux")]
+        {
+            let e = read_file_within(Path::new("/dev/zero"), 4096).expect_err("endless");
+            assert!(e.to_string().contains("4097 bytes or more"), "{e}");
+        }
+        let small = dir.path().join("ok.json");
+        std::fs::write(&small, b"{}").expect("write");
+        assert_eq!(read_file_within(&small, 2).expect("fits"), b"{}");
+    }
+
+    #[test]
+    fn a_deeply_nested_header_is_refused_before_npyz_parses_it() {
+        // Found by the `npy` fuzz target: npyz's literal parser backtracks exponentially in the
+        // nesting depth, so this 200-byte file never finished parsing before the check.
+        let braces = "{".repeat(48);
+        let header =
+            format!("{{'descr': '<i2', 'fortran_order': False, 'shape': (32,{braces} 257, -, }}\n");
+        let e = parse_npy(&npy_raw(&header, &[0; 64])).expect_err("nested");
+        assert!(e.contains("nested deeper"), "{e}");
+        // Brackets inside a quoted string do not count; a plain header still reads.
+        let header = "{'descr': '<i2', 'fortran_order': False, 'shape': (2,), 'x': '((({{'}\n";
+        let t = parse_npy(&npy_raw(header, &[1, 0, 2, 0])).expect("plain");
+        assert_eq!(t.shape, vec![2]);
+        // A header longer than numpy's limit is refused.
+        let long = format!(
+            "{{'descr': '<i2', 'fortran_order': False, 'shape': (2,), {}}}\n",
+            " ".repeat(MAX_NPY_HEADER)
+        );
+        let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
+        bytes.extend_from_slice(&(long.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(long.as_bytes());
+        bytes.extend_from_slice(&[1, 0, 2, 0]);
+        let e = parse_npy(&bytes).expect_err("long");
+        assert!(e.contains("longer than"), "{e}");
     }
 
     #[test]

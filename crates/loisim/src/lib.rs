@@ -174,7 +174,16 @@ pub fn load_model(path: &Path) -> Result<Model> {
             loisim_model::codec::MAX_FILE_LEN
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read model", path, e))?;
+    // The cap holds on the bytes read too: a pipe or a device reports a length of 0.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(f, loisim_model::codec::MAX_FILE_LEN + 1),
+                &mut bytes,
+            )
+        })
+        .map_err(|e| Error::io("cannot read model", path, e))?;
     loisim_model::codec::decode(&bytes).map_err(|source| Error::Model {
         path: path.to_path_buf(),
         source,
