@@ -1345,6 +1345,24 @@ fn npy_whose_shape_overflows_is_a_one_line_error() {
 }
 
 #[test]
+fn npy_whose_header_nests_brackets_deeply_is_a_one_line_error() {
+    // Found by the `npy` fuzz target: 48 nested braces in the shape made npyz's header parser
+    // backtrack for ever (the hang guard killed the run before the header check).
+    let braces = "{".repeat(48);
+    let mut npy = npy_header(&format!(
+        "{{'descr': '<i2', 'fortran_order': False, 'shape': (32,{braces} 257, -, }}"
+    ));
+    npy.extend_from_slice(&[0; 64]);
+    fixed_case(
+        "fixed-npy-nested-header",
+        &[("x.npy", &npy)],
+        &[cmd(&[
+            "run", MODEL, "--input", "@x.npy", "--tokens", "2", "--quiet",
+        ])],
+    );
+}
+
+#[test]
 fn qconfig_needing_a_negative_dense_shift_is_a_one_line_error() {
     // out2 with w_exp 6, out_exp 10 and inp_exp 0 needs a shift of 0 + 6 - 10 = -4 bits, which
     // validation refuses; calibration must not run such a model first (found by damaged_qconfig
