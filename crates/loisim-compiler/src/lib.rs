@@ -16,6 +16,7 @@ pub mod network;
 pub mod program;
 pub mod report;
 pub mod synmem;
+pub mod to_ir;
 
 pub use activity::Activity;
 pub use compile::{CompileError, compile};

@@ -21,6 +21,8 @@ pub struct StepActivity {
     pub synops: Vec<u64>,
     /// Messages the host injected.
     pub host_messages: u64,
+    /// Port sums due in this timestep at populations that did not update (discarded).
+    pub dropped: u64,
 }
 
 /// What one timestep produced.
@@ -135,6 +137,7 @@ impl<'n> Reference<'n> {
             messages: vec![0; n_pops],
             synops: vec![0; n_pops],
             host_messages: 0,
+            dropped: 0,
         };
         let slot = (self.t % self.slots as u64) as usize;
         // 1. Every neuron updates on the port sums due now; the slot is then emptied.
@@ -149,6 +152,13 @@ impl<'n> Reference<'n> {
                 prog.channels.len(),
             );
             let base = slot * n_ports * n;
+            if !p.schedule.runs_at(self.t) {
+                let due = &mut self.ring[pi][base..base + n_ports * n];
+                activity.dropped += due.iter().filter(|&&v| v != 0).count() as u64;
+                due.fill(0);
+                sent.push(vec![0; n * n_ch]);
+                continue;
+            }
             let mut ports = vec![0i64; n_ports];
             let mut params = vec![0i64; prog.params.len()];
             let mut out = vec![0i64; n * n_ch];

@@ -17,7 +17,7 @@ pub mod random;
 pub use interp::{Reference, Step, StepActivity, run};
 pub use network::{
     Conv, Delay, Input, InputId, MAX_DELAY, MAX_POPULATION, MAX_SYNAPSES, NetError, Network,
-    Output, PopId, Population, ProgramId, ProjId, Projection, Source, Synapses, Target,
+    Output, PopId, Population, ProgramId, ProjId, Projection, Schedule, Source, Synapses, Target,
 };
 pub use program::{
     ChannelDecl, Events, Instructions, NeuronProgram, Op, OpClass, PortDecl, ProgramBuilder,

@@ -66,6 +66,38 @@ pub struct Input {
     pub bits: u8,
 }
 
+/// The timesteps in which a population's neurons update: `first`, `first + every`, ...
+///
+/// Loihi updates every neuron every timestep ([`Schedule::ALWAYS`]). A later first update or a
+/// period above 1 expresses a network whose populations wait for their data, as the S5
+/// lowering's stages do (a population at stage `s` handles token `k` in timestep
+/// `k * period + s`). In a timestep without an update, a population sends nothing, keeps its
+/// state, and the input due in that timestep is discarded (counted as dropped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// First timestep with an update.
+    pub first: u64,
+    /// Timesteps between updates (at least 1).
+    pub every: u32,
+}
+
+impl Schedule {
+    /// Every timestep.
+    pub const ALWAYS: Self = Self { first: 0, every: 1 };
+
+    /// Whether the population updates in timestep `t`.
+    #[must_use]
+    pub fn runs_at(&self, t: u64) -> bool {
+        t >= self.first && (t - self.first).is_multiple_of(u64::from(self.every.max(1)))
+    }
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self::ALWAYS
+    }
+}
+
 /// A population of neurons running one program.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Population {
@@ -81,6 +113,9 @@ pub struct Population {
     pub params: Vec<Vec<i64>>,
     /// Initial values: empty (all zero) or, per state variable, one value per neuron.
     pub init: Vec<Vec<i64>>,
+    /// When the neurons update.
+    #[serde(default)]
+    pub schedule: Schedule,
 }
 
 impl Population {
@@ -378,6 +413,12 @@ impl Network {
                         format!("shape {s:?} does not hold its {} neurons", p.size),
                     ));
                 }
+            }
+            if p.schedule.every == 0 {
+                return Err(bad(
+                    what(),
+                    "updates every 0 timesteps; the period is at least 1".into(),
+                ));
             }
             let Some(prog) = self.programs.get(p.program.index()) else {
                 return Err(bad(

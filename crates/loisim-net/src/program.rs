@@ -271,6 +271,10 @@ pub struct Events {
     pub state_wraps: u64,
     /// Graded payloads that wrapped at the channel's width.
     pub payload_wraps: u64,
+    /// [`Op::Sat`] operations that changed their value.
+    pub saturations: u64,
+    /// [`Op::Wrap`] operations that changed their value.
+    pub wraps: u64,
 }
 
 /// Two's-complement wrap of `v` to `bits` bits (1..=64).
@@ -512,8 +516,16 @@ impl NeuronProgram {
                 }
                 Op::Min(a, b) => v(a).min(v(b)),
                 Op::Max(a, b) => v(a).max(v(b)),
-                Op::Sat(a, bits) => sat(v(a), bits),
-                Op::Wrap(a, bits) => wrap(v(a), bits),
+                Op::Sat(a, bits) => {
+                    let (x, r) = (v(a), sat(v(a), bits));
+                    events.saturations += u64::from(r != x);
+                    r
+                }
+                Op::Wrap(a, bits) => {
+                    let (x, r) = (v(a), wrap(v(a), bits));
+                    events.wraps += u64::from(r != x);
+                    r
+                }
                 Op::Lt(a, b) => i64::from(v(a) < v(b)),
                 Op::Eq(a, b) => i64::from(v(a) == v(b)),
                 Op::Select {

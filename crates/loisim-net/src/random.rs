@@ -4,8 +4,8 @@
 //! Deterministic in the seed (no dependency on a random-number crate).
 
 use crate::network::{
-    Conv, Delay, Input, InputId, Network, Output, PopId, Population, ProgramId, Projection, Source,
-    Synapses, Target,
+    Conv, Delay, Input, InputId, Network, Output, PopId, Population, ProgramId, Projection,
+    Schedule, Source, Synapses, Target,
 };
 use crate::program::{NeuronProgram, Op, ProgramBuilder, Val};
 
@@ -250,6 +250,14 @@ pub fn network(seed: u64, shape: &Shape) -> Network {
             program: ProgramId(p as u32),
             params,
             init,
+            schedule: if rng.chance(0.2) {
+                Schedule {
+                    first: rng.range(0, 3) as u64,
+                    every: rng.range(1, 3) as u32,
+                }
+            } else {
+                Schedule::ALWAYS
+            },
         });
     }
     let mut net = Network {

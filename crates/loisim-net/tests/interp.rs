@@ -64,6 +64,7 @@ fn one_pop(program: NeuronProgram, size: u32, params: Vec<Vec<i64>>, input: Inpu
             program: ProgramId(0),
             params,
             init: vec![],
+            schedule: Default::default(),
         }],
         projections: vec![],
         outputs: vec![Output {
@@ -128,6 +129,31 @@ fn a_lif_neuron_driven_every_step_spikes_every_third_step() {
     net.projections[0].delay = Delay::Uniform(0);
     net.populations[0].params[1] = vec![2048];
     assert_eq!(times(&net, &inputs, 0), vec![]);
+}
+
+#[test]
+fn a_scheduled_population_updates_only_in_its_timesteps() {
+    let mut net = one_pop(
+        relay(16),
+        1,
+        vec![],
+        Input {
+            name: "x".into(),
+            size: 1,
+            bits: 8,
+        },
+    );
+    net.projections.push(from_input(
+        Synapses::Identity { weight: 1 },
+        Delay::Uniform(0),
+    ));
+    net.populations[0].schedule = loisim_net::Schedule { first: 2, every: 3 };
+    // Input t + 1 at timestep t reaches the neuron at t + 1; it updates at 2, 5, 8.
+    let inputs: Vec<Vec<Vec<i64>>> = (0..9).map(|t| vec![vec![t + 1]]).collect();
+    assert_eq!(times(&net, &inputs, 0), vec![(2, 2), (5, 5), (8, 8)]);
+    let steps = run(&net, &inputs).expect("runs");
+    let dropped: u64 = steps.iter().map(|s| s.activity.dropped).sum();
+    assert_eq!(dropped, 5, "input due at 1, 3, 4, 6, 7 is discarded");
 }
 
 #[test]
@@ -282,8 +308,8 @@ proptest! {
             programs: vec![relay(32)],
             inputs: vec![Input { name: "x".into(), size: c_in * h * w, bits: 8 }],
             populations: vec![
-                Population { name: "a".into(), size: c_in * h * w, shape: Some(src), program: ProgramId(0), params: vec![], init: vec![] },
-                Population { name: "b".into(), size: c_out * ho * wo, shape: Some(dst), program: ProgramId(0), params: vec![], init: vec![] },
+                Population { name: "a".into(), size: c_in * h * w, shape: Some(src), program: ProgramId(0), params: vec![], init: vec![], schedule: Default::default() },
+                Population { name: "b".into(), size: c_out * ho * wo, shape: Some(dst), program: ProgramId(0), params: vec![], init: vec![], schedule: Default::default() },
             ],
             projections: vec![from_input(Synapses::Identity { weight: 1 }, Delay::Uniform(0))],
             outputs: vec![Output { name: "b".into(), pop: PopId(1), channel: 0 }],
