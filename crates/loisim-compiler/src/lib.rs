@@ -12,6 +12,7 @@
 pub mod activity;
 pub mod compile;
 pub mod layout;
+pub mod net_map;
 pub mod network;
 pub mod program;
 pub mod report;

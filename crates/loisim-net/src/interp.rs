@@ -3,9 +3,9 @@
 //! Deliberately simple: every timestep, every population runs its program on every neuron
 //! (reading the port sums due this timestep), then every message of the timestep (the
 //! populations' sends and the host's input) is delivered over every synapse into the target
-//! port's slot for timestep `t + 1 + delay`. Port sums wrap at the port's width; wrapping sums
-//! do not depend on the order of additions, so neither does the result. The engine must
-//! produce the same integers.
+//! port's slot for timestep `t + 1 + delay`. A port's sum is read wrapped to the port's width
+//! (and counted when it did not fit); sums modulo 2^64 do not depend on the order of
+//! additions, so neither does the result. The engine must produce the same integers.
 
 use crate::network::{NetError, Network, PopId, Source};
 use crate::program::{Events, wrap};
@@ -105,32 +105,7 @@ impl<'n> Reference<'n> {
     /// Wrong input count or length, or a graded value that does not fit its input's width.
     pub fn step(&mut self, inputs: &[Vec<i64>]) -> Result<Step, NetError> {
         let net = self.net;
-        if inputs.len() != net.inputs.len() {
-            return Err(NetError::Invalid {
-                what: "input".into(),
-                message: format!(
-                    "{} input vectors given, the network has {} inputs",
-                    inputs.len(),
-                    net.inputs.len()
-                ),
-            });
-        }
-        for (x, decl) in inputs.iter().zip(&net.inputs) {
-            if x.len() != decl.size as usize {
-                return Err(NetError::Invalid {
-                    what: format!("input `{}`", decl.name),
-                    message: format!("{} values given, it takes {}", x.len(), decl.size),
-                });
-            }
-            if decl.bits > 0
-                && let Some(v) = x.iter().find(|&&v| wrap(v, decl.bits) != v)
-            {
-                return Err(NetError::Invalid {
-                    what: format!("input `{}`", decl.name),
-                    message: format!("value {v} does not fit {} bits", decl.bits),
-                });
-            }
-        }
+        check_inputs(net, inputs)?;
         let n_pops = net.populations.len();
         let mut activity = StepActivity {
             updates: vec![0; n_pops],
@@ -164,7 +139,9 @@ impl<'n> Reference<'n> {
             let mut out = vec![0i64; n * n_ch];
             for i in 0..n {
                 for (k, v) in ports.iter_mut().enumerate() {
-                    *v = self.ring[pi][base + k * n + i];
+                    let sum = self.ring[pi][base + k * n + i];
+                    *v = wrap(sum, prog.ports[k].bits);
+                    self.events.port_wraps += u64::from(*v != sum);
                 }
                 for (k, v) in params.iter_mut().enumerate() {
                     *v = p.params[k][i];
@@ -193,7 +170,6 @@ impl<'n> Reference<'n> {
             let dprog = net.program_of(pr.dst.pop);
             let n_dst = net.populations[dst].size as usize;
             let port = usize::from(pr.dst.port);
-            let bits = dprog.ports[port].bits;
             let n_ports = dprog.ports.len();
             let binary = net.source_bits(pr.src) == 0;
             let n_src = net.source_size(pr.src);
@@ -212,17 +188,11 @@ impl<'n> Reference<'n> {
                 let ring = &mut self.ring[dst];
                 let t = self.t;
                 let slots = self.slots as u64;
-                let events = &mut self.events;
                 let synops = &mut activity.synops[dst];
                 net.fan_out(pr, i, |j, w, d| {
                     let s = ((t + 1 + u64::from(d)) % slots) as usize;
                     let at = (s * n_ports + port) * n_dst + j as usize;
-                    let sum = ring[at].wrapping_add(w.wrapping_mul(payload));
-                    let wrapped = wrap(sum, bits);
-                    if wrapped != sum {
-                        events.port_wraps += 1;
-                    }
-                    ring[at] = wrapped;
+                    ring[at] = ring[at].wrapping_add(w.wrapping_mul(payload));
                     *synops += 1;
                 });
             }
@@ -244,6 +214,41 @@ impl<'n> Reference<'n> {
         self.t += 1;
         Ok(Step { outputs, activity })
     }
+}
+
+/// Checks one timestep's inputs against the network: one vector per input, of its size, graded
+/// values within its width.
+///
+/// # Errors
+/// The first mismatch.
+pub fn check_inputs(net: &Network, inputs: &[Vec<i64>]) -> Result<(), NetError> {
+    if inputs.len() != net.inputs.len() {
+        return Err(NetError::Invalid {
+            what: "input".into(),
+            message: format!(
+                "{} input vectors given, the network has {} inputs",
+                inputs.len(),
+                net.inputs.len()
+            ),
+        });
+    }
+    for (x, decl) in inputs.iter().zip(&net.inputs) {
+        if x.len() != decl.size as usize {
+            return Err(NetError::Invalid {
+                what: format!("input `{}`", decl.name),
+                message: format!("{} values given, it takes {}", x.len(), decl.size),
+            });
+        }
+        if decl.bits > 0
+            && let Some(v) = x.iter().find(|&&v| wrap(v, decl.bits) != v)
+        {
+            return Err(NetError::Invalid {
+                what: format!("input `{}`", decl.name),
+                message: format!("value {v} does not fit {} bits", decl.bits),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Runs `net` for one timestep per entry of `inputs` (each: per network input, its values).

@@ -148,7 +148,8 @@ impl Op {
     }
 }
 
-/// An input port: a dendritic accumulator that sums the synaptic input of one timestep.
+/// An input port: a dendritic accumulator that sums the synaptic input of one timestep; the
+/// program reads the sum wrapped to the port's width.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortDecl {
     /// Name (unique in the program).
@@ -265,7 +266,7 @@ impl Instructions {
 /// Counters of values changed by a width in one run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Events {
-    /// Port sums that wrapped at the accumulator's width.
+    /// Port sums that did not fit the accumulator's width when read (wrapped).
     pub port_wraps: u64,
     /// State updates that wrapped at the variable's width.
     pub state_wraps: u64,
@@ -275,6 +276,16 @@ pub struct Events {
     pub saturations: u64,
     /// [`Op::Wrap`] operations that changed their value.
     pub wraps: u64,
+}
+
+impl std::ops::AddAssign for Events {
+    fn add_assign(&mut self, o: Self) {
+        self.port_wraps += o.port_wraps;
+        self.state_wraps += o.state_wraps;
+        self.payload_wraps += o.payload_wraps;
+        self.saturations += o.saturations;
+        self.wraps += o.wraps;
+    }
 }
 
 /// Two's-complement wrap of `v` to `bits` bits (1..=64).

@@ -408,7 +408,7 @@ fn conv_between(rng: &mut Rng, src: [u32; 3], dst: [u32; 3]) -> Option<Conv> {
 }
 
 /// Random inputs for `steps` timesteps: graded inputs within their width (often zero), binary
-/// inputs 0 or 1.
+/// inputs mostly 0 or 1 and sometimes another value (any non-zero value is a spike).
 #[must_use]
 pub fn inputs(net: &Network, seed: u64, steps: usize) -> Vec<Vec<Vec<i64>>> {
     let mut rng = Rng::new(seed ^ 0x5eed);
@@ -420,7 +420,12 @@ pub fn inputs(net: &Network, seed: u64, steps: usize) -> Vec<Vec<Vec<i64>>> {
                     (0..x.size)
                         .map(|_| {
                             if x.bits == 0 {
-                                i64::from(rng.chance(0.4))
+                                // Any non-zero value is a spike.
+                                match rng.below(5) {
+                                    0 | 1 => 1,
+                                    2 => rng.range(-9, 9),
+                                    _ => 0,
+                                }
                             } else if rng.chance(0.4) {
                                 0
                             } else {

@@ -12,6 +12,7 @@
 //! figures, whatever the thread count. The library does no I/O.
 
 pub mod engine;
+pub mod net_engine;
 pub mod timing;
 
 pub use engine::ProgramRef;

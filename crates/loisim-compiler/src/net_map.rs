@@ -1,0 +1,324 @@
+//! Partitioning a general IR network (`loisim-net`) onto neurocores.
+//!
+//! Each population is cut into pieces of at most `max_neurons_per_core` neurons; pieces are
+//! packed onto cores in order, several small pieces (of any populations) sharing a core when
+//! everything fits. Per core, the partition checks: neurons, dendritic ports per neuron, input
+//! axons (distinct source neurons of each projection feeding the core), synaptic memory, and the
+//! core's memory for synapses, neuron state, delay rings, axon tables and programs.
+//!
+//! Memory model (documented assumptions, the synapse formats of Loihi 2 not being public):
+//! - a stored synapse takes `weight bits + delay bits` of synaptic memory, where the weight bits
+//!   are the narrowest signed width holding the projection's weights and the delay bits those
+//!   holding its longest delay (0 for a delay of 0); runs of at most `max_run` synapses per axon
+//!   add a header each;
+//! - a conv projection's kernel is stored once per core that holds any of its targets (shared
+//!   weights), its synapse count being the kernel's size;
+//! - the dendritic delay ring of a core holds `(longest delay into the core + 1)` timesteps of
+//!   every port of its neurons, each an accumulator of `accumulator_bits`;
+//! - neuron state is `state_word_bits` per state variable and parameter.
+
+use loisim_arch::Chip;
+use loisim_net::{Network, PopId, Synapses};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A slice of a population on a core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetPiece {
+    /// The population.
+    pub pop: PopId,
+    /// First neuron.
+    pub start: u32,
+    /// One past the last neuron.
+    pub end: u32,
+}
+
+/// Resources one core uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CoreUse {
+    /// Neurons.
+    pub neurons: u32,
+    /// Input axons.
+    pub input_axons: u32,
+    /// Synaptic memory, bits.
+    pub synaptic_bits: u64,
+    /// Delay-ring memory, bits.
+    pub ring_bits: u64,
+    /// Neuron state and parameter memory, bits.
+    pub state_bits: u64,
+}
+
+/// A partition of a network onto cores (core `i` of the board holds `cores[i]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetMapping {
+    /// The pieces of each core.
+    pub cores: Vec<Vec<NetPiece>>,
+    /// What each core uses.
+    pub usage: Vec<CoreUse>,
+}
+
+/// Why a network cannot be mapped.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NetMapError {
+    /// The network breaks a rule of the IR or of the chip.
+    #[error(transparent)]
+    Invalid(#[from] loisim_net::NetError),
+    /// One piece cannot fit on any core.
+    #[error("population `{pop}`: {message}")]
+    PieceTooLarge {
+        /// The population.
+        pop: String,
+        /// Which limit.
+        message: String,
+    },
+    /// More cores needed than the board has.
+    #[error("the network needs {needed} cores; board `{board}` has {available}")]
+    DoesNotFit {
+        /// Cores needed.
+        needed: usize,
+        /// Cores on the board.
+        available: u32,
+        /// Board name.
+        board: String,
+    },
+}
+
+fn bits_for(max_abs: i64) -> u32 {
+    // Narrowest signed width holding [-max_abs, max_abs], at least 1.
+    let mut b = 1;
+    while b < 64 && (max_abs > (1i64 << (b - 1)) - 1) {
+        b += 1;
+    }
+    b
+}
+
+/// Per projection: stored bits per synapse (weight + delay).
+fn synapse_bits(net: &Network) -> Vec<u32> {
+    net.projections
+        .iter()
+        .map(|pr| {
+            let w = match &pr.synapses {
+                Synapses::Dense { weights }
+                | Synapses::Sparse { weights, .. }
+                | Synapses::OneToOne { weights } => {
+                    weights.iter().map(|&w| i64::from(w).abs()).max()
+                }
+                Synapses::Conv(c) => c.weights.iter().map(|&w| i64::from(w).abs()).max(),
+                Synapses::Identity { weight } => Some(i64::from(*weight).abs()),
+            }
+            .unwrap_or(0);
+            let d = pr.max_delay();
+            let delay_bits = if d == 0 { 0 } else { 32 - d.leading_zeros() };
+            bits_for(w) + delay_bits
+        })
+        .collect()
+}
+
+/// Cuts `net` into pieces of at most `max_neurons_per_core` neurons and packs them onto the
+/// cores of `chip`'s board.
+///
+/// # Errors
+/// The network is invalid for the chip (delays, payload widths, weight widths, ports), a
+/// single piece does not fit a core, or the board has too few cores.
+pub fn partition(
+    net: &Network,
+    chip: &Chip,
+    max_neurons_per_core: u32,
+) -> Result<NetMapping, NetMapError> {
+    let core = &chip.core;
+    net.validate(core.max_delay.value)?;
+    let invalid = |what: String, message: String| {
+        NetMapError::Invalid(loisim_net::NetError::Invalid { what, message })
+    };
+    let payloads = &chip.noc.payload_bits.value;
+    for pr in &net.projections {
+        let bits = u32::from(net.source_bits(pr.src));
+        if bits > 0 && !payloads.iter().any(|&p| p >= bits) {
+            return Err(invalid(
+                format!("projection `{}`", pr.name),
+                format!("carries {bits}-bit payloads; the chip's graded spikes carry {payloads:?}"),
+            ));
+        }
+    }
+    let syn_bits = synapse_bits(net);
+    for (pr, &b) in net.projections.iter().zip(&syn_bits) {
+        let delay_bits = match pr.max_delay() {
+            0 => 0,
+            d => 32 - d.leading_zeros(),
+        };
+        if b - delay_bits > core.max_weight_bits.value {
+            return Err(invalid(
+                format!("projection `{}`", pr.name),
+                format!(
+                    "needs {}-bit weights; a synapse holds at most {}",
+                    b - delay_bits,
+                    core.max_weight_bits.value
+                ),
+            ));
+        }
+    }
+    for p in &net.populations {
+        let prog = &net.programs[p.program.index()];
+        if prog.ports.len() as u32 > core.max_ports_per_neuron.value {
+            return Err(invalid(
+                format!("population `{}`", p.name),
+                format!(
+                    "program `{}` reads {} ports; a neuron has at most {}",
+                    prog.name,
+                    prog.ports.len(),
+                    core.max_ports_per_neuron.value
+                ),
+            ));
+        }
+    }
+    let max_n = max_neurons_per_core.clamp(1, core.max_neurons.value.max(1));
+    // Pieces in order.
+    let mut pieces = Vec::new();
+    for (pi, p) in net.populations.iter().enumerate() {
+        let mut start = 0;
+        while start < p.size {
+            let end = (start + max_n).min(p.size);
+            pieces.push(NetPiece {
+                pop: PopId(pi as u32),
+                start,
+                end,
+            });
+            start = end;
+        }
+    }
+    let mut cores: Vec<Vec<NetPiece>> = Vec::new();
+    let mut usage: Vec<CoreUse> = Vec::new();
+    for piece in pieces {
+        let fits = |group: &[NetPiece]| -> Result<CoreUse, String> {
+            core_use(net, chip, &syn_bits, group)
+        };
+        if let Some(last) = cores.last_mut() {
+            let mut trial = last.clone();
+            trial.push(piece);
+            let n: u32 = trial.iter().map(|x| x.end - x.start).sum();
+            if n <= max_n
+                && let Ok(u) = fits(&trial)
+            {
+                *last = trial;
+                *usage.last_mut().expect("one per core") = u;
+                continue;
+            }
+        }
+        match fits(&[piece]) {
+            Ok(u) => {
+                cores.push(vec![piece]);
+                usage.push(u);
+            }
+            Err(message) => {
+                return Err(NetMapError::PieceTooLarge {
+                    pop: net.populations[piece.pop.index()].name.clone(),
+                    message: format!(
+                        "neurons {}..{} do not fit one core: {message}",
+                        piece.start, piece.end
+                    ),
+                });
+            }
+        }
+    }
+    let available = chip.board_size().map(|s| s.cores).unwrap_or(0);
+    if cores.len() as u64 > u64::from(available) {
+        return Err(NetMapError::DoesNotFit {
+            needed: cores.len(),
+            available,
+            board: chip.board.name.clone(),
+        });
+    }
+    Ok(NetMapping { cores, usage })
+}
+
+/// What `group` (pieces on one core) uses, or which limit it breaks.
+fn core_use(
+    net: &Network,
+    chip: &Chip,
+    syn_bits: &[u32],
+    group: &[NetPiece],
+) -> Result<CoreUse, String> {
+    let core = &chip.core;
+    let mut u = CoreUse::default();
+    let on_core = |pop: PopId, j: u32| {
+        group
+            .iter()
+            .any(|g| g.pop == pop && g.start <= j && j < g.end)
+    };
+    let mut longest_delay = 0u32;
+    let mut port_slots = 0u64;
+    for g in group {
+        let p = &net.populations[g.pop.index()];
+        let prog = &net.programs[p.program.index()];
+        let n = u64::from(g.end - g.start);
+        u.neurons += g.end - g.start;
+        port_slots += n * prog.ports.len() as u64;
+        u.state_bits += n
+            * (prog.states.len() + prog.params.len()) as u64
+            * u64::from(core.state_word_bits.value);
+    }
+    let mut axons: BTreeSet<(usize, u32)> = BTreeSet::new();
+    let mut conv_kernels: BTreeMap<usize, u64> = BTreeMap::new();
+    let run_header = u64::from(chip.synapses.run_header_bits.value);
+    let max_run = u64::from(chip.synapses.max_run.value.max(1));
+    for (k, pr) in net.projections.iter().enumerate() {
+        if !group.iter().any(|g| g.pop == pr.dst.pop) {
+            continue;
+        }
+        let n_src = net.source_size(pr.src);
+        for i in 0..n_src {
+            let mut count = 0u64;
+            net.fan_out(pr, i, |j, _, d| {
+                if on_core(pr.dst.pop, j) {
+                    count += 1;
+                    longest_delay = longest_delay.max(d);
+                }
+            });
+            if count > 0 {
+                axons.insert((k, i));
+                if let Synapses::Conv(c) = &pr.synapses {
+                    conv_kernels.insert(k, c.weights.len() as u64);
+                } else {
+                    u.synaptic_bits +=
+                        count * u64::from(syn_bits[k]) + count.div_ceil(max_run) * run_header;
+                }
+            }
+        }
+    }
+    for (k, n) in conv_kernels {
+        u.synaptic_bits += n * u64::from(syn_bits[k]) + n.div_ceil(max_run) * run_header;
+    }
+    // Binary and graded inputs alike take an axon per (projection, source neuron).
+    u.input_axons = axons.len() as u32;
+    u.ring_bits =
+        (u64::from(longest_delay) + 1) * port_slots * u64::from(core.accumulator_bits.value);
+    if u.neurons > core.max_neurons.value {
+        return Err(format!(
+            "{} neurons, a core holds {}",
+            u.neurons, core.max_neurons.value
+        ));
+    }
+    if u.input_axons > core.max_input_axons.value {
+        return Err(format!(
+            "{} input axons, a core has {}",
+            u.input_axons, core.max_input_axons.value
+        ));
+    }
+    let syn_bytes = u.synaptic_bits.div_ceil(8);
+    if syn_bytes > core.max_synaptic_bytes.value {
+        return Err(format!(
+            "{syn_bytes} bytes of synapses, a core holds {}",
+            core.max_synaptic_bytes.value
+        ));
+    }
+    let total = syn_bytes
+        + u.ring_bits.div_ceil(8)
+        + u.state_bits.div_ceil(8)
+        + u64::from(u.input_axons) * u64::from(core.input_axon_bytes.value);
+    if total > core.memory_bytes.value {
+        return Err(format!(
+            "{total} bytes of synapses, delay ring, state and axons, a core has {}",
+            core.memory_bytes.value
+        ));
+    }
+    Ok(u)
+}
