@@ -464,6 +464,19 @@ fn bad_model_files_are_one_line_errors() {
 }
 
 #[test]
+fn an_error_names_its_cause_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("missing.bin");
+    let text = fails(&["run", s(&missing)]);
+    assert_eq!(text.matches("No such file").count(), 1, "{text}");
+    let cut = dir.path().join("cut.bin");
+    let bytes = std::fs::read(root().join("models/s5-sparse-0.25x.bin")).expect("model");
+    std::fs::write(&cut, &bytes[..100]).expect("write");
+    let text = fails(&["run", s(&cut)]);
+    assert_eq!(text.matches("truncated").count(), 1, "{text}");
+}
+
+#[test]
 fn bad_inputs_and_outputs_are_one_line_errors() {
     let dir = tempfile::tempdir().expect("tmp");
     let p = |name: &str| dir.path().join(name);

@@ -115,7 +115,19 @@ fn main() -> ExitCode {
             if broken_pipe {
                 return ExitCode::SUCCESS;
             }
-            let msg = format!("{e:#}").replace('\n', " ");
+            // The chain, each cause once: library errors that name their cause in their own
+            // message would otherwise repeat it.
+            let mut msg = String::new();
+            for cause in e.chain() {
+                let text = cause.to_string();
+                if !msg.contains(&text) {
+                    if !msg.is_empty() {
+                        msg.push_str(": ");
+                    }
+                    msg.push_str(&text);
+                }
+            }
+            let msg = msg.replace('\n', " ");
             eprintln!("error: {msg}");
             ExitCode::from(2)
         }

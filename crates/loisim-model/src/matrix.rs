@@ -329,6 +329,15 @@ impl TryFrom<MatrixRepr> for SparseMatrix {
     type Error = MatrixError;
 
     fn try_from(r: MatrixRepr) -> Result<Self, MatrixError> {
+        // Every matrix of a model has model dimensions; a larger one is corrupt, and its shape
+        // must not size an allocation or a loop (a dense 2^32 x 0 matrix holds no values).
+        let (MatrixRepr::Dense { n_in, n_out, .. } | MatrixRepr::Sparse { n_in, n_out, .. }) = &r;
+        let max = crate::validate::MAX_DIM;
+        if *n_in > max || *n_out > max {
+            return Err(MatrixError(format!(
+                "a {n_out}x{n_in} matrix is larger than any model dimension (at most {max})"
+            )));
+        }
         match r {
             MatrixRepr::Dense {
                 n_in,
@@ -447,6 +456,32 @@ mod tests {
     fn roundtrip(m: &SparseMatrix) -> SparseMatrix {
         let bytes = postcard::to_allocvec(m).expect("encode");
         postcard::from_bytes(&bytes).expect("decode")
+    }
+
+    #[test]
+    fn a_matrix_larger_than_any_model_dimension_is_refused_before_allocating() {
+        // Found by the model_bin fuzz target: a dense 2^32-1 x 0 matrix holds no values, so
+        // its length check passed, and building it allocated 16 GB of row pointers.
+        let r = MatrixRepr::Dense {
+            n_in: u32::MAX,
+            n_out: 0,
+            fmt: Fmt::new(8, 0),
+            values: Values::I8(vec![]),
+        };
+        let e = SparseMatrix::try_from(r)
+            .expect_err("too large")
+            .to_string();
+        assert!(e.contains("larger than any model dimension"), "{e}");
+        let r = MatrixRepr::Dense {
+            n_in: crate::validate::MAX_DIM,
+            n_out: 0,
+            fmt: Fmt::new(8, 0),
+            values: Values::I8(vec![]),
+        };
+        assert_eq!(
+            SparseMatrix::try_from(r).expect("at the limit").n_in(),
+            1 << 16
+        );
     }
 
     #[test]
