@@ -250,9 +250,10 @@ impl<'a> Partitioner<'a> {
 }
 
 /// Traffic between placement nodes, in bits per token.
-struct TrafficGraph {
-    graph: DiGraph<Option<PieceId>, f64>,
-    piece_nodes: Vec<NodeIndex>,
+/// Traffic between pieces (and the host, node weight `None`), bits per timestep, for placement.
+pub(crate) struct TrafficGraph {
+    pub(crate) graph: DiGraph<Option<PieceId>, f64>,
+    pub(crate) piece_nodes: Vec<NodeIndex>,
 }
 
 /// Which piece holds each neuron: per population, its pieces' `(start, end, index)` sorted by
@@ -356,18 +357,19 @@ fn traffic_graph(
     Ok(TrafficGraph { graph, piece_nodes })
 }
 
-fn place(
+/// Places the pieces of `tg` on the cores of `board`: `initial` (every piece once) along the
+/// serpentine, then `sweeps` rounds of pairwise swaps that lower the traffic-weighted hop
+/// distance.
+pub(crate) fn place(
     board: &Board,
     tg: &TrafficGraph,
-    pieces: &[Piece],
-    net: &Network,
+    initial: &[usize],
     sweeps: u32,
 ) -> Vec<CoreId> {
     let order = board.serpentine_cores();
-    // Initial: stage order along the serpentine.
-    let mut by_stage: Vec<usize> = (0..pieces.len()).collect();
-    by_stage.sort_by_key(|&k| (net.pop(pieces[k].pop).stage, pieces[k].pop, pieces[k].start));
-    let mut pos = vec![CoreId(0); pieces.len()];
+    let n_pieces = tg.piece_nodes.len();
+    let by_stage = initial;
+    let mut pos = vec![CoreId(0); n_pieces];
     let mut occupant: Vec<Option<usize>> = vec![None; board.n_cores() as usize];
     for (slot, &k) in by_stage.iter().enumerate() {
         pos[k] = order[slot];
@@ -397,7 +399,7 @@ fn place(
     let moved_cost = |k: usize, at: CoreId, pos: &[CoreId], skip: Option<usize>| -> f64 {
         neighbours[k]
             .iter()
-            .filter(|(n, _)| tg.graph[*n].map(|p| p.0 as usize) != skip)
+            .filter(|(n, _)| skip.is_none_or(|s| tg.graph[*n] != Some(PieceId(s as u32))))
             .map(|&(n, w)| w * f64::from(board.hops(Endpoint::Core(at), endpoint(n, pos))))
             .sum()
     };
@@ -445,7 +447,7 @@ fn place(
     };
     for _ in 0..sweeps {
         let mut improved = false;
-        for k in 0..pieces.len() {
+        for k in 0..n_pieces {
             for c in candidates(k, &pos) {
                 let here = pos[k];
                 if c == here {
@@ -618,7 +620,10 @@ pub fn compile(
         })
         .collect();
     let tg = traffic_graph(&net, &pieces, activity, chip.noc.header_bits.value)?;
-    let pos = place(&board, &tg, &pieces, &net, options.place_sweeps);
+    // Initial: stage order along the serpentine.
+    let mut by_stage: Vec<usize> = (0..pieces.len()).collect();
+    by_stage.sort_by_key(|&k| (net.pop(pieces[k].pop).stage, pieces[k].pop, pieces[k].start));
+    let pos = place(&board, &tg, &by_stage, options.place_sweeps);
     for (p, c) in pieces.iter_mut().zip(pos) {
         p.core = c;
     }

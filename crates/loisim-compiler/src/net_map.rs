@@ -322,3 +322,126 @@ fn core_use(
     }
     Ok(u)
 }
+
+/// Where the cores of a [`NetMapping`] sit on the board, and the traffic they exchange.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetLayout {
+    /// The board core of each mapping core (`mapping.cores[i]` runs on `cores[i]`).
+    pub cores: Vec<crate::layout::CoreId>,
+    /// Message bits per timestep between cores and the host when every neuron sends once
+    /// (header and payload), the traffic placement minimises.
+    pub traffic_bits_per_step: f64,
+    /// The same bits, each times the hops it travels (router to router).
+    pub hop_bits_per_step: f64,
+    /// The longest route used, hops.
+    pub max_hops: u32,
+}
+
+/// Places the cores of `mapping` on `chip`'s board: in mapping order along the serpentine, then
+/// `sweeps` rounds of pairwise swaps that lower the traffic-weighted hop distance (the S5
+/// compiler's placement), with every neuron assumed to send once per timestep.
+///
+/// # Errors
+/// The board description is invalid or too small.
+pub fn place(
+    net: &Network,
+    mapping: &NetMapping,
+    chip: &Chip,
+    sweeps: u32,
+) -> Result<NetLayout, NetMapError> {
+    use crate::compile::TrafficGraph;
+    use crate::layout::{Board, Endpoint};
+    use crate::program::PieceId;
+    use petgraph::graph::{DiGraph, NodeIndex};
+    let board = Board::new(chip).map_err(|e| {
+        NetMapError::Invalid(loisim_net::NetError::Invalid {
+            what: format!("chip `{}`", chip.name),
+            message: e.to_string(),
+        })
+    })?;
+    if mapping.cores.len() as u64 > u64::from(board.n_cores()) {
+        return Err(NetMapError::DoesNotFit {
+            needed: mapping.cores.len(),
+            available: board.n_cores(),
+            board: chip.board.name.clone(),
+        });
+    }
+    // The mapping core of every neuron.
+    let mut holder: Vec<Vec<u32>> = net
+        .populations
+        .iter()
+        .map(|p| vec![0; p.size as usize])
+        .collect();
+    for (k, group) in mapping.cores.iter().enumerate() {
+        for g in group {
+            for j in g.start..g.end {
+                holder[g.pop.index()][j as usize] = k as u32;
+            }
+        }
+    }
+    let header = chip.noc.header_bits.value;
+    let mut graph = DiGraph::new();
+    let host = graph.add_node(None);
+    let nodes: Vec<NodeIndex> = (0..mapping.cores.len())
+        .map(|k| graph.add_node(Some(PieceId(k as u32))))
+        .collect();
+    let mut weights: BTreeMap<(NodeIndex, NodeIndex), f64> = BTreeMap::new();
+    for pr in &net.projections {
+        let bits = f64::from(header + u32::from(net.source_bits(pr.src)));
+        for i in 0..net.source_size(pr.src) {
+            let from = match pr.src {
+                loisim_net::Source::Input(_) => host,
+                loisim_net::Source::Population { pop, .. } => {
+                    nodes[holder[pop.index()][i as usize] as usize]
+                }
+            };
+            let mut dsts = BTreeSet::new();
+            net.fan_out(pr, i, |j, _, _| {
+                dsts.insert(holder[pr.dst.pop.index()][j as usize]);
+            });
+            for k in dsts {
+                *weights.entry((from, nodes[k as usize])).or_default() += bits;
+            }
+        }
+    }
+    for o in &net.outputs {
+        let p = &net.populations[o.pop.index()];
+        let bits = f64::from(
+            header + u32::from(net.program_of(o.pop).channels[usize::from(o.channel)].bits),
+        );
+        for j in 0..p.size {
+            *weights
+                .entry((nodes[holder[o.pop.index()][j as usize] as usize], host))
+                .or_default() += bits;
+        }
+    }
+    // Messages a core sends to itself never cross the mesh and do not depend on placement.
+    for ((a, b), w) in &weights {
+        if a != b {
+            graph.add_edge(*a, *b, *w);
+        }
+    }
+    let tg = TrafficGraph {
+        graph,
+        piece_nodes: nodes.clone(),
+    };
+    let initial: Vec<usize> = (0..mapping.cores.len()).collect();
+    let cores = crate::compile::place(&board, &tg, &initial, sweeps);
+    let at = |n: NodeIndex| match tg.graph[n] {
+        None => Endpoint::Host,
+        Some(PieceId(k)) => Endpoint::Core(cores[k as usize]),
+    };
+    let (mut traffic, mut hop_bits, mut max_hops) = (0.0, 0.0, 0);
+    for ((a, b), w) in &weights {
+        let h = board.hops(at(*a), at(*b));
+        traffic += w;
+        hop_bits += w * f64::from(h);
+        max_hops = max_hops.max(h);
+    }
+    Ok(NetLayout {
+        cores,
+        traffic_bits_per_step: traffic,
+        hop_bits_per_step: hop_bits,
+        max_hops,
+    })
+}
