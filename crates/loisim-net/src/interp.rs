@@ -198,19 +198,7 @@ impl<'n> Reference<'n> {
             }
         }
         // 3. The outputs are what their channels sent.
-        let outputs = net
-            .outputs
-            .iter()
-            .map(|o| {
-                let n_ch = net.program_of(o.pop).channels.len();
-                sent[o.pop.index()]
-                    .iter()
-                    .skip(usize::from(o.channel))
-                    .step_by(n_ch)
-                    .copied()
-                    .collect()
-            })
-            .collect();
+        let outputs = net.outputs_from(&sent);
         self.t += 1;
         Ok(Step { outputs, activity })
     }

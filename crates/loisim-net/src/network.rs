@@ -334,6 +334,24 @@ impl Network {
         }
     }
 
+    /// The network outputs of one timestep from what every population sent (per population,
+    /// `[neuron * channels + channel]`, 0 where nothing was sent).
+    #[must_use]
+    pub fn outputs_from(&self, sent: &[Vec<i64>]) -> Vec<Vec<i64>> {
+        self.outputs
+            .iter()
+            .map(|o| {
+                let n_ch = self.program_of(o.pop).channels.len();
+                sent[o.pop.index()]
+                    .iter()
+                    .skip(usize::from(o.channel))
+                    .step_by(n_ch)
+                    .copied()
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The longest delay of any projection.
     #[must_use]
     pub fn max_delay(&self) -> u32 {

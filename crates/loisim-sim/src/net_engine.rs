@@ -500,19 +500,7 @@ impl NetEngine<'_> {
                 *a += b;
             }
         }
-        let outputs = net
-            .outputs
-            .iter()
-            .map(|o| {
-                let n_ch = net.program_of(o.pop).channels.len();
-                pop_sent[o.pop.index()]
-                    .iter()
-                    .skip(usize::from(o.channel))
-                    .step_by(n_ch)
-                    .copied()
-                    .collect()
-            })
-            .collect();
+        let outputs = net.outputs_from(&pop_sent);
         self.t += 1;
         Ok(Step { outputs, activity })
     }
