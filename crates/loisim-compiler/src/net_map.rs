@@ -445,3 +445,129 @@ pub fn place(
         max_hops,
     })
 }
+
+/// One core of a [`NetMapReport`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NetCoreReport {
+    /// Board core id.
+    pub core: u32,
+    /// The pieces it holds, as `population[start..end]`.
+    pub pieces: Vec<String>,
+    /// Neurons.
+    pub neurons: u32,
+    /// Input axons.
+    pub input_axons: u32,
+    /// Synaptic memory, bytes.
+    pub synaptic_bytes: u64,
+    /// Delay-ring memory, bytes.
+    pub ring_bytes: u64,
+    /// State and parameter memory, bytes.
+    pub state_bytes: u64,
+}
+
+/// The mapping of an IR network: cores, their memory, and the placement's traffic.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NetMapReport {
+    /// The network.
+    pub network: String,
+    /// The chip.
+    pub chip: String,
+    /// Cores used.
+    pub cores_used: usize,
+    /// Cores on the board.
+    pub cores_available: u32,
+    /// Neurons placed.
+    pub neurons: u64,
+    /// Message bits per timestep when every neuron sends once.
+    pub traffic_bits_per_step: f64,
+    /// The same bits times the hops each travels.
+    pub hop_bits_per_step: f64,
+    /// The longest route, hops.
+    pub max_hops: u32,
+    /// Per core.
+    pub cores: Vec<NetCoreReport>,
+}
+
+impl NetMapReport {
+    /// The report of `mapping` placed as `layout`.
+    #[must_use]
+    pub fn new(net: &Network, chip: &Chip, mapping: &NetMapping, layout: &NetLayout) -> Self {
+        let cores: Vec<NetCoreReport> = mapping
+            .cores
+            .iter()
+            .zip(&mapping.usage)
+            .zip(&layout.cores)
+            .map(|((group, u), c)| NetCoreReport {
+                core: c.0,
+                pieces: group
+                    .iter()
+                    .map(|g| {
+                        format!(
+                            "{}[{}..{}]",
+                            net.populations[g.pop.index()].name,
+                            g.start,
+                            g.end
+                        )
+                    })
+                    .collect(),
+                neurons: u.neurons,
+                input_axons: u.input_axons,
+                synaptic_bytes: u.synaptic_bits.div_ceil(8),
+                ring_bytes: u.ring_bits.div_ceil(8),
+                state_bytes: u.state_bits.div_ceil(8),
+            })
+            .collect();
+        Self {
+            network: net.name.clone(),
+            chip: chip.name.clone(),
+            cores_used: cores.len(),
+            cores_available: chip.board_size().map(|s| s.cores).unwrap_or(0),
+            neurons: cores.iter().map(|c| u64::from(c.neurons)).sum(),
+            traffic_bits_per_step: layout.traffic_bits_per_step,
+            hop_bits_per_step: layout.hop_bits_per_step,
+            max_hops: layout.max_hops,
+            cores,
+        }
+    }
+
+    /// The report as text: a summary, then one line per core.
+    #[must_use]
+    pub fn text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let mean_hops = if self.traffic_bits_per_step > 0.0 {
+            self.hop_bits_per_step / self.traffic_bits_per_step
+        } else {
+            0.0
+        };
+        let _ = writeln!(s, "network {} on {}", self.network, self.chip);
+        let _ = writeln!(
+            s,
+            "cores used       {} of {}, {} neurons",
+            self.cores_used, self.cores_available, self.neurons
+        );
+        let _ = writeln!(
+            s,
+            "traffic          {:.0} bits per timestep if every neuron sends, {mean_hops:.2} hops on average, at most {}",
+            self.traffic_bits_per_step, self.max_hops
+        );
+        let _ = writeln!(
+            s,
+            "\n  core  neurons  axons  synapses B  ring B  state B  pieces"
+        );
+        for c in &self.cores {
+            let _ = writeln!(
+                s,
+                "{:>6} {:>8} {:>6} {:>11} {:>7} {:>8}  {}",
+                c.core,
+                c.neurons,
+                c.input_axons,
+                c.synaptic_bytes,
+                c.ring_bytes,
+                c.state_bytes,
+                c.pieces.join(" ")
+            );
+        }
+        s
+    }
+}

@@ -79,3 +79,35 @@ fn limits_of_the_chip_are_named_errors() {
         other => panic!("expected a piece too large, got {other:?}"),
     }
 }
+
+#[test]
+fn the_map_report_of_the_s5_network_written_in_the_ir() {
+    use loisim_compiler::net_map::NetMapReport;
+    use loisim_compiler::to_ir::{Pacing, s5_to_ir};
+    let bytes = std::fs::read(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../models/s5-sparse-0.25x.bin"),
+    )
+    .expect("model");
+    let model = loisim_model::codec::decode(&bytes).expect("decode");
+    let chip = Chip::default_chip();
+    let prog = loisim_compiler::compile(
+        &model,
+        &chip,
+        &loisim_compiler::CompileOptions::default(),
+        None,
+    )
+    .expect("compile");
+    let ir = s5_to_ir(
+        &prog.network,
+        chip.core.accumulator_bits.value,
+        Pacing::Pipeline,
+    );
+    let m = partition(&ir, &chip, 64).expect("maps");
+    let l = place(&ir, &m, &chip, 4).expect("places");
+    let r = NetMapReport::new(&ir, &chip, &m, &l);
+    let neurons: u64 = ir.populations.iter().map(|p| u64::from(p.size)).sum();
+    assert_eq!(r.neurons, neurons);
+    assert_eq!(r.cores_used, m.cores.len());
+    expect_test::expect_file!["snapshots/netmap-s5-sparse-0.25x.txt"].assert_eq(&r.text());
+}
