@@ -185,27 +185,29 @@ pub fn partition(
             start = end;
         }
     }
+    let uses = piece_uses(net, chip, &syn_bits, &pieces);
     let mut cores: Vec<Vec<NetPiece>> = Vec::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
     let mut usage: Vec<CoreUse> = Vec::new();
-    for piece in pieces {
-        let fits = |group: &[NetPiece]| -> Result<CoreUse, String> {
-            core_use(net, chip, &syn_bits, group)
-        };
-        if let Some(last) = cores.last_mut() {
-            let mut trial = last.clone();
-            trial.push(piece);
-            let n: u32 = trial.iter().map(|x| x.end - x.start).sum();
+    for (k, piece) in pieces.iter().enumerate() {
+        if let (Some(last), Some(idx)) = (cores.last_mut(), members.last_mut()) {
+            let n: u32 =
+                last.iter().map(|x| x.end - x.start).sum::<u32>() + piece.end - piece.start;
+            let mut trial = idx.clone();
+            trial.push(k);
             if n <= max_n
-                && let Ok(u) = fits(&trial)
+                && let Ok(u) = core_use(chip, &uses, &trial)
             {
-                *last = trial;
+                last.push(*piece);
+                *idx = trial;
                 *usage.last_mut().expect("one per core") = u;
                 continue;
             }
         }
-        match fits(&[piece]) {
+        match core_use(chip, &uses, &[k]) {
             Ok(u) => {
-                cores.push(vec![piece]);
+                cores.push(vec![*piece]);
+                members.push(vec![k]);
                 usage.push(u);
             }
             Err(message) => {
@@ -230,53 +232,83 @@ pub fn partition(
     Ok(NetMapping { cores, usage })
 }
 
-/// What `group` (pieces on one core) uses, or which limit it breaks.
-fn core_use(
-    net: &Network,
-    chip: &Chip,
-    syn_bits: &[u32],
-    group: &[NetPiece],
-) -> Result<CoreUse, String> {
+/// What one piece needs, computed once: the axons reaching it (sorted `(projection << 32) |
+/// source neuron` keys), its synaptic bits other than conv kernels (a run header per axon and
+/// piece), the conv kernels it reads (projection, bits), its longest incoming delay, port slots
+/// and state bits.
+#[derive(Clone, Debug, Default)]
+struct PieceUse {
+    neurons: u32,
+    axons: Vec<u64>,
+    synaptic_bits: u64,
+    conv: Vec<(usize, u64)>,
+    longest_delay: u32,
+    port_slots: u64,
+    state_bits: u64,
+}
+
+/// Every piece's [`PieceUse`], in one pass over the synapses.
+fn piece_uses(net: &Network, chip: &Chip, syn_bits: &[u32], pieces: &[NetPiece]) -> Vec<PieceUse> {
     let core = &chip.core;
-    let mut u = CoreUse::default();
-    let on_core = |pop: PopId, j: u32| {
-        group
-            .iter()
-            .any(|g| g.pop == pop && g.start <= j && j < g.end)
-    };
-    let mut longest_delay = 0u32;
-    let mut port_slots = 0u64;
-    for g in group {
-        let p = &net.populations[g.pop.index()];
-        let prog = &net.programs[p.program.index()];
-        let n = u64::from(g.end - g.start);
-        u.neurons += g.end - g.start;
-        port_slots += n * prog.ports.len() as u64;
-        u.state_bits += n
-            * (prog.states.len() + prog.params.len()) as u64
-            * u64::from(core.state_word_bits.value);
-    }
-    let mut axons: BTreeSet<(usize, u32)> = BTreeSet::new();
-    let mut conv_kernels: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut holder: Vec<Vec<u32>> = net
+        .populations
+        .iter()
+        .map(|p| vec![0; p.size as usize])
+        .collect();
+    let mut uses: Vec<PieceUse> = pieces
+        .iter()
+        .enumerate()
+        .map(|(k, g)| {
+            let p = &net.populations[g.pop.index()];
+            let prog = &net.programs[p.program.index()];
+            let n = g.end - g.start;
+            for j in g.start..g.end {
+                holder[g.pop.index()][j as usize] = k as u32;
+            }
+            PieceUse {
+                neurons: n,
+                port_slots: u64::from(n) * prog.ports.len() as u64,
+                state_bits: u64::from(n)
+                    * (prog.states.len() + prog.params.len()) as u64
+                    * u64::from(core.state_word_bits.value),
+                ..PieceUse::default()
+            }
+        })
+        .collect();
     let run_header = u64::from(chip.synapses.run_header_bits.value);
     let max_run = u64::from(chip.synapses.max_run.value.max(1));
+    // A conv kernel, stored once per core that reads it.
+    let kernel_bits: Vec<u64> = net
+        .projections
+        .iter()
+        .zip(syn_bits)
+        .map(|(pr, &b)| match &pr.synapses {
+            Synapses::Conv(c) => {
+                let n = c.weights.len() as u64;
+                n * u64::from(b) + n.div_ceil(max_run) * run_header
+            }
+            _ => 0,
+        })
+        .collect();
+    let mut hits: BTreeMap<u32, u64> = BTreeMap::new();
     for (k, pr) in net.projections.iter().enumerate() {
-        if !group.iter().any(|g| g.pop == pr.dst.pop) {
-            continue;
-        }
-        let n_src = net.source_size(pr.src);
-        for i in 0..n_src {
-            let mut count = 0u64;
+        let dst = pr.dst.pop.index();
+        let conv = matches!(pr.synapses, Synapses::Conv(_));
+        for i in 0..net.source_size(pr.src) {
+            hits.clear();
             net.fan_out(pr, i, |j, _, d| {
-                if on_core(pr.dst.pop, j) {
-                    count += 1;
-                    longest_delay = longest_delay.max(d);
-                }
+                let piece = holder[dst][j as usize];
+                *hits.entry(piece).or_default() += 1;
+                let u = &mut uses[piece as usize];
+                u.longest_delay = u.longest_delay.max(d);
             });
-            if count > 0 {
-                axons.insert((k, i));
-                if let Synapses::Conv(c) = &pr.synapses {
-                    conv_kernels.insert(k, c.weights.len() as u64);
+            for (&piece, &count) in &hits {
+                let u = &mut uses[piece as usize];
+                u.axons.push(((k as u64) << 32) | u64::from(i));
+                if conv {
+                    if u.conv.last().map(|c| c.0) != Some(k) {
+                        u.conv.push((k, kernel_bits[k]));
+                    }
                 } else {
                     u.synaptic_bits +=
                         count * u64::from(syn_bits[k]) + count.div_ceil(max_run) * run_header;
@@ -284,11 +316,38 @@ fn core_use(
             }
         }
     }
-    for (k, n) in conv_kernels {
-        u.synaptic_bits += n * u64::from(syn_bits[k]) + n.div_ceil(max_run) * run_header;
+    // Keys were pushed in (projection, source) order: already sorted and unique.
+    debug_assert!(uses.iter().all(|u| u.axons.windows(2).all(|w| w[0] < w[1])));
+    uses
+}
+
+/// What the pieces `group` (indices into `uses`) use together on one core, or which limit they
+/// break: axons reaching several of them count once, a conv kernel once per core.
+fn core_use(chip: &Chip, uses: &[PieceUse], group: &[usize]) -> Result<CoreUse, String> {
+    let core = &chip.core;
+    let mut u = CoreUse::default();
+    let mut axons: Vec<u64> = Vec::new();
+    let mut conv: BTreeMap<usize, u64> = BTreeMap::new();
+    let (mut longest_delay, mut port_slots) = (0u32, 0u64);
+    for &k in group {
+        let p = &uses[k];
+        u.neurons += p.neurons;
+        u.state_bits += p.state_bits;
+        u.synaptic_bits += p.synaptic_bits;
+        port_slots += p.port_slots;
+        longest_delay = longest_delay.max(p.longest_delay);
+        axons.extend_from_slice(&p.axons);
+        conv.extend(p.conv.iter().copied());
     }
-    // Binary and graded inputs alike take an axon per (projection, source neuron).
-    u.input_axons = axons.len() as u32;
+    // A core holds at most one piece of a population and a projection targets one population,
+    // so the pieces' axon keys are disjoint; sorting and deduplicating keeps that true should
+    // packing ever change.
+    if group.len() > 1 {
+        axons.sort_unstable();
+        axons.dedup();
+    }
+    u.synaptic_bits += conv.values().sum::<u64>();
+    u.input_axons = u32::try_from(axons.len()).unwrap_or(u32::MAX);
     u.ring_bits =
         (u64::from(longest_delay) + 1) * port_slots * u64::from(core.accumulator_bits.value);
     if u.neurons > core.max_neurons.value {
@@ -569,5 +628,59 @@ impl NetMapReport {
             );
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loisim_net::random::{self, Shape};
+
+    /// Input axons and longest delay of a group of pieces, counted directly from the synapses.
+    fn brute(net: &Network, group: &[NetPiece]) -> (u32, u32) {
+        let on = |pop: PopId, j: u32| {
+            group
+                .iter()
+                .any(|g| g.pop == pop && g.start <= j && j < g.end)
+        };
+        let (mut axons, mut delay) = (BTreeSet::new(), 0);
+        for (k, pr) in net.projections.iter().enumerate() {
+            for i in 0..net.source_size(pr.src) {
+                net.fan_out(pr, i, |j, _, d| {
+                    if on(pr.dst.pop, j) {
+                        axons.insert((k, i));
+                        delay = delay.max(d);
+                    }
+                });
+            }
+        }
+        (axons.len() as u32, delay)
+    }
+
+    #[test]
+    fn core_usage_from_piece_summaries_equals_a_direct_count() {
+        let chip = Chip::default_chip();
+        let mut shared = 0;
+        for seed in 0..60 {
+            let net = random::network(seed, &Shape::default());
+            let m = partition(&net, &chip, 16).expect("maps");
+            for (group, u) in m.cores.iter().zip(&m.usage) {
+                let (axons, delay) = brute(&net, group);
+                assert_eq!(u.input_axons, axons, "seed {seed}");
+                let slots: u64 = group
+                    .iter()
+                    .map(|g| {
+                        let p = &net.populations[g.pop.index()];
+                        u64::from(g.end - g.start)
+                            * net.programs[p.program.index()].ports.len() as u64
+                    })
+                    .sum();
+                let ring =
+                    (u64::from(delay) + 1) * slots * u64::from(chip.core.accumulator_bits.value);
+                assert_eq!(u.ring_bits, ring, "seed {seed}");
+                shared += usize::from(group.len() > 1);
+            }
+        }
+        assert!(shared > 20, "{shared}");
     }
 }
