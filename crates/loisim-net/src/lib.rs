@@ -10,6 +10,7 @@
 //! timestep at a time. See `docs/networks.md`.
 
 pub mod interp;
+pub mod lava;
 pub mod network;
 pub mod program;
 pub mod random;
