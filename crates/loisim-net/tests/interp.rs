@@ -8,7 +8,7 @@ use loisim_net::{
 };
 use proptest::prelude::*;
 
-/// A Lava-style LIF neuron: `u = trunc(u (4096 - du) / 4096) + a_in`, `v = trunc(v (4096 - dv)
+/// A simplified LIF neuron (not Lava's exact model, which is `loisim_net::lava::cuba_lif`): `u = trunc(u (4096 - du) / 4096) + a_in`, `v = trunc(v (4096 - dv)
 /// / 4096) + u + bias`, a binary spike when `v > vth`, then `v = 0`.
 fn lif() -> NeuronProgram {
     let mut b = ProgramBuilder::new("lif");
