@@ -1199,6 +1199,28 @@ fn chip_with_a_million_routers_per_side_is_a_one_line_error() {
 }
 
 #[test]
+fn model_holding_a_dense_matrix_of_2e32_by_0_is_a_one_line_error() {
+    // Found by the model_bin fuzz target (fuzz/regressions/model_bin/): the matrix holds no
+    // values, so decoding once reserved 2^32 row pointers (16 GB) before any check failed.
+    let file = std::fs::read(root().join("fuzz/regressions/model_bin/dense-matrix-2e32-by-0-oom"))
+        .expect("reproducer");
+    // The fuzz target's first byte is its mode (1: the header's length and CRC are recomputed).
+    let mut bytes = file[1..].to_vec();
+    let body_len = (bytes.len() - 24) as u64;
+    let crc = crc32(&bytes[24..]);
+    bytes[12..20].copy_from_slice(&body_len.to_le_bytes());
+    bytes[20..24].copy_from_slice(&crc.to_le_bytes());
+    fixed_case(
+        "fixed-model-huge-empty-matrix",
+        &[("m.bin", &bytes)],
+        &[
+            cmd(&["inspect", "@m.bin"]),
+            cmd(&["run", "@m.bin", "--tokens", "2", "--quiet"]),
+        ],
+    );
+}
+
+#[test]
 fn chip_with_a_million_chips_is_a_one_line_error() {
     // 1,048,575 x 128 cores fits a u32, but placement allocates per core: the total needs a cap
     // (found by damaged_chip_files, kapoho-point.toml with chips_x = 1048575).
