@@ -11,7 +11,7 @@ fuzz="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$fuzz")"
 corpus="$fuzz/corpus"
 data="$root/tests/data/fxp-s5"
-mkdir -p "$corpus"/{model_bin,export_v1,checkpoint,npy,wav,chip_toml,differential,net_differential}
+mkdir -p "$corpus"/{model_bin,export_v1,checkpoint,npy,wav,chip_toml,differential,net_differential,netx}
 
 # u32 little-endian length of a file, as raw bytes.
 u32le() {
@@ -138,6 +138,9 @@ head -c 64 /dev/zero >"$corpus/differential/zeros"
 head -c 64 /dev/zero | tr '\0' '\377' >"$corpus/differential/ones"
 printf '\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x20' \
     >"$corpus/differential/counting"
+
+# netx: the smallest shipped lava-dl .net file (the PilotNet ones are over a MB).
+cp "$root"/crates/loisim-netx/tests/data/tiny.net "$corpus/netx/"
 
 # net_differential: likewise.
 cp "$corpus"/differential/* "$corpus/net_differential/"

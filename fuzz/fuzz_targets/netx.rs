@@ -1,0 +1,11 @@
+//! lava-dl netx `.net` bytes -> loisim-netx's reader (HDF5 superblock, groups, datasets, the
+//! layer and neuron fields netx reads). Every input must give a description or an error; the
+//! reader turns a panic of the HDF5 decoder into an error, but under libFuzzer a panic aborts
+//! first, so decoder panics are found here too.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = loisim_netx::read_bytes("fuzz.net", data.to_vec());
+});
