@@ -1,5 +1,6 @@
-//! Lava's fixed-point LIF neuron and Dense synapse, written in the IR with Lava's exact
-//! integer semantics.
+//! Lava's fixed-point LIF neuron and Dense synapse, its fixed-point Conv ([`LavaConv`]) and
+//! its sigma-delta neurons ([`sigma_delta`], [`delta`], [`sigma`]), written in the IR with
+//! Lava's exact integer semantics.
 //!
 //! The reference is lava-nc v0.10.0, as run by lava-dl v0.6.0's netx blocks:
 //! `PyLifModelBitAcc` (`src/lava/proc/lif/models.py`, with `AbstractPyLifModelFixed`),
@@ -1783,5 +1784,30 @@ mod tests {
         let mut big = cfg;
         big.state_exp = 8;
         assert!(delta("d", &[], &big).is_err());
+    }
+
+    #[test]
+    fn the_sigma_delta_programs_count_their_instructions() {
+        // [loads, ALU, mul, LUT, stores, sends] with netx's configuration (ReLU, no
+        // cum_error) and one conv port.
+        let port = [SynapsePort {
+            name: "a".into(),
+            bits: CONV_BITS,
+            weight_exp: 0,
+        }];
+        let cfg = SdnConfig::NETX;
+        let count = |p: NeuronProgram| {
+            let i = p.instructions();
+            [i.loads, i.alu, i.mul, i.lut, i.stores, i.sends]
+        };
+        assert_eq!(
+            count(sigma_delta("sd", &port, &cfg).expect("valid")),
+            [8, 14, 0, 0, 3, 1]
+        );
+        assert_eq!(
+            count(delta("d", &port, &cfg).expect("valid")),
+            [5, 11, 0, 0, 2, 1]
+        );
+        assert_eq!(count(sigma("s", &port).expect("valid")), [2, 2, 0, 0, 1, 1]);
     }
 }
