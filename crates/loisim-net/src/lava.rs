@@ -1,5 +1,6 @@
-//! Lava's fixed-point LIF neuron and Dense synapse, written in the IR with Lava's exact
-//! integer semantics.
+//! Lava's fixed-point LIF neuron and Dense synapse, its fixed-point Conv ([`LavaConv`]) and
+//! its sigma-delta neurons ([`sigma_delta`], [`delta`], [`sigma`]), written in the IR with
+//! Lava's exact integer semantics.
 //!
 //! The reference is lava-nc v0.10.0, as run by lava-dl v0.6.0's netx blocks:
 //! `PyLifModelBitAcc` (`src/lava/proc/lif/models.py`, with `AbstractPyLifModelFixed`),
@@ -63,7 +64,7 @@
 //! right shift reads bits above them (a binary Dense with a negative exponent: 64 bits, as
 //! Lava's `int64` sum).
 
-use crate::network::{Delay, Network, Projection, Source, Synapses, Target};
+use crate::network::{Conv, Delay, Network, Projection, Source, Synapses, Target};
 use crate::program::{NeuronProgram, Op, ProgramBuilder, ProgramError, Val};
 use thiserror::Error;
 
@@ -171,24 +172,45 @@ impl LifInput {
     }
 }
 
-/// Lava's bit-accurate current-based LIF (`PyLifModelBitAcc`, see the module's description):
-/// one input port per incoming Dense (`inputs`; none for a neuron driven by its bias only),
-/// state variables `u` and `v` ([`STATE_BITS`] each), parameters `u_keep`, `v_keep`, `bias`,
-/// `vth` (see [`cuba_lif_params`]), and a binary channel `s`.
-///
-/// # Errors
-/// A `weight_exp` beyond [`MAX_WEIGHT_EXP`], or more ports than a program may declare.
-pub fn cuba_lif(name: &str, inputs: &[LifInput]) -> Result<NeuronProgram, LavaError> {
-    let mut b = ProgramBuilder::new(name);
-    // a_in: each Dense's sum shifted by its exponent. Lava wraps it to int32 on its way to the
-    // neuron and adds the Dense outputs in int32; both are modulo 2^32 and the `Wrap(32)` below
-    // covers them (the shift by `ACT_SHIFT` and the addition are modulo 2^32 too).
+/// One input port of a Lava neuron program, whatever synapse process feeds it: its
+/// accumulator width and the shift the receiving neuron applies to its sum (a Dense's
+/// `weight_exp`; 0 for a Conv, whose fixed-point model ignores its exponent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SynapsePort {
+    /// Port name.
+    pub name: String,
+    /// Accumulator width, 1..=64: 32 or 64 for a Dense ([`LifInput::port_bits`]),
+    /// [`CONV_BITS`] for a Conv.
+    pub bits: u8,
+    /// Shift of the port's sum: left when positive, else right rounding down.
+    pub weight_exp: i8,
+}
+
+impl From<&LifInput> for SynapsePort {
+    fn from(i: &LifInput) -> Self {
+        Self {
+            name: i.name.clone(),
+            bits: i.port_bits(),
+            weight_exp: i.weight_exp,
+        }
+    }
+}
+
+/// Declares `ports` and returns the sum of their values, each shifted by its exponent (`None`
+/// without ports). The sum is not wrapped: the caller wraps it where Lava's `int32` does.
+fn read_ports(b: &mut ProgramBuilder, ports: &[SynapsePort]) -> Result<Option<Val>, LavaError> {
     let mut a_in: Option<Val> = None;
-    for input in inputs {
+    for input in ports {
         let e = i64::from(input.weight_exp);
         let m = i64::from(MAX_WEIGHT_EXP);
         in_range(&format!("weight_exp of `{}`", input.name), e, -m, m)?;
-        let p = b.port(&input.name, input.port_bits());
+        in_range(
+            &format!("width of port `{}`", input.name),
+            i64::from(input.bits),
+            1,
+            64,
+        )?;
+        let p = b.port(&input.name, input.bits);
         let x = match input.weight_exp {
             0 => p,
             k if k > 0 => b.op(Op::Shl(p, k.unsigned_abs())),
@@ -199,6 +221,33 @@ pub fn cuba_lif(name: &str, inputs: &[LifInput]) -> Result<NeuronProgram, LavaEr
             Some(acc) => b.op(Op::Add(acc, x)),
         });
     }
+    Ok(a_in)
+}
+
+/// Lava's bit-accurate current-based LIF (`PyLifModelBitAcc`, see the module's description):
+/// one input port per incoming Dense (`inputs`; none for a neuron driven by its bias only),
+/// state variables `u` and `v` ([`STATE_BITS`] each), parameters `u_keep`, `v_keep`, `bias`,
+/// `vth` (see [`cuba_lif_params`]), and a binary channel `s`.
+///
+/// # Errors
+/// A `weight_exp` beyond [`MAX_WEIGHT_EXP`], or more ports than a program may declare.
+pub fn cuba_lif(name: &str, inputs: &[LifInput]) -> Result<NeuronProgram, LavaError> {
+    let ports: Vec<SynapsePort> = inputs.iter().map(SynapsePort::from).collect();
+    cuba_lif_ports(name, &ports)
+}
+
+/// [`cuba_lif`] with its input ports described as [`SynapsePort`]s, so that a neuron can take
+/// Conv outputs ([`LavaConv::port`]) as well as Dense ones ([`LavaDense::port`]).
+///
+/// # Errors
+/// A `weight_exp` beyond [`MAX_WEIGHT_EXP`], a port width outside 1..=64, or more ports than a
+/// program may declare.
+pub fn cuba_lif_ports(name: &str, inputs: &[SynapsePort]) -> Result<NeuronProgram, LavaError> {
+    let mut b = ProgramBuilder::new(name);
+    // a_in: each synapse's sum shifted by its exponent. Lava wraps it to int32 on its way to the
+    // neuron and adds the outputs in int32; both are modulo 2^32 and the `Wrap(32)` below
+    // covers them (the shift by `ACT_SHIFT` and the addition are modulo 2^32 too).
+    let a_in = read_ports(&mut b, inputs)?;
     let (su, u) = b.state("u", STATE_BITS);
     let (sv, v) = b.state("v", STATE_BITS);
     let u_keep = b.param("u_keep");
@@ -434,6 +483,13 @@ impl LavaDense {
         }
     }
 
+    /// The port description of this Dense for any Lava neuron program
+    /// ([`cuba_lif_ports`], [`sigma_delta`], [`sigma`], [`delta`]).
+    #[must_use]
+    pub fn port(&self, port: &str) -> SynapsePort {
+        SynapsePort::from(&self.lif_input(port))
+    }
+
     /// The projection from `src` into `dst`: the effective weights, delay 0 (Lava's Dense
     /// sends a timestep's sum in the next timestep). The target's port must be the one
     /// [`LavaDense::lif_input`] describes.
@@ -511,6 +567,590 @@ impl LavaDense {
             delay: Delay::Uniform(0),
         })
     }
+}
+
+/// Width of a Conv's output: Lava's fixed-point Conv wraps each timestep's sum into 24 bits
+/// (`signed_clamp(x, bits=24)`, which despite its name is a two's-complement wrap).
+pub const CONV_BITS: u8 = 24;
+
+/// Lava's `(X, Y, C)` shape as the IR's `(C, H, W)`: channel-major, rows are Lava's `y`,
+/// columns Lava's `x`.
+#[must_use]
+pub fn ir_shape(xyc: [u32; 3]) -> [u32; 3] {
+    [xyc[2], xyc[1], xyc[0]]
+}
+
+/// The IR neuron of Lava's element `(x, y, c)` of a population of Lava shape `xyc`:
+/// `(c Y + y) X + x`.
+#[must_use]
+pub fn ir_index(xyc: [u32; 3], x: u32, y: u32, c: u32) -> usize {
+    ((c as usize * xyc[1] as usize) + y as usize) * xyc[0] as usize + x as usize
+}
+
+/// A Lava fixed-point Conv process (`lava.proc.conv.process.Conv` run by `PyConvModelFixed`,
+/// as netx's `Conv` block builds it).
+///
+/// What Lava computes each timestep (`src/lava/proc/conv/models.py`, `utils.py`):
+/// 1. The input is cast to `bool` when `num_message_bits` is 0 (a graded value is then a
+///    spike of weight 1), else taken as `int32` payloads.
+/// 2. `conv_scipy`: per output channel and input channel of its group, `convolve2d(input,
+///    kernel, mode='valid')` on the zero-padded input with the dilated kernel, every
+///    `stride`-th value kept. This is a true convolution (the kernel is flipped in `x` and `y`),
+///    not PyTorch's correlation; the sum is `float64` and cast to `int32`.
+/// 3. The sum is wrapped into 24 bits (`signed_clamp`, [`CONV_BITS`]) and sent one timestep
+///    later (`a_buf`): IR delay 0.
+///
+/// The weights are used as given: no clipping, no truncation (`num_weight_bits` only declares
+/// a precision), and `weight_exp` is stored by the process but never read by the fixed-point
+/// model, so it changes nothing (it is kept here to say so, and ignored).
+///
+/// In the IR the Conv is the kernel flipped and transposed to `[out_c][in_c / groups][y][x]`
+/// with stride, padding and dilation as `(rows, columns) = (y, x)`, between populations shaped
+/// [`ir_shape`]; the wrap is the target port's width, [`CONV_BITS`]. The sum is exact while
+/// it fits Lava's `int32` cast (`|sum| < 2^31`); beyond, numpy's cast of a too-large float is
+/// undefined and not modelled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LavaConv {
+    /// Lava's `input_shape`, `(X, Y, C)`.
+    pub input_shape: [u32; 3],
+    /// The weight array's shape, `(C_out, KX, KY, C_in / groups)` (Lava's order).
+    pub weight_shape: [u32; 4],
+    /// Weights, row-major in `weight_shape`.
+    pub weights: Vec<i32>,
+    /// Stride `(x, y)`, at least 1.
+    pub stride: [u32; 2],
+    /// Zero padding `(x, y)`.
+    pub padding: [u32; 2],
+    /// Dilation `(x, y)`, at least 1.
+    pub dilation: [u32; 2],
+    /// Groups.
+    pub groups: u32,
+    /// Lava's `weight_exp`: ignored by the fixed-point model, so ignored here.
+    pub weight_exp: i8,
+    /// 0: binary spikes (any non-zero input is a spike); above 0: graded payloads.
+    pub num_message_bits: u8,
+}
+
+impl LavaConv {
+    /// A binary Conv with Lava's defaults (stride 1, no padding, dilation 1, one group).
+    #[must_use]
+    pub fn new(input_shape: [u32; 3], weight_shape: [u32; 4], weights: Vec<i32>) -> Self {
+        Self {
+            input_shape,
+            weight_shape,
+            weights,
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+            weight_exp: 0,
+            num_message_bits: 0,
+        }
+    }
+
+    fn invalid(&self, message: String) -> LavaError {
+        LavaError::Projection {
+            name: "conv".into(),
+            message,
+        }
+    }
+
+    /// Lava's output shape `(X, Y, C_out)` (`utils.output_shape`).
+    ///
+    /// # Errors
+    /// A weight count that is not the product of `weight_shape`, a zero stride, dilation or
+    /// group, channels not divisible by the groups, or an empty output.
+    pub fn output_shape(&self) -> Result<[u32; 3], LavaError> {
+        let [x, y, c_in] = self.input_shape;
+        let [c_out, kx, ky, c_grp] = self.weight_shape;
+        let n: u64 = self.weight_shape.iter().map(|&d| u64::from(d)).product();
+        if self.weights.len() as u64 != n {
+            return Err(LavaError::Length {
+                what: "Conv weights".into(),
+                got: self.weights.len(),
+                expected: n as usize,
+            });
+        }
+        if self.stride.contains(&0) || self.dilation.contains(&0) || self.groups == 0 {
+            return Err(self.invalid(format!(
+                "stride {:?}, dilation {:?} and groups {} must be at least 1",
+                self.stride, self.dilation, self.groups
+            )));
+        }
+        if c_in % self.groups != 0
+            || c_out % self.groups != 0
+            || u64::from(c_grp) * u64::from(self.groups) != u64::from(c_in)
+        {
+            return Err(self.invalid(format!(
+                "{c_in} input and {c_out} output channels in {} groups with kernels of {c_grp} \
+                 input channels",
+                self.groups
+            )));
+        }
+        let dim = |n: u32, k: u32, s: u32, p: u32, d: u32| -> Option<u32> {
+            let span = u64::from(d) * u64::from(k.checked_sub(1)?) + 1;
+            let padded = u64::from(n) + 2 * u64::from(p);
+            let out = padded.checked_sub(span)? / u64::from(s) + 1;
+            u32::try_from(out).ok()
+        };
+        let (Some(xo), Some(yo)) = (
+            dim(x, kx, self.stride[0], self.padding[0], self.dilation[0]),
+            dim(y, ky, self.stride[1], self.padding[1], self.dilation[1]),
+        ) else {
+            return Err(self.invalid(format!(
+                "a {kx} x {ky} kernel (dilation {:?}, padding {:?}) does not fit the {x} x {y} \
+                 input",
+                self.dilation, self.padding
+            )));
+        };
+        Ok([xo, yo, c_out])
+    }
+
+    /// The IR's conv synapses: the kernel flipped in `x` and `y` (Lava convolves, the IR
+    /// correlates) and transposed to `[out_c][in_c / groups][y][x]`, stride, padding and
+    /// dilation as `(y, x)`.
+    ///
+    /// # Errors
+    /// See [`LavaConv::output_shape`].
+    pub fn ir_conv(&self) -> Result<Conv, LavaError> {
+        self.output_shape()?;
+        let [c_out, kx, ky, c_grp] = self.weight_shape.map(|d| d as usize);
+        let mut weights = Vec::with_capacity(self.weights.len());
+        for co in 0..c_out {
+            for ci in 0..c_grp {
+                for iy in 0..ky {
+                    for ix in 0..kx {
+                        let (lx, ly) = (kx - 1 - ix, ky - 1 - iy);
+                        weights.push(self.weights[((co * kx + lx) * ky + ly) * c_grp + ci]);
+                    }
+                }
+            }
+        }
+        let yx = |a: [u32; 2]| [a[1], a[0]];
+        Ok(Conv {
+            kernel: [self.weight_shape[2], self.weight_shape[1]],
+            stride: yx(self.stride),
+            padding: yx(self.padding),
+            dilation: yx(self.dilation),
+            groups: self.groups,
+            weights,
+        })
+    }
+
+    /// The port a Lava neuron program declares for this Conv: [`CONV_BITS`] wide, no shift.
+    #[must_use]
+    pub fn port(&self, name: &str) -> SynapsePort {
+        SynapsePort {
+            name: name.to_owned(),
+            bits: CONV_BITS,
+            weight_exp: 0,
+        }
+    }
+
+    /// The conv as explicit synapses by source (compressed rows), for a source without a
+    /// shape (a host input, numbered as [`ir_index`]); zero weights are left out.
+    ///
+    /// # Errors
+    /// See [`LavaConv::output_shape`].
+    pub fn sparse(&self) -> Result<Synapses, LavaError> {
+        let conv = self.ir_conv()?;
+        let [ci_n, yi_n, xi_n] = ir_shape(self.input_shape).map(i64::from);
+        let [co_n, yo_n, xo_n] = ir_shape(self.output_shape()?).map(i64::from);
+        let (g_n, [kh, kw]) = (i64::from(conv.groups), conv.kernel.map(i64::from));
+        let (cig_n, cog_n) = (ci_n / g_n, co_n / g_n);
+        let [sy, sx] = conv.stride.map(i64::from);
+        let [py, px] = conv.padding.map(i64::from);
+        let [dy, dx] = conv.dilation.map(i64::from);
+        let mut rows: Vec<Vec<(u32, i32)>> = vec![vec![]; (ci_n * yi_n * xi_n) as usize];
+        for co in 0..co_n {
+            let g = co / cog_n;
+            for yo in 0..yo_n {
+                for xo in 0..xo_n {
+                    let dst = ((co * yo_n + yo) * xo_n + xo) as u32;
+                    for cig in 0..cig_n {
+                        let ci = g * cig_n + cig;
+                        for ky in 0..kh {
+                            let yi = yo * sy - py + ky * dy;
+                            if !(0..yi_n).contains(&yi) {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let xi = xo * sx - px + kx * dx;
+                                if !(0..xi_n).contains(&xi) {
+                                    continue;
+                                }
+                                let w = conv.weights
+                                    [(((co * cig_n + cig) * kh + ky) * kw + kx) as usize];
+                                if w != 0 {
+                                    rows[((ci * yi_n + yi) * xi_n + xi) as usize].push((dst, w));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut start = vec![0u32];
+        let (mut target, mut weights) = (vec![], vec![]);
+        for row in rows {
+            for (t, w) in row {
+                target.push(t);
+                weights.push(w);
+            }
+            start.push(target.len() as u32);
+        }
+        Ok(Synapses::Sparse {
+            start,
+            target,
+            weights,
+        })
+    }
+
+    /// The projection from `src` into `dst`, delay 0 (Lava's Conv sends a timestep's sum in the
+    /// next timestep). A population source must be shaped [`ir_shape`] of `input_shape` and
+    /// gets the IR's conv synapses ([`LavaConv::ir_conv`]); a host input (the IR's inputs have
+    /// no shape) of `X Y C` values numbered as [`ir_index`] gets them as explicit synapses
+    /// ([`LavaConv::sparse`]). The target must be shaped [`ir_shape`] of the output shape, and
+    /// its port must be the one [`LavaConv::port`] describes.
+    ///
+    /// # Errors
+    /// A source or target that does not fit, a binary source where the Conv is graded or the
+    /// reverse, a port of the wrong width, or an invalid Conv (see
+    /// [`LavaConv::output_shape`]).
+    pub fn projection(
+        &self,
+        net: &Network,
+        name: &str,
+        src: Source,
+        dst: Target,
+    ) -> Result<Projection, LavaError> {
+        let bad = |message: String| LavaError::Projection {
+            name: name.to_owned(),
+            message,
+        };
+        let out = self.output_shape()?;
+        let in_ir = ir_shape(self.input_shape);
+        let n_in: u64 = in_ir.iter().map(|&d| u64::from(d)).product();
+        let synapses = match src {
+            Source::Input(i) => {
+                let Some(input) = net.inputs.get(i.index()) else {
+                    return Err(bad(format!("source {src:?} is not in the network")));
+                };
+                if u64::from(input.size) != n_in {
+                    return Err(bad(format!(
+                        "input `{}` has {} values, the Conv takes {:?} (X, Y, C) = {n_in}",
+                        input.name, input.size, self.input_shape
+                    )));
+                }
+                self.sparse()?
+            }
+            Source::Population { pop, channel } => {
+                let Some(p) = net.populations.get(pop.index()) else {
+                    return Err(bad(format!("source {src:?} is not in the network")));
+                };
+                let has_channel = net
+                    .programs
+                    .get(p.program.index())
+                    .is_some_and(|prog| usize::from(channel) < prog.channels.len());
+                if !has_channel {
+                    return Err(bad(format!("source {src:?} is not in the network")));
+                }
+                if p.shape != Some(in_ir) {
+                    return Err(bad(format!(
+                        "source `{}` is shaped {:?}; the Conv's input (X, Y, C) {:?} is \
+                         (C, H, W) {in_ir:?}",
+                        p.name, p.shape, self.input_shape
+                    )));
+                }
+                Synapses::Conv(self.ir_conv()?)
+            }
+        };
+        let Some(target) = net.populations.get(dst.pop.index()) else {
+            return Err(bad(format!(
+                "target population {} is not in the network",
+                dst.pop.0
+            )));
+        };
+        let out_ir = ir_shape(out);
+        if target.shape != Some(out_ir) {
+            return Err(bad(format!(
+                "target `{}` is shaped {:?}; the Conv's output (X, Y, C) {out:?} is (C, H, W) \
+                 {out_ir:?}",
+                target.name, target.shape
+            )));
+        }
+        let Some(port) = net
+            .programs
+            .get(target.program.index())
+            .and_then(|prog| prog.ports.get(usize::from(dst.port)))
+        else {
+            return Err(bad(format!(
+                "target port {} is not declared by `{}`'s program",
+                dst.port, target.name
+            )));
+        };
+        if port.bits != CONV_BITS {
+            return Err(bad(format!(
+                "target port `{}` is {} bits wide; a Conv's sum wraps at {CONV_BITS}",
+                port.name, port.bits
+            )));
+        }
+        let graded_src = net.source_bits(src) > 0;
+        if graded_src != (self.num_message_bits > 0) {
+            return Err(bad(format!(
+                "the Conv has num_message_bits {} but its source sends {} spikes",
+                self.num_message_bits,
+                if graded_src { "graded" } else { "binary" }
+            )));
+        }
+        Ok(Projection {
+            name: name.to_owned(),
+            src,
+            dst,
+            synapses,
+            delay: Delay::Uniform(0),
+        })
+    }
+}
+
+/// Width of the sigma-delta neurons' state variables and graded spikes (Lava's `int32`).
+pub const SDN_BITS: u8 = 32;
+/// Largest `spike_exp` or `state_exp` (Lava declares them with a precision of 3 bits).
+pub const MAX_SDN_EXP: u8 = 7;
+
+/// The activation of a [`sigma_delta`] neuron (Lava's `ActivationMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `act = sigma + bias` (Lava's `UNIT`).
+    Unit,
+    /// `act = max(sigma + bias, 0)` (Lava's `RELU`, the default, the one netx uses).
+    Relu,
+}
+
+/// The program-wide configuration of Lava's fixed-point sigma-delta neurons (`Delta`,
+/// `SigmaDelta`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SdnConfig {
+    /// Activation (used by [`sigma_delta`] only).
+    pub act: Activation,
+    /// Whether a spike depends on the accumulated error (`cum_error`).
+    pub cum_error: bool,
+    /// `spike_exp`, 0..=7: the fixed point of the graded spikes.
+    pub spike_exp: u8,
+    /// `state_exp`, 0..=7: the extra fraction bits of the state.
+    pub state_exp: u8,
+}
+
+impl SdnConfig {
+    /// netx's sigma-delta layers: ReLU, no accumulated error, `spike_exp` 6, `state_exp` 6.
+    pub const NETX: Self = Self {
+        act: Activation::Relu,
+        cum_error: false,
+        spike_exp: 6,
+        state_exp: 6,
+    };
+
+    fn check(&self) -> Result<u8, LavaError> {
+        let m = i64::from(MAX_SDN_EXP);
+        in_range("spike_exp", i64::from(self.spike_exp), 0, m)?;
+        in_range("state_exp", i64::from(self.state_exp), 0, m)?;
+        Ok(self.spike_exp + self.state_exp)
+    }
+}
+
+/// Lava's delta encoding, shared by [`delta`] and [`sigma_delta`]: from the new activation
+/// `act1`, returns the graded spike (the delta shifted right by `state_exp`, rounding down)
+/// and declares the state it keeps (`act`, `residue`, and `error` with `cum_error`).
+fn delta_encode(
+    b: &mut ProgramBuilder,
+    cfg: &SdnConfig,
+    act: (u8, Val),
+    act1: Val,
+    vth: Val,
+) -> Val {
+    let (s_res, residue) = b.state("residue", SDN_BITS);
+    let zero = b.constant(0);
+    // delta = act_new - act + residue, int32.
+    let d0 = b.op(Op::Sub(act1, act.1));
+    let d1 = b.op(Op::Add(d0, residue));
+    let delta = b.op(Op::Wrap(d1, SDN_BITS));
+    // |x| >= vth, with numpy's int32 abs (|-2^31| stays -2^31).
+    let measured = if cfg.cum_error {
+        let (s_err, error) = b.state("error", SDN_BITS);
+        let e0 = b.op(Op::Add(error, delta));
+        let e1 = b.op(Op::Wrap(e0, SDN_BITS));
+        (Some((s_err, e1)), e1)
+    } else {
+        (None, delta)
+    };
+    let abs = b.op(Op::Abs(measured.1));
+    let abs32 = b.op(Op::Wrap(abs, SDN_BITS));
+    let below = b.op(Op::Lt(abs32, vth));
+    let s = b.op(Op::Select {
+        cond: below,
+        then: zero,
+        otherwise: delta,
+    });
+    let residue1 = b.op(Op::Sub(delta, s));
+    if let Some((s_err, e1)) = measured.0 {
+        // error *= 1 - (|s_out| > 0): cleared when a non-zero delta is sent.
+        let e2 = b.op(Op::Select {
+            cond: s,
+            then: zero,
+            otherwise: e1,
+        });
+        b.update(s_err, e2);
+    }
+    b.update(act.0, act1);
+    b.update(s_res, residue1);
+    b.op(Op::Shr(s, cfg.state_exp))
+}
+
+/// Lava's fixed-point sigma-delta neuron (`PySigmaDeltaModelFixed`,
+/// `src/lava/proc/sdn/models.py`), all values `int32`:
+/// 1. `sigma = sigma + a_in` (the input is **not** scaled, unlike [`delta`]'s);
+/// 2. `act = relu(sigma + bias)` (or `sigma + bias`, [`Activation::Unit`]), with the bias
+///    scaled by `2^(spike_exp + state_exp)` ([`sdn_params`]);
+/// 3. `delta = act - act_prev + residue`; without `cum_error` a spike when `|delta| >= vth`
+///    (at or above, although Lava's docstring says above; `vth` scaled like the bias), with
+///    `cum_error` when `|error| >= vth` for `error = error + delta`, the error cleared when
+///    the spike is not zero;
+/// 4. the spike is `delta` (else 0), `residue = delta - spike`, and what is sent is
+///    `spike >> state_exp` (rounding down: the low bits are lost, not kept in the residue)
+///    as a graded 32-bit payload on channel `s` (a zero payload sends nothing).
+///
+/// State: `sigma`, `act`, `residue` (and `error` with `cum_error`), 32 bits; parameters
+/// `bias` and `vth`.
+///
+/// # Errors
+/// An exponent beyond [`MAX_SDN_EXP`], or a port that [`cuba_lif_ports`] would refuse.
+pub fn sigma_delta(
+    name: &str,
+    inputs: &[SynapsePort],
+    cfg: &SdnConfig,
+) -> Result<NeuronProgram, LavaError> {
+    cfg.check()?;
+    let mut b = ProgramBuilder::new(name);
+    let a_in = read_ports(&mut b, inputs)?;
+    let (s_sigma, sigma) = b.state("sigma", SDN_BITS);
+    let act = b.state("act", SDN_BITS);
+    let bias = b.param("bias");
+    let vth = b.param("vth");
+    let sigma1 = match a_in {
+        Some(a) => {
+            let s = b.op(Op::Add(sigma, a));
+            b.op(Op::Wrap(s, SDN_BITS))
+        }
+        None => sigma,
+    };
+    let x0 = b.op(Op::Add(sigma1, bias));
+    let x = b.op(Op::Wrap(x0, SDN_BITS));
+    let act1 = match cfg.act {
+        Activation::Unit => x,
+        Activation::Relu => {
+            let zero = b.constant(0);
+            b.op(Op::Max(x, zero))
+        }
+    };
+    let out = delta_encode(&mut b, cfg, act, act1, vth);
+    b.update(s_sigma, sigma1);
+    let s = b.channel("s", SDN_BITS);
+    b.send(s, out);
+    Ok(b.build()?)
+}
+
+/// Lava's fixed-point delta encoder (`PyDeltaModelFixed`), netx's input layer of a sigma-delta
+/// network: the input is shifted left by `spike_exp + state_exp` (in `int32`, wrapping) and
+/// is the activation; then the delta encoding of [`sigma_delta`] (step 3 and 4). No sigma, no
+/// bias. State `act`, `residue` (and `error`); parameter `vth`.
+///
+/// # Errors
+/// As [`sigma_delta`].
+pub fn delta(
+    name: &str,
+    inputs: &[SynapsePort],
+    cfg: &SdnConfig,
+) -> Result<NeuronProgram, LavaError> {
+    let shift = cfg.check()?;
+    let mut b = ProgramBuilder::new(name);
+    let a_in = read_ports(&mut b, inputs)?;
+    let act = b.state("act", SDN_BITS);
+    let vth = b.param("vth");
+    let act1 = match a_in {
+        Some(a) => {
+            let s = b.op(Op::Shl(a, shift));
+            b.op(Op::Wrap(s, SDN_BITS))
+        }
+        None => b.constant(0),
+    };
+    let out = delta_encode(&mut b, cfg, act, act1, vth);
+    let s = b.channel("s", SDN_BITS);
+    b.send(s, out);
+    Ok(b.build()?)
+}
+
+/// Lava's fixed-point sigma decoder (`PySigmaModelFixed`; netx uses it for a layer whose
+/// configuration has `sigma_output`): `sigma = sigma + a_in` in `int32`, sent every timestep
+/// as a graded 32-bit payload on channel `s` (nothing when it is 0). State `sigma`; no
+/// parameter.
+///
+/// # Errors
+/// A port that [`cuba_lif_ports`] would refuse.
+pub fn sigma(name: &str, inputs: &[SynapsePort]) -> Result<NeuronProgram, LavaError> {
+    let mut b = ProgramBuilder::new(name);
+    let a_in = read_ports(&mut b, inputs)?;
+    let (s_sigma, sigma) = b.state("sigma", SDN_BITS);
+    let sigma1 = match a_in {
+        Some(a) => {
+            let s = b.op(Op::Add(sigma, a));
+            b.op(Op::Wrap(s, SDN_BITS))
+        }
+        None => sigma,
+    };
+    b.update(s_sigma, sigma1);
+    let s = b.channel("s", SDN_BITS);
+    b.send(s, sigma1);
+    Ok(b.build()?)
+}
+
+/// The per-neuron parameters of [`sigma_delta`] (`bias`, `vth`) or, with `bias` `None`, of
+/// [`delta`] (`vth`), for `n` neurons: Lava's `vth` and `bias` scaled by
+/// `2^(spike_exp + state_exp)` (`SigmaDelta.__init__`), one value for all or one per neuron.
+///
+/// # Errors
+/// An exponent beyond [`MAX_SDN_EXP`], a negative `vth`, a scaled value outside `int32`, or a
+/// vector whose length is neither 1 nor `n`.
+pub fn sdn_params(
+    n: u32,
+    cfg: &SdnConfig,
+    vth: &[i64],
+    bias: Option<&[i64]>,
+) -> Result<Vec<Vec<i64>>, LavaError> {
+    let shift = cfg.check()?;
+    let n = n as usize;
+    let scaled = |what: &str, v: &[i64], min: i64| -> Result<Vec<i64>, LavaError> {
+        let v = match v.len() {
+            1 => vec![v[0]; n],
+            l if l == n => v.to_vec(),
+            got => {
+                return Err(LavaError::Length {
+                    what: what.to_owned(),
+                    got,
+                    expected: n,
+                });
+            }
+        };
+        let max = i64::from(i32::MAX) >> shift;
+        let min = min.max(i64::from(i32::MIN) >> shift);
+        v.into_iter()
+            .map(|x| in_range(what, x, min, max).map(|x| x << shift))
+            .collect()
+    };
+    let vth = scaled("vth", vth, 0)?;
+    Ok(match bias {
+        Some(bias) => vec![scaled("bias", bias, i64::MIN)?, vth],
+        None => vec![vth],
+    })
 }
 
 #[cfg(test)]
@@ -767,5 +1407,407 @@ mod tests {
                 sends: 1,
             }
         );
+    }
+
+    /// Lava's `conv_scipy` written out: per output `(x, y, k)`, the sum over the kernel of
+    /// the zero-padded input at `o s + d (K - 1 - i)` (a true convolution), in `(X, Y, C)`.
+    fn lava_conv_reference(c: &LavaConv, input: &[i64]) -> Vec<i64> {
+        let [xi, yi, ci] = c.input_shape.map(i64::from);
+        let [co_n, kx, ky, cg] = c.weight_shape.map(i64::from);
+        let [xo, yo, _] = c.output_shape().expect("valid").map(i64::from);
+        let g_n = i64::from(c.groups);
+        let (kg, [sx, sy], [px, py], [dx, dy]) = (
+            co_n / g_n,
+            c.stride.map(i64::from),
+            c.padding.map(i64::from),
+            c.dilation.map(i64::from),
+        );
+        let mut out = vec![0; (xo * yo * co_n) as usize];
+        for k in 0..co_n {
+            let g = k / kg;
+            for x in 0..xo {
+                for y in 0..yo {
+                    let mut sum = 0;
+                    for cc in 0..cg {
+                        let ch = g * cg + cc;
+                        for i in 0..kx {
+                            for j in 0..ky {
+                                let (u, v) = (
+                                    x * sx + dx * (kx - 1 - i) - px,
+                                    y * sy + dy * (ky - 1 - j) - py,
+                                );
+                                if (0..xi).contains(&u) && (0..yi).contains(&v) {
+                                    let w = c.weights[(((k * kx + i) * ky + j) * cg + cc) as usize];
+                                    sum += i64::from(w) * input[((u * yi + v) * ci + ch) as usize];
+                                }
+                            }
+                        }
+                    }
+                    out[((x * yo + y) * co_n + k) as usize] = sum;
+                }
+            }
+        }
+        out
+    }
+
+    /// A network with a source population (or input) shaped as `c`'s input and a target
+    /// population shaped as its output, both running a [`sigma`] program with a conv port.
+    fn conv_net(c: &LavaConv, from_input: bool) -> (Network, Projection) {
+        use crate::network::{Input, InputId, PopId, Population, ProgramId, Schedule};
+        let p = sigma("s", &[c.port("a")]).expect("valid");
+        let pop = |name: &str, xyc: [u32; 3]| {
+            let shape = ir_shape(xyc);
+            Population {
+                name: name.into(),
+                size: shape.iter().product(),
+                shape: Some(shape),
+                program: ProgramId(0),
+                params: vec![],
+                init: vec![],
+                schedule: Schedule::ALWAYS,
+            }
+        };
+        let n_in = c.input_shape.iter().product();
+        let net = Network {
+            name: "conv".into(),
+            programs: vec![p],
+            inputs: vec![Input {
+                name: "in".into(),
+                size: n_in,
+                bits: if c.num_message_bits > 0 { 16 } else { 0 },
+            }],
+            populations: vec![
+                pop("src", c.input_shape),
+                pop("dst", c.output_shape().expect("valid")),
+            ],
+            projections: vec![],
+            outputs: vec![],
+        };
+        let src = if from_input {
+            Source::Input(InputId(0))
+        } else {
+            Source::Population {
+                pop: PopId(0),
+                channel: 0,
+            }
+        };
+        let proj = c
+            .projection(
+                &net,
+                "conv",
+                src,
+                Target {
+                    pop: PopId(1),
+                    port: 0,
+                },
+            )
+            .expect("fits");
+        (net, proj)
+    }
+
+    #[test]
+    fn conv_is_a_true_convolution_in_lavas_x_y_order() {
+        // Non-square everything, so that a swapped x and y, or a kernel not flipped, shows.
+        let (xyc, ws) = ([7u32, 5, 4], [6u32, 3, 2, 2]);
+        let n_w: u32 = ws.iter().product();
+        let weights: Vec<i32> = (0..n_w as i32).map(|k| (k * 37 % 23) - 11).collect();
+        let mut c = LavaConv::new(xyc, ws, weights);
+        c.stride = [2, 1];
+        c.padding = [1, 2];
+        c.dilation = [2, 3];
+        c.groups = 2;
+        c.num_message_bits = 8;
+        assert_eq!(c.output_shape().expect("valid"), [3, 6, 6]);
+        let n_in: u32 = xyc.iter().product();
+        let input: Vec<i64> = (0..i64::from(n_in)).map(|k| (k * 13 % 17) - 8).collect();
+        let want = lava_conv_reference(&c, &input);
+        let out = c.output_shape().expect("valid");
+        for from_input in [false, true] {
+            let (net, proj) = conv_net(&c, from_input);
+            assert_eq!(matches!(proj.synapses, Synapses::Sparse { .. }), from_input);
+            let mut got = vec![0; want.len()];
+            for x in 0..xyc[0] {
+                for y in 0..xyc[1] {
+                    for ch in 0..xyc[2] {
+                        let v = input[((x * xyc[1] + y) * xyc[2] + ch) as usize];
+                        net.fan_out(&proj, ir_index(xyc, x, y, ch) as u32, |j, w, _| {
+                            let j = j as usize;
+                            let (xo, yo, k) = (
+                                j % out[0] as usize,
+                                (j / out[0] as usize) % out[1] as usize,
+                                j / (out[0] * out[1]) as usize,
+                            );
+                            got[(xo * out[1] as usize + yo) * out[2] as usize + k] += w * v;
+                        });
+                    }
+                }
+            }
+            assert_eq!(got, want, "from an input: {from_input}");
+        }
+    }
+
+    #[test]
+    fn conv_ignores_weight_exp_and_keeps_its_weights() {
+        let mut c = LavaConv::new([1, 1, 2], [1, 1, 1, 2], vec![300, -3]);
+        let plain = c.ir_conv().expect("valid");
+        assert_eq!(plain.weights, vec![300, -3], "no clipping, no truncation");
+        c.weight_exp = 5;
+        assert_eq!(c.ir_conv().expect("valid"), plain);
+        assert_eq!(c.port("a").weight_exp, 0);
+    }
+
+    #[test]
+    fn conv_sum_wraps_at_24_bits() {
+        use crate::interp::Reference;
+        use crate::network::PopId;
+        // A graded 1 x 1 conv of weight 1 into a sigma neuron: the port holds Lava's
+        // `signed_clamp(x, 24) = (x + 2^23) mod 2^24 - 2^23`.
+        let mut c = LavaConv::new([1, 1, 1], [1, 1, 1, 1], vec![1]);
+        c.num_message_bits = 16;
+        let (mut net, proj) = conv_net(&c, true);
+        net.inputs[0].bits = 32;
+        net.projections.push(proj);
+        let mut r = Reference::new(&net).expect("valid");
+        let x = HALF + 5;
+        r.step(&[vec![x]]).expect("step");
+        r.step(&[vec![0]]).expect("step");
+        let lava = (x + HALF).rem_euclid(2 * HALF) - HALF;
+        assert_eq!(lava, -HALF + 5);
+        assert_eq!(r.state(PopId(1))[0], lava);
+    }
+
+    #[test]
+    fn conv_projections_that_do_not_fit_are_named() {
+        let c = LavaConv::new([4, 4, 2], [3, 3, 3, 2], vec![1; 54]);
+        let (net, _) = conv_net(&c, true);
+        let mut graded = c.clone();
+        graded.num_message_bits = 8;
+        let to = Target {
+            pop: crate::network::PopId(1),
+            port: 0,
+        };
+        let e = graded
+            .projection(&net, "g", Source::Input(crate::network::InputId(0)), to)
+            .expect_err("binary input");
+        assert!(
+            e.to_string()
+                .contains("num_message_bits 8 but its source sends binary"),
+            "{e}"
+        );
+        let mut small = c.clone();
+        small.input_shape = [3, 4, 2];
+        let e = small
+            .projection(&net, "s", Source::Input(crate::network::InputId(0)), to)
+            .expect_err("size");
+        assert!(e.to_string().contains("has 32 values"), "{e}");
+        let mut bad = c.clone();
+        bad.groups = 2;
+        assert!(
+            bad.output_shape()
+                .expect_err("groups")
+                .to_string()
+                .contains("2 groups")
+        );
+        bad.groups = 1;
+        bad.weights.pop();
+        assert!(bad.output_shape().is_err());
+        let mut narrow = c.clone();
+        narrow.input_shape = [2, 4, 2];
+        assert!(
+            narrow
+                .output_shape()
+                .expect_err("too small")
+                .to_string()
+                .contains("does not fit")
+        );
+    }
+
+    /// One step of a sigma-delta family program: `ports`, `state` updated, returns the payload.
+    fn sdn_step(p: &NeuronProgram, params: &[i64], a_in: i64, state: &mut [i64]) -> i64 {
+        let mut sent = [0];
+        p.step(
+            &[a_in],
+            state,
+            params,
+            &mut Vec::new(),
+            &mut sent,
+            &mut Events::default(),
+        );
+        sent[0]
+    }
+
+    fn sdn(act: Activation, cum_error: bool, spike_exp: u8, state_exp: u8) -> SdnConfig {
+        SdnConfig {
+            act,
+            cum_error,
+            spike_exp,
+            state_exp,
+        }
+    }
+
+    fn flat(v: Vec<Vec<i64>>) -> Vec<i64> {
+        v.into_iter().map(|x| x[0]).collect()
+    }
+
+    const P32: fn() -> SynapsePort = || SynapsePort {
+        name: "a".into(),
+        bits: 32,
+        weight_exp: 0,
+    };
+
+    #[test]
+    fn sigma_delta_fires_at_the_threshold_inclusive() {
+        let cfg = sdn(Activation::Unit, false, 0, 0);
+        let p = sigma_delta("sd", &[P32()], &cfg).expect("valid");
+        let k = flat(sdn_params(1, &cfg, &[10], Some(&[0])).expect("ok"));
+        let mut st = [0; 3];
+        assert_eq!(sdn_step(&p, &k, 10, &mut st), 10, "|delta| = vth sends");
+        assert_eq!(st, [10, 10, 0]);
+        let mut st = [0; 3];
+        assert_eq!(sdn_step(&p, &k, 9, &mut st), 0);
+        assert_eq!(st, [9, 9, 9], "below: the delta is kept as residue");
+        assert_eq!(
+            sdn_step(&p, &k, 0, &mut st),
+            0,
+            "the same delta again: 9 - 9 + 9"
+        );
+        assert_eq!(
+            sdn_step(&p, &k, 1, &mut st),
+            10,
+            "the residue adds to the next delta"
+        );
+        assert_eq!(st, [10, 10, 0]);
+    }
+
+    #[test]
+    fn sent_deltas_round_down_and_their_low_bits_are_lost() {
+        let cfg = sdn(Activation::Unit, false, 0, 6);
+        let p = delta("d", &[P32()], &cfg).expect("valid");
+        let k = flat(sdn_params(1, &cfg, &[0], None).expect("ok"));
+        let mut st = [0; 2];
+        // The delta encoder scales its input by 2^6 first: -1 becomes -64, sent as -1.
+        assert_eq!(sdn_step(&p, &k, -1, &mut st), -1);
+        let p = sigma_delta("sd", &[P32()], &cfg).expect("valid");
+        let k = flat(sdn_params(1, &cfg, &[0], Some(&[0])).expect("ok"));
+        let mut st = [0; 3];
+        assert_eq!(
+            sdn_step(&p, &k, -65, &mut st),
+            -2,
+            "floor(-65 / 64), not -1"
+        );
+        assert_eq!(st, [-65, -65, 0], "the residue does not keep the lost bits");
+        assert_eq!(sdn_step(&p, &k, 130, &mut st), 2, "floor(130 / 64)");
+        assert_eq!(st[2], 0);
+    }
+
+    #[test]
+    fn sigma_delta_does_not_scale_its_input_but_delta_does() {
+        let cfg = sdn(Activation::Relu, false, 2, 1);
+        let k = flat(sdn_params(1, &cfg, &[0], Some(&[1])).expect("ok"));
+        assert_eq!(
+            k,
+            vec![8, 0],
+            "bias and vth scaled by 2^(spike_exp + state_exp)"
+        );
+        let p = sigma_delta("sd", &[P32()], &cfg).expect("valid");
+        let mut st = [0; 3];
+        // sigma 5, act 5 + 8 = 13, sent 13 >> 1.
+        assert_eq!(sdn_step(&p, &k, 5, &mut st), 6);
+        let p = delta("d", &[P32()], &cfg).expect("valid");
+        let mut st = [0; 2];
+        // act = 5 << 3 = 40, sent 40 >> 1.
+        assert_eq!(sdn_step(&p, &k[1..], 5, &mut st), 20);
+    }
+
+    #[test]
+    fn relu_clamps_the_activation_and_unit_does_not() {
+        for (act, want) in [(Activation::Relu, 0), (Activation::Unit, -5)] {
+            let cfg = sdn(act, false, 0, 0);
+            let p = sigma_delta("sd", &[P32()], &cfg).expect("valid");
+            let k = flat(sdn_params(1, &cfg, &[1], Some(&[-2])).expect("ok"));
+            let mut st = [0; 3];
+            assert_eq!(sdn_step(&p, &k, -3, &mut st), want, "{act:?}");
+            assert_eq!(st[0], -3, "sigma itself is not clamped");
+        }
+    }
+
+    #[test]
+    fn accumulated_error_fires_and_clears() {
+        // A constant input of 4 with vth 10: without cum_error every delta is 4 (the residue
+        // replaces the change) and nothing is sent; with it the error reaches 12 at the third
+        // step, which sends the delta, 4.
+        for (cum, want) in [(false, [0, 0, 0, 0]), (true, [0, 0, 4, 0])] {
+            let cfg = sdn(Activation::Unit, cum, 0, 0);
+            let p = delta("d", &[P32()], &cfg).expect("valid");
+            let k = flat(sdn_params(1, &cfg, &[10], None).expect("ok"));
+            let mut st = vec![0; p.states.len()];
+            let got: Vec<i64> = (0..4).map(|_| sdn_step(&p, &k, 4, &mut st)).collect();
+            assert_eq!(got, want, "cum_error {cum}");
+            if cum {
+                assert_eq!(
+                    st,
+                    vec![4, 0, 0],
+                    "act 4; residue and error cleared by the spike"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sigma_delta_arithmetic_is_int32() {
+        let p = sigma("s", &[P32()]).expect("valid");
+        let mut st = [i64::from(i32::MAX)];
+        assert_eq!(sdn_step(&p, &[], 1, &mut st), i64::from(i32::MIN));
+        // numpy's |int32::MIN| is int32::MIN, below any threshold: no spike.
+        let cfg = sdn(Activation::Unit, false, 0, 0);
+        let p = delta("d", &[P32()], &cfg).expect("valid");
+        let k = flat(sdn_params(1, &cfg, &[1], None).expect("ok"));
+        let mut st = [0; 2];
+        assert_eq!(sdn_step(&p, &k, i64::from(i32::MIN), &mut st), 0);
+        assert_eq!(st[1], i64::from(i32::MIN));
+    }
+
+    #[test]
+    fn sdn_parameters_outside_lava_ranges_are_named() {
+        let cfg = SdnConfig::NETX;
+        assert_eq!(
+            sdn_params(2, &cfg, &[20], Some(&[-42, 62])).expect("ok"),
+            vec![vec![-42 << 12, 62 << 12], vec![20 << 12; 2]]
+        );
+        let e = sdn_params(1, &cfg, &[-1], None).expect_err("negative vth");
+        assert!(e.to_string().starts_with("vth is -1"), "{e}");
+        assert!(
+            sdn_params(1, &cfg, &[1 << 19], None).is_err(),
+            "2^31 after scaling"
+        );
+        assert!(sdn_params(3, &cfg, &[1, 2], None).is_err());
+        let mut big = cfg;
+        big.state_exp = 8;
+        assert!(delta("d", &[], &big).is_err());
+    }
+
+    #[test]
+    fn the_sigma_delta_programs_count_their_instructions() {
+        // [loads, ALU, mul, LUT, stores, sends] with netx's configuration (ReLU, no
+        // cum_error) and one conv port.
+        let port = [SynapsePort {
+            name: "a".into(),
+            bits: CONV_BITS,
+            weight_exp: 0,
+        }];
+        let cfg = SdnConfig::NETX;
+        let count = |p: NeuronProgram| {
+            let i = p.instructions();
+            [i.loads, i.alu, i.mul, i.lut, i.stores, i.sends]
+        };
+        assert_eq!(
+            count(sigma_delta("sd", &port, &cfg).expect("valid")),
+            [8, 14, 0, 0, 3, 1]
+        );
+        assert_eq!(
+            count(delta("d", &port, &cfg).expect("valid")),
+            [5, 11, 0, 0, 2, 1]
+        );
+        assert_eq!(count(sigma("s", &port).expect("valid")), [2, 2, 0, 0, 1, 1]);
     }
 }
