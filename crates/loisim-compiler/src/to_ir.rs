@@ -485,6 +485,7 @@ pub fn s5_to_ir(net: &Network, acc_bits: u32, pacing: Pacing) -> ir::Network {
             name: "input".into(),
             size: net.input_width,
             bits: net.input_payload_bits as u8,
+            shape: None,
         }],
         populations,
         projections,

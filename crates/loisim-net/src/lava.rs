@@ -1475,6 +1475,7 @@ mod tests {
                 name: "in".into(),
                 size: n_in,
                 bits: if c.num_message_bits > 0 { 16 } else { 0 },
+                shape: None,
             }],
             populations: vec![
                 pop("src", c.input_shape),

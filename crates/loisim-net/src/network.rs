@@ -64,6 +64,17 @@ pub struct Input {
     /// Payload width: 0 for binary spikes (any non-zero value is a spike), 1..=32 for graded
     /// values, which must fit the width.
     pub bits: u8,
+    /// Shape `(C, H, W)` when a conv projection reads it; `None` is `(size, 1, 1)`.
+    #[serde(default)]
+    pub shape: Option<[u32; 3]>,
+}
+
+impl Input {
+    /// The shape `(C, H, W)`.
+    #[must_use]
+    pub fn shape(&self) -> [u32; 3] {
+        self.shape.unwrap_or([self.size, 1, 1])
+    }
 }
 
 /// The timesteps in which a population's neurons update: `first`, `first + every`, ...
@@ -402,6 +413,17 @@ impl Network {
                     format!("has {} values; inputs have 1 to {MAX_POPULATION}", i.size),
                 ));
             }
+            if let Some(sh) = i.shape {
+                let n = sh
+                    .iter()
+                    .try_fold(1u64, |a, &d| a.checked_mul(u64::from(d)));
+                if n != Some(u64::from(i.size)) {
+                    return Err(bad(
+                        what.clone(),
+                        format!("shape {sh:?} does not hold its {} values", i.size),
+                    ));
+                }
+            }
             if i.bits > MAX_PAYLOAD_BITS {
                 return Err(bad(
                     what,
@@ -580,7 +602,7 @@ impl Network {
                 Synapses::Conv(c) => {
                     let src_shape = match pr.src {
                         Source::Population { pop, .. } => self.populations[pop.index()].shape(),
-                        Source::Input(_) => [n_src, 1, 1],
+                        Source::Input(i) => self.inputs[i.index()].shape(),
                     };
                     let dst_shape = dst.shape();
                     if c.groups == 0
@@ -710,7 +732,7 @@ impl Network {
             Synapses::Conv(c) => {
                 let src = match pr.src {
                     Source::Population { pop, .. } => self.populations[pop.index()].shape(),
-                    Source::Input(_) => [self.source_size(pr.src), 1, 1],
+                    Source::Input(i) => self.inputs[i.index()].shape(),
                 };
                 let dst = self.populations[pr.dst.pop.index()].shape();
                 let d = delay(0);

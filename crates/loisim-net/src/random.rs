@@ -196,16 +196,29 @@ fn delay(rng: &mut Rng, n: usize, max: u32, per_synapse: bool) -> Delay {
 #[must_use]
 pub fn network(seed: u64, shape: &Shape) -> Network {
     let mut rng = Rng::new(seed);
+    // The graded input is sometimes shaped, so that conv projections read it.
+    let (size, in_shape) = if rng.chance(0.4) {
+        let (c, h, w) = (
+            rng.range(1, 3) as u32,
+            rng.range(1, 4) as u32,
+            rng.range(1, 4) as u32,
+        );
+        (c * h * w, Some([c, h, w]))
+    } else {
+        (rng.range(1, i64::from(shape.max_neurons)) as u32, None)
+    };
     let mut inputs = vec![Input {
         name: "x".into(),
-        size: rng.range(1, i64::from(shape.max_neurons)) as u32,
+        size,
         bits: [8u8, 16, 24][rng.below(3)],
+        shape: in_shape,
     }];
     if rng.chance(0.5) {
         inputs.push(Input {
             name: "spikes".into(),
             size: rng.range(1, i64::from(shape.max_neurons)) as u32,
             bits: 0,
+            shape: None,
         });
     }
     let n_pops = rng.range(1, shape.max_populations.max(1) as i64) as usize;
@@ -300,7 +313,7 @@ pub fn network(seed: u64, shape: &Shape) -> Network {
         let n_dst = net.populations[p].size as usize;
         let src_shape = match src {
             Source::Population { pop, .. } => net.populations[pop.index()].shape(),
-            Source::Input(_) => [n_src as u32, 1, 1],
+            Source::Input(i) => net.inputs[i.index()].shape(),
         };
         let conv = conv_between(&mut rng, src_shape, net.populations[p].shape());
         let choice = rng.below(5);

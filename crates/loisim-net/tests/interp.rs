@@ -113,6 +113,7 @@ fn a_lif_neuron_driven_every_step_spikes_every_third_step() {
             name: "s".into(),
             size: 1,
             bits: 0,
+            shape: None,
         },
     );
     net.projections.push(from_input(
@@ -141,6 +142,7 @@ fn a_scheduled_population_updates_only_in_its_timesteps() {
             name: "x".into(),
             size: 1,
             bits: 8,
+            shape: None,
         },
     );
     net.projections.push(from_input(
@@ -181,6 +183,7 @@ fn per_synapse_delays_spread_one_message_over_timesteps() {
             name: "x".into(),
             size: 1,
             bits: 8,
+            shape: None,
         },
     );
     net.projections.push(from_input(
@@ -208,6 +211,7 @@ fn recurrence_doubles_until_the_port_wraps_to_zero() {
             name: "x".into(),
             size: 1,
             bits: 8,
+            shape: None,
         },
     );
     net.projections.push(from_input(
@@ -306,7 +310,7 @@ proptest! {
         let mut net = Network {
             name: "conv".into(),
             programs: vec![relay(32)],
-            inputs: vec![Input { name: "x".into(), size: c_in * h * w, bits: 8 }],
+            inputs: vec![Input { name: "x".into(), size: c_in * h * w, bits: 8, shape: None  }],
             populations: vec![
                 Population { name: "a".into(), size: c_in * h * w, shape: Some(src), program: ProgramId(0), params: vec![], init: vec![], schedule: Default::default() },
                 Population { name: "b".into(), size: c_out * ho * wo, shape: Some(dst), program: ProgramId(0), params: vec![], init: vec![], schedule: Default::default() },
@@ -326,6 +330,13 @@ proptest! {
         let steps = run(&net, &inputs).expect("valid");
         // Input at 0, relay a at 1, delay 1, relay b at 3.
         prop_assert_eq!(&steps[3].outputs[0], &conv_gather(&conv, src, dst, &x));
+        // The same conv (delay 1) straight from a shaped input: relay b sends it at timestep 2.
+        let mut direct = net.clone();
+        direct.inputs[0].shape = Some(src);
+        direct.projections.retain(|p| p.name != "in");
+        direct.projections[0].src = Source::Input(InputId(0));
+        let steps = run(&direct, &inputs).expect("valid");
+        prop_assert_eq!(&steps[2].outputs[0], &conv_gather(&conv, src, dst, &x));
     }
 
     #[test]
@@ -441,6 +452,7 @@ fn invalid_networks_are_named_errors() {
                 name: "x".into(),
                 size: 3,
                 bits: 8,
+                shape: None,
             },
         );
         n.projections.push(from_input(

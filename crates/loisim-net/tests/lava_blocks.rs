@@ -74,6 +74,7 @@ fn input(size: u32, bits: u8) -> Input {
         name: "in".into(),
         size,
         bits,
+        shape: None,
     }
 }
 
