@@ -510,46 +510,12 @@ impl LavaDense {
             message,
         };
         let weights = self.effective_weights()?;
-        let src_ok = match src {
-            Source::Input(i) => i.index() < net.inputs.len(),
-            Source::Population { pop, channel } => net
-                .populations
-                .get(pop.index())
-                .and_then(|p| net.programs.get(p.program.index()))
-                .is_some_and(|prog| usize::from(channel) < prog.channels.len()),
-        };
-        if !src_ok {
-            return Err(bad(format!("source {src:?} is not in the network")));
-        }
-        let Some(prog) = net
-            .populations
-            .get(dst.pop.index())
-            .and_then(|p| net.programs.get(p.program.index()))
-        else {
-            return Err(bad(format!(
-                "target population {} is not in the network",
-                dst.pop.0
-            )));
-        };
-        let Some(port) = prog.ports.get(usize::from(dst.port)) else {
-            return Err(bad(format!(
-                "target port {} is not declared by `{}`",
-                dst.port, prog.name
-            )));
-        };
+        let port = endpoints(net, &bad, src, dst, "Dense", self.num_message_bits)?;
         let (n_src, n_dst) = (net.source_size(src), net.populations[dst.pop.index()].size);
         if (n_src, n_dst) != (self.n_in, self.n_out) {
             return Err(bad(format!(
                 "weights are {} x {} (targets x sources), source has {n_src} and target {n_dst} neurons",
                 self.n_out, self.n_in
-            )));
-        }
-        let graded_src = net.source_bits(src) > 0;
-        if graded_src != (self.num_message_bits > 0) {
-            return Err(bad(format!(
-                "the Dense has num_message_bits {} but its source sends {} spikes",
-                self.num_message_bits,
-                if graded_src { "graded" } else { "binary" }
             )));
         }
         let want = self.lif_input(&port.name).port_bits();
@@ -567,6 +533,54 @@ impl LavaDense {
             delay: Delay::Uniform(0),
         })
     }
+}
+
+/// Checks that a synapse layer's source and target exist in `net`, that the target's program
+/// declares the port, and that the source sends binary spikes exactly when the layer's
+/// `num_message_bits` is 0; returns the target port.
+fn endpoints<'n>(
+    net: &'n Network,
+    bad: &dyn Fn(String) -> LavaError,
+    src: Source,
+    dst: Target,
+    layer: &str,
+    num_message_bits: u8,
+) -> Result<&'n crate::program::PortDecl, LavaError> {
+    let src_ok = match src {
+        Source::Input(i) => i.index() < net.inputs.len(),
+        Source::Population { pop, channel } => net
+            .populations
+            .get(pop.index())
+            .and_then(|p| net.programs.get(p.program.index()))
+            .is_some_and(|prog| usize::from(channel) < prog.channels.len()),
+    };
+    if !src_ok {
+        return Err(bad(format!("source {src:?} is not in the network")));
+    }
+    let Some(prog) = net
+        .populations
+        .get(dst.pop.index())
+        .and_then(|p| net.programs.get(p.program.index()))
+    else {
+        return Err(bad(format!(
+            "target population {} is not in the network",
+            dst.pop.0
+        )));
+    };
+    let Some(port) = prog.ports.get(usize::from(dst.port)) else {
+        return Err(bad(format!(
+            "target port {} is not declared by `{}`",
+            dst.port, prog.name
+        )));
+    };
+    let graded_src = net.source_bits(src) > 0;
+    if graded_src != (num_message_bits > 0) {
+        return Err(bad(format!(
+            "the {layer} has num_message_bits {num_message_bits} but its source sends {} spikes",
+            if graded_src { "graded" } else { "binary" }
+        )));
+    }
+    Ok(port)
 }
 
 /// Width of a Conv's output: Lava's fixed-point Conv wraps each timestep's sum into 24 bits
@@ -831,11 +845,10 @@ impl LavaConv {
         let out = self.output_shape()?;
         let in_ir = ir_shape(self.input_shape);
         let n_in: u64 = in_ir.iter().map(|&d| u64::from(d)).product();
+        let port = endpoints(net, &bad, src, dst, "Conv", self.num_message_bits)?;
         let synapses = match src {
             Source::Input(i) => {
-                let Some(input) = net.inputs.get(i.index()) else {
-                    return Err(bad(format!("source {src:?} is not in the network")));
-                };
+                let input = &net.inputs[i.index()];
                 if u64::from(input.size) != n_in {
                     return Err(bad(format!(
                         "input `{}` has {} values, the Conv takes {:?} (X, Y, C) = {n_in}",
@@ -844,17 +857,8 @@ impl LavaConv {
                 }
                 self.sparse()?
             }
-            Source::Population { pop, channel } => {
-                let Some(p) = net.populations.get(pop.index()) else {
-                    return Err(bad(format!("source {src:?} is not in the network")));
-                };
-                let has_channel = net
-                    .programs
-                    .get(p.program.index())
-                    .is_some_and(|prog| usize::from(channel) < prog.channels.len());
-                if !has_channel {
-                    return Err(bad(format!("source {src:?} is not in the network")));
-                }
+            Source::Population { pop, .. } => {
+                let p = &net.populations[pop.index()];
                 if p.shape != Some(in_ir) {
                     return Err(bad(format!(
                         "source `{}` is shaped {:?}; the Conv's input (X, Y, C) {:?} is \
@@ -865,12 +869,7 @@ impl LavaConv {
                 Synapses::Conv(self.ir_conv()?)
             }
         };
-        let Some(target) = net.populations.get(dst.pop.index()) else {
-            return Err(bad(format!(
-                "target population {} is not in the network",
-                dst.pop.0
-            )));
-        };
+        let target = &net.populations[dst.pop.index()];
         let out_ir = ir_shape(out);
         if target.shape != Some(out_ir) {
             return Err(bad(format!(
@@ -879,28 +878,10 @@ impl LavaConv {
                 target.name, target.shape
             )));
         }
-        let Some(port) = net
-            .programs
-            .get(target.program.index())
-            .and_then(|prog| prog.ports.get(usize::from(dst.port)))
-        else {
-            return Err(bad(format!(
-                "target port {} is not declared by `{}`'s program",
-                dst.port, target.name
-            )));
-        };
         if port.bits != CONV_BITS {
             return Err(bad(format!(
                 "target port `{}` is {} bits wide; a Conv's sum wraps at {CONV_BITS}",
                 port.name, port.bits
-            )));
-        }
-        let graded_src = net.source_bits(src) > 0;
-        if graded_src != (self.num_message_bits > 0) {
-            return Err(bad(format!(
-                "the Conv has num_message_bits {} but its source sends {} spikes",
-                self.num_message_bits,
-                if graded_src { "graded" } else { "binary" }
             )));
         }
         Ok(Projection {
