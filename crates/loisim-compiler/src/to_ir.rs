@@ -456,6 +456,7 @@ pub fn s5_to_ir(net: &Network, acc_bits: u32, pacing: Pacing) -> ir::Network {
                 first: u64::from(p.stage),
                 every: period,
             },
+            reset: None,
         });
     }
     let projections = net

@@ -131,6 +131,9 @@ impl<'n> Reference<'n> {
                 let due = &mut self.ring[pi][base..base + n_ports * n];
                 activity.dropped += due.iter().filter(|&&v| v != 0).count() as u64;
                 due.fill(0);
+                if p.reset.is_some_and(|r| r.runs_at(self.t)) {
+                    self.state[pi].fill(0);
+                }
                 sent.push(vec![0; n * n_ch]);
                 continue;
             }
@@ -156,6 +159,9 @@ impl<'n> Reference<'n> {
                 );
             }
             self.ring[pi][base..base + n_ports * n].fill(0);
+            if p.reset.is_some_and(|r| r.runs_at(self.t)) {
+                self.state[pi].fill(0);
+            }
             activity.updates[pi] = n as u64;
             activity.messages[pi] = out.iter().filter(|&&v| v != 0).count() as u64;
             sent.push(out);

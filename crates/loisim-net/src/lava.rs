@@ -1446,6 +1446,7 @@ mod tests {
                 params: vec![],
                 init: vec![],
                 schedule: Schedule::ALWAYS,
+                reset: None,
             }
         };
         let n_in = c.input_shape.iter().product();

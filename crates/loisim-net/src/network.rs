@@ -127,6 +127,11 @@ pub struct Population {
     /// When the neurons update.
     #[serde(default)]
     pub schedule: Schedule,
+    /// When every state variable is set back to 0, at the end of the timestep (after the
+    /// update): Lava's `io.reset.Reset(interval, offset)` connected to the neuron's variables
+    /// is `Schedule { first: offset, every: interval }`.
+    #[serde(default)]
+    pub reset: Option<Schedule>,
 }
 
 impl Population {
@@ -454,10 +459,10 @@ impl Network {
                     ));
                 }
             }
-            if p.schedule.every == 0 {
+            if p.schedule.every == 0 || p.reset.is_some_and(|r| r.every == 0) {
                 return Err(bad(
                     what(),
-                    "updates every 0 timesteps; the period is at least 1".into(),
+                    "updates or resets every 0 timesteps; a period is at least 1".into(),
                 ));
             }
             let Some(prog) = self.programs.get(p.program.index()) else {

@@ -271,6 +271,14 @@ pub fn network(seed: u64, shape: &Shape) -> Network {
             } else {
                 Schedule::ALWAYS
             },
+            reset: if rng.chance(0.2) {
+                Some(Schedule {
+                    first: rng.range(0, 4) as u64,
+                    every: rng.range(1, 6) as u32,
+                })
+            } else {
+                None
+            },
         });
     }
     let mut net = Network {

@@ -65,6 +65,7 @@ fn one_pop(program: NeuronProgram, size: u32, params: Vec<Vec<i64>>, input: Inpu
             params,
             init: vec![],
             schedule: Default::default(),
+            reset: None,
         }],
         projections: vec![],
         outputs: vec![Output {
@@ -156,6 +157,43 @@ fn a_scheduled_population_updates_only_in_its_timesteps() {
     let steps = run(&net, &inputs).expect("runs");
     let dropped: u64 = steps.iter().map(|s| s.activity.dropped).sum();
     assert_eq!(dropped, 5, "input due at 1, 3, 4, 6, 7 is discarded");
+}
+
+#[test]
+fn a_reset_clears_the_state_at_the_end_of_its_timesteps() {
+    // sum += x, sent every step; x = 1 arrives from timestep 1; a reset at the end of
+    // timesteps 1, 4, 7 (Lava's Reset(interval = 3, offset = 1)).
+    let acc = {
+        let mut b = ProgramBuilder::new("acc");
+        let x = b.port("x", 16);
+        let (s, old) = b.state("sum", 16);
+        let new = b.op(Op::Add(old, x));
+        b.update(s, new);
+        let c = b.channel("sum", 16);
+        b.send(c, new);
+        b.build().expect("valid")
+    };
+    let mut net = one_pop(
+        acc,
+        1,
+        vec![],
+        Input {
+            name: "x".into(),
+            size: 1,
+            bits: 8,
+            shape: None,
+        },
+    );
+    net.projections.push(from_input(
+        Synapses::Identity { weight: 1 },
+        Delay::Uniform(0),
+    ));
+    net.populations[0].reset = Some(loisim_net::Schedule { first: 1, every: 3 });
+    let inputs = vec![vec![vec![1]]; 8];
+    assert_eq!(
+        times(&net, &inputs, 0),
+        vec![(1, 1), (2, 1), (3, 2), (4, 3), (5, 1), (6, 2), (7, 3)]
+    );
 }
 
 #[test]
@@ -312,8 +350,8 @@ proptest! {
             programs: vec![relay(32)],
             inputs: vec![Input { name: "x".into(), size: c_in * h * w, bits: 8, shape: None  }],
             populations: vec![
-                Population { name: "a".into(), size: c_in * h * w, shape: Some(src), program: ProgramId(0), params: vec![], init: vec![], schedule: Default::default() },
-                Population { name: "b".into(), size: c_out * ho * wo, shape: Some(dst), program: ProgramId(0), params: vec![], init: vec![], schedule: Default::default() },
+                Population { name: "a".into(), size: c_in * h * w, shape: Some(src), program: ProgramId(0), params: vec![], init: vec![], schedule: Default::default(), reset: None  },
+                Population { name: "b".into(), size: c_out * ho * wo, shape: Some(dst), program: ProgramId(0), params: vec![], init: vec![], schedule: Default::default(), reset: None  },
             ],
             projections: vec![from_input(Synapses::Identity { weight: 1 }, Delay::Uniform(0))],
             outputs: vec![Output { name: "b".into(), pop: PopId(1), channel: 0 }],

@@ -34,6 +34,7 @@ fn population(name: &str, size: u32, program: u32, params: Vec<Vec<i64>>) -> Pop
         params,
         init: vec![],
         schedule: Default::default(),
+        reset: None,
     }
 }
 

@@ -51,6 +51,7 @@ fn population(name: &str, xyc: [u32; 3], program: u32, params: Vec<Vec<i64>>) ->
         params,
         init: vec![],
         schedule: Schedule::ALWAYS,
+        reset: None,
     }
 }
 
@@ -365,6 +366,7 @@ fn the_sdnn_dense_sigma_block_is_lavas() {
             params: vec![],
             init: vec![],
             schedule: Schedule::ALWAYS,
+            reset: None,
         },
     );
     let proj = dense

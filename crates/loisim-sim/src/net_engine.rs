@@ -383,9 +383,15 @@ impl NetEngine<'_> {
                     (pg.ports.len(), pg.states.len(), pg.channels.len());
                 let due = base + pc.port_base as usize
                     ..base + pc.port_base as usize + (pc.end - pc.start) as usize * n_ports;
+                let reset = p.reset.is_some_and(|r| r.runs_at(t));
+                let states = pc.state_base as usize
+                    ..pc.state_base as usize + (pc.end - pc.start) as usize * n_states;
                 if !p.schedule.runs_at(t) {
                     out.dropped += ring[due.clone()].iter().filter(|&&v| v != 0).count() as u64;
                     ring[due].fill(0);
+                    if reset {
+                        state[states].fill(0);
+                    }
                     continue;
                 }
                 let mut params = vec![0i64; pg.params.len()];
@@ -419,6 +425,9 @@ impl NetEngine<'_> {
                     }
                 }
                 ring[due].fill(0);
+                if reset {
+                    state[states].fill(0);
+                }
             }
             out
         });
