@@ -1214,3 +1214,319 @@ fn assemble(
         out,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TensorData;
+
+    fn data(name: &str) -> NetxFile {
+        let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name);
+        crate::read(p).expect("readable")
+    }
+
+    fn t(shape: &[usize], v: &[i64]) -> Tensor {
+        Tensor {
+            shape: shape.to_vec(),
+            data: TensorData::I64(v.to_vec()),
+        }
+    }
+
+    fn layer(index: usize, kind: LayerKind, shape: &[i64]) -> Layer {
+        Layer {
+            index,
+            kind,
+            shape: Some(shape.to_vec()),
+            neuron: None,
+            weight: None,
+            weight_rec: None,
+            bias: None,
+            delay: None,
+            conv: None,
+        }
+    }
+
+    fn cuba(i_decay: i64, v_decay: i64, vth: i64) -> Neuron {
+        Neuron::Cuba(Box::new(CubaNeuron {
+            type_name: "LOIHI".into(),
+            v_th_mant: t(&[], &[vth]),
+            i_decay: t(&[], &[i_decay]),
+            v_decay: t(&[], &[v_decay]),
+            ref_delay: Some(t(&[], &[5])),
+            wgt_exp: Some(t(&[], &[3])),
+            theta: None,
+            tau_rho: None,
+            scale_rho: None,
+            message_bits: None,
+        }))
+    }
+
+    /// An input LIF block of 2 neurons, then one dense layer of 2 neurons.
+    fn two_layers(dense: Layer) -> NetxFile {
+        let mut input = layer(0, LayerKind::Input, &[2]);
+        input.neuron = Some(cuba(4096, 0, 10));
+        NetxFile {
+            layers: vec![input, dense],
+            simulation: None,
+        }
+    }
+
+    fn params(n: &NetxNetwork, block: usize) -> Vec<Vec<i64>> {
+        n.network.populations[n.blocks[block].pop.index()]
+            .params
+            .clone()
+    }
+
+    #[test]
+    fn loihi_neurons_are_lif_with_du_idecay_minus_one_and_bias_exp_six() {
+        // tiny.net: LOIHI, iDecay 4096, vDecay 1024, vThMant 25, refDelay 1, wgtExp 0.
+        let n = to_network(&data("tiny.net"), &NetxOptions::default()).unwrap();
+        let p = params(&n, 1);
+        assert_eq!(p[0][0], 0, "u_keep = 4096 - (du + 1), du = 4095");
+        assert_eq!(p[1][0], 4096 - 1024, "dv = vDecay");
+        assert_eq!(p[3][0], 25 << 6, "threshold scaled by 2^6");
+        // Conv bias mantissas (channel-wise) shifted by bias_exp 6.
+        let file = data("tiny.net");
+        let b = ints(1, "bias", file.layers[1].bias.as_ref().unwrap()).unwrap();
+        assert_eq!(p[2][0], b[0] << 6);
+        assert_eq!(p[2][36], b[1] << 6, "channel 1 starts at IR neuron 6 x 6");
+    }
+
+    #[test]
+    fn ref_delay_and_wgt_exp_are_ignored() {
+        let mut d = layer(1, LayerKind::Dense, &[2]);
+        d.neuron = Some(cuba(100, 200, 7));
+        d.weight = Some(t(&[2, 2], &[1, 2, 3, 4]));
+        let n = to_network(&two_layers(d.clone()), &NetxOptions::default()).unwrap();
+        let Neuron::Cuba(c) = d.neuron.as_mut().unwrap() else {
+            unreachable!()
+        };
+        c.ref_delay = None;
+        c.wgt_exp = None;
+        let m = to_network(&two_layers(d), &NetxOptions::default()).unwrap();
+        assert_eq!(n, m);
+        assert_eq!(params(&n, 1)[0][0], 4096 - 100, "du = 99, constant du + 1");
+    }
+
+    #[test]
+    fn the_input_transform_is_never_applied() {
+        // tiny.net's input layer has weight 36 and bias 34: netx stores them as a transform
+        // that nothing applies, and gives the neuron no bias.
+        let n = to_network(&data("tiny.net"), &NetxOptions::default()).unwrap();
+        assert!(params(&n, 0)[2].iter().all(|&b| b == 0));
+        let p = &n.network.projections[0];
+        assert_eq!(p.synapses, Synapses::Identity { weight: 1 });
+        assert_eq!(p.delay, Delay::Uniform(0));
+    }
+
+    #[test]
+    fn a_dense_layer_without_neuron_is_a_non_leaky_cuba() {
+        let mut d = layer(1, LayerKind::Dense, &[2]);
+        d.weight = Some(t(&[2, 2], &[1, 2, 3, 4]));
+        let n = to_network(&two_layers(d), &NetxOptions::default()).unwrap();
+        let p = params(&n, 1);
+        assert_eq!(p[0][0], 4096, "du = iDecay - 1 = -1: u is kept whole");
+        assert_eq!(p[1][0], 0, "vDecay 4096: v is forgotten");
+        assert_eq!(p[3][0], (1 << 17) << 6, "vThMant 1 << 18 - 1 = 2^17");
+        assert_eq!(n.blocks[1].neuron, BlockNeuron::Lif);
+    }
+
+    #[test]
+    fn dense_weights_go_through_optimize_weight_bits() {
+        // Mixed: scale min(127 / 4, 128 / 6) = 21.3, floor(log2) 4, + 1 signed = 5; all even
+        // so n = 1, minus 1 signed = 0; 8 - 5 - 0 = 3 bits, exponent -5, weights << 5.
+        assert_eq!(
+            optimize_weight_bits(0, &[2, 4, -6, 0]).unwrap(),
+            (vec![64, 128, -192, 0], 3, -5)
+        );
+        // Excitatory 0..=255 keeps its scale; weights up to 100: 255 / 100 -> 1 bit of scale.
+        assert_eq!(
+            optimize_weight_bits(0, &[100, 3]).unwrap(),
+            (vec![200, 6], 7, -1)
+        );
+        // -1: inhibitory, scale 256, 8 bits of scale, odd: 8 - 8 - 0 = 0 weight bits (Lava then
+        // refuses the Dense).
+        assert_eq!(optimize_weight_bits(0, &[-1]).unwrap(), (vec![-256], 0, -8));
+        assert!(optimize_weight_bits(0, &[0, 0]).is_err());
+        let mut d = layer(1, LayerKind::Dense, &[2]);
+        d.neuron = Some(cuba(4096, 0, 10));
+        d.weight = Some(t(&[2, 2], &[2, 4, -6, 0]));
+        let n = to_network(&two_layers(d), &NetxOptions::default()).unwrap();
+        let p = &n.network.projections[1];
+        // Lava's Dense then truncates the mixed weights to 3 bits (drops 6 low bits).
+        assert_eq!(
+            p.synapses,
+            Synapses::Dense {
+                weights: vec![64, 128, -192, 0]
+            }
+        );
+        let prog = &n.network.programs[1];
+        assert_eq!(prog.ports[0].bits, 64, "binary Dense with weight_exp -5");
+    }
+
+    #[test]
+    fn conv_weights_go_in_raw_correlated_as_in_the_file() {
+        // netx flips the kernel and Lava's Conv flips it back: the IR's correlation kernel is
+        // the file's, unscaled (no optimize_weight_bits, no weight_exp), into a 24-bit port.
+        let file = data("tiny.net");
+        let n = to_network(&file, &NetxOptions::default()).unwrap();
+        let w = ints(1, "w", file.layers[1].weight.as_ref().unwrap()).unwrap();
+        let Synapses::Conv(c) = &n.network.projections[1].synapses else {
+            panic!("a conv projection")
+        };
+        assert_eq!(
+            c.weights.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(),
+            w
+        );
+        assert_eq!(c.stride, [2, 2]);
+        let port = &n.network.programs[1].ports[0];
+        assert_eq!(port.bits, lava::CONV_BITS);
+    }
+
+    #[test]
+    fn a_recurrent_dense_with_delays_drops_weight_exp() {
+        let mut d = layer(1, LayerKind::DenseRec, &[2]);
+        d.neuron = Some(cuba(4096, 0, 10));
+        d.weight = Some(t(&[2, 2], &[2, 4, -6, 0]));
+        d.weight_rec = Some(t(&[2, 2], &[2, 2, 2, 2]));
+        let n = to_network(&two_layers(d.clone()), &NetxOptions::default()).unwrap();
+        let shifts = |n: &NetxNetwork| n.network.programs[1].ports.len();
+        assert_eq!(shifts(&n), 2, "input and recurrent ports");
+        let exp_of = |n: &NetxNetwork| {
+            n.network.programs[1]
+                .ops
+                .iter()
+                .filter(|op| matches!(op, loisim_net::Op::Shr(..) | loisim_net::Op::Shl(..)))
+                .count()
+        };
+        let with_exp = exp_of(&n);
+        d.delay = Some(t(&[], &[1]));
+        let m = to_network(&two_layers(d), &NetxOptions::default()).unwrap();
+        assert_eq!(
+            exp_of(&m),
+            with_exp - 2,
+            "both ports lose their weight_exp shift"
+        );
+        assert_eq!(
+            m.network.projections[1].delay,
+            Delay::PerSynapse(vec![1; 4])
+        );
+    }
+
+    #[test]
+    fn dense_delays_are_clamped_and_broadcast() {
+        // A maximum above 62 clamps every delay to 0..=62; a per-output vector is repeated
+        // along the inputs, a per-input one along the outputs.
+        assert_eq!(
+            dense_delays(0, &t(&[2], &[70, 3]), 2, 3).unwrap(),
+            [62, 62, 62, 3, 3, 3]
+        );
+        assert_eq!(
+            dense_delays(0, &t(&[3], &[1, 2, 3]), 2, 3).unwrap(),
+            [1, 2, 3, 1, 2, 3]
+        );
+        assert!(dense_delays(0, &t(&[4], &[1, 2, 3, 4]), 2, 3).is_err());
+    }
+
+    #[test]
+    fn flatten_reads_the_previous_block_in_ir_order() {
+        // netx connects `out.transpose([2, 1, 0]).flatten()`: (x, y, c) in (c, y, x) C order,
+        // which is the IR's neuron order, so the dense weights' columns are IR neurons as
+        // they are (PilotNet SDNN's first dense after a 20 x 2 x 64 conv).
+        let file = data("pilotnet_sdnn.net");
+        let n = to_network(&file, &NetxOptions::default()).unwrap();
+        let w = ints(6, "w", file.layers[6].weight.as_ref().unwrap()).unwrap();
+        let (opt, _, _) = optimize_weight_bits(6, &w).unwrap();
+        let p = &n.network.projections[5];
+        assert_eq!(
+            p.src,
+            Source::Population {
+                pop: PopId(4),
+                channel: 0
+            }
+        );
+        let Synapses::Dense { weights } = &p.synapses else {
+            panic!("a dense projection")
+        };
+        assert_eq!(weights.len(), opt.len());
+        // The IR weights are Lava's effective weights of the optimised matrix, columns kept.
+        let mut eff = LavaDense::new(100, 2560, to_i32(6, "w", &opt).unwrap());
+        let (_, bits, exp) = optimize_weight_bits(6, &w).unwrap();
+        eff.num_weight_bits = u8::try_from(bits).unwrap();
+        eff.weight_exp = i8::try_from(exp).unwrap();
+        assert_eq!(weights, &eff.effective_weights().unwrap());
+        assert_eq!(
+            lava_to_ir_order(&[20, 2, 64])[1],
+            lava::ir_index([20, 2, 64], 0, 0, 1)
+        );
+        assert_eq!(lava::ir_index([20, 2, 64], 0, 0, 1), 40, "(c Y + y) X + x");
+    }
+
+    #[test]
+    fn each_block_gets_its_own_reset_phase_and_sdnn_ignores_resets() {
+        let opts = NetxOptions {
+            reset_interval: Some(17),
+            ..NetxOptions::default()
+        };
+        let n = to_network(&data("tiny.net"), &opts).unwrap();
+        // Block k: LIFReset offset 1 + k zeroes u and v at the start of timesteps
+        // t % 17 == 1 + k, that is at the end of timestep k, k + 17, ...
+        let firsts: Vec<_> = n
+            .blocks
+            .iter()
+            .map(|b| n.network.populations[b.pop.index()].reset)
+            .collect();
+        assert_eq!(
+            firsts,
+            (0..3)
+                .map(|k| Some(Schedule {
+                    first: k,
+                    every: 17
+                }))
+                .collect::<Vec<_>>()
+        );
+        let s = to_network(&data("pilotnet_sdnn.net"), &opts).unwrap();
+        assert!(s.network.populations.iter().all(|p| p.reset.is_none()));
+    }
+
+    #[test]
+    fn every_dense_and_conv_adds_one_timestep() {
+        let n = to_network(&data("pilotnet_sdnn.net"), &NetxOptions::default()).unwrap();
+        assert!(
+            n.network
+                .projections
+                .iter()
+                .all(|p| p.delay == Delay::Uniform(0))
+        );
+        assert!(
+            n.network
+                .populations
+                .iter()
+                .all(|p| p.schedule == Schedule { first: 1, every: 1 })
+        );
+    }
+
+    #[test]
+    fn unsupported_layers_and_neurons_are_named() {
+        let mut file = data("tiny.net");
+        file.layers[2].kind = LayerKind::Unsupported {
+            type_name: "pool".into(),
+            reason: "netx raises NotImplementedError".into(),
+        };
+        let e = to_network(&file, &NetxOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("layer 2: layer type `pool`"), "{e}");
+        assert!(e.contains("supported: layers input, dense"), "{e}");
+        let mut file = data("tiny.net");
+        file.layers[1].neuron = Some(Neuron::Unsupported {
+            type_name: "RF_PHASE".into(),
+        });
+        let e = to_network(&file, &NetxOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("layer 1: neuron type `RF_PHASE`"), "{e}");
+    }
+}
