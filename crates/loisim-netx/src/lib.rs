@@ -22,6 +22,13 @@
 //! the file and the layer or field, never a panic. (A panic inside the decoder is still
 //! reported by the process's panic hook before it is turned into an error.)
 
+pub mod semantics;
+
+pub use semantics::{
+    BlockNeuron, NetxBlock, NetxNetwork, NetxOptions, SemanticsError, io_reset_schedule,
+    lif_reset_schedule, to_network,
+};
+
 use std::fmt;
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
