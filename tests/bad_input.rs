@@ -1170,6 +1170,21 @@ fn damaged_chip_files() {
     );
 }
 
+#[test]
+fn damaged_netx_files() {
+    // The reader is exercised through `inspect` (read and build the network) and `map`.
+    let seeds = [seed(
+        "tiny.net",
+        "n.net",
+        vec![("n.net", shipped("crates/loisim-netx/tests/data/tiny.net"))],
+    )];
+    fuzz_reader(
+        "netx",
+        &seeds,
+        &[cmd(&["inspect", "@n.net"]), then(&["map", "@n.net"])],
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fixed cases
 // ---------------------------------------------------------------------------------------------

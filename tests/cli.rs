@@ -464,6 +464,47 @@ fn bad_model_files_are_one_line_errors() {
 }
 
 #[test]
+fn netx_networks_are_recognised_by_content_for_inspect_and_map() {
+    let dir = tempfile::tempdir().expect("dir");
+    // A netx file under a misleading name is still read as netx.
+    let net = dir.path().join("tiny.bin");
+    std::fs::copy(root().join("crates/loisim-netx/tests/data/tiny.net"), &net).expect("copy");
+    let text = ok(&["inspect", s(&net)]);
+    assert!(
+        text.contains("netx network: 3 layers, 1668 neurons"),
+        "{text}"
+    );
+    assert!(text.contains("conv"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", s(&net), "--json"])).expect("json");
+    assert_eq!(json["layers"].as_array().map(Vec::len), Some(3));
+    let text = ok(&["map", s(&net)]);
+    assert!(text.contains("cores used"), "{text}");
+    assert!(text.contains("spatial tiling is not implemented"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["map", s(&net), "--json"])).expect("json");
+    assert_eq!(json["neurons"], 1668);
+    // S5-only options are refused with one line.
+    let text = fails(&["map", s(&net), "--tokens", "3"]);
+    assert!(text.contains("S5 models"), "{text}");
+    // A netx network that does not fit names the board and the caveat.
+    let text = fails(&[
+        "map",
+        s(&root().join("crates/loisim-netx/tests/data/pilotnet_sdnn.net")),
+    ]);
+    assert!(
+        text.contains("cores") && text.contains("overstated"),
+        "{text}"
+    );
+    // A truncated netx file is a one-line error naming the file.
+    let bytes = std::fs::read(&net).expect("read");
+    let cut = dir.path().join("cut.net");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let text = fails(&["inspect", s(&cut)]);
+    assert!(text.contains("cut.net"), "{text}");
+}
+
+#[test]
 fn an_error_names_its_cause_once() {
     let dir = tempfile::tempdir().expect("dir");
     let missing = dir.path().join("missing.bin");

@@ -82,35 +82,42 @@ pub enum NetMapError {
     },
 }
 
-fn bits_for(max_abs: i64) -> u32 {
-    // Narrowest signed width holding [-max_abs, max_abs], at least 1.
-    let mut b = 1;
-    while b < 64 && (max_abs > (1i64 << (b - 1)) - 1) {
-        b += 1;
-    }
-    b
-}
-
 /// Per projection: stored bits per synapse (weight + delay).
 fn synapse_bits(net: &Network) -> Vec<u32> {
     net.projections
         .iter()
         .map(|pr| {
-            let w = match &pr.synapses {
+            let weights: &[i32] = match &pr.synapses {
                 Synapses::Dense { weights }
                 | Synapses::Sparse { weights, .. }
-                | Synapses::OneToOne { weights } => {
-                    weights.iter().map(|&w| i64::from(w).abs()).max()
-                }
-                Synapses::Conv(c) => c.weights.iter().map(|&w| i64::from(w).abs()).max(),
-                Synapses::Identity { weight } => Some(i64::from(*weight).abs()),
-            }
-            .unwrap_or(0);
+                | Synapses::OneToOne { weights } => weights,
+                Synapses::Conv(c) => &c.weights,
+                Synapses::Identity { weight } => std::slice::from_ref(weight),
+            };
             let d = pr.max_delay();
             let delay_bits = if d == 0 { 0 } else { 32 - d.leading_zeros() };
-            bits_for(w) + delay_bits
+            weight_bits(weights) + delay_bits
         })
         .collect()
+}
+
+/// Bits a synapse needs for these weights: they are stored as signed mantissas sharing one
+/// exponent (their common trailing zero bits, as Loihi's weight exponent allows), so a matrix
+/// of even weights in `[-256, 254]` (Lava's 8-bit mixed-sign weights) needs 8 bits.
+fn weight_bits(weights: &[i32]) -> u32 {
+    let shift = weights
+        .iter()
+        .filter(|&&w| w != 0)
+        .map(|w| w.trailing_zeros())
+        .min()
+        .unwrap_or(0);
+    let (lo, hi) = weights.iter().fold((0i64, 0i64), |(lo, hi), &w| {
+        let m = i64::from(w >> shift);
+        (lo.min(m), hi.max(m))
+    });
+    (1..=33)
+        .find(|&b| lo >= -(1i64 << (b - 1)) && hi < (1i64 << (b - 1)))
+        .unwrap_or(33)
 }
 
 /// Cuts `net` into pieces of at most `max_neurons_per_core` neurons and packs them onto the
@@ -171,19 +178,18 @@ pub fn partition(
         }
     }
     let max_n = max_neurons_per_core.clamp(1, core.max_neurons.value.max(1));
-    // Pieces in order.
+    // Pieces in order, each as large as a core allows (at most `max_n` neurons).
+    let kernel_bits = kernel_bits(net, chip, &syn_bits);
     let mut pieces = Vec::new();
-    for (pi, p) in net.populations.iter().enumerate() {
-        let mut start = 0;
-        while start < p.size {
-            let end = (start + max_n).min(p.size);
-            pieces.push(NetPiece {
-                pop: PopId(pi as u32),
-                start,
-                end,
-            });
-            start = end;
-        }
+    for pi in 0..net.populations.len() {
+        pieces.extend(cut_population(
+            net,
+            chip,
+            &syn_bits,
+            &kernel_bits,
+            PopId(pi as u32),
+            max_n,
+        )?);
     }
     let uses = piece_uses(net, chip, &syn_bits, &pieces);
     let mut cores: Vec<Vec<NetPiece>> = Vec::new();
@@ -247,6 +253,24 @@ struct PieceUse {
     state_bits: u64,
 }
 
+/// Bits of each projection's conv kernel (0 for other projections), stored once per core that
+/// reads it.
+fn kernel_bits(net: &Network, chip: &Chip, syn_bits: &[u32]) -> Vec<u64> {
+    let run_header = u64::from(chip.synapses.run_header_bits.value);
+    let max_run = u64::from(chip.synapses.max_run.value.max(1));
+    net.projections
+        .iter()
+        .zip(syn_bits)
+        .map(|(pr, &b)| match &pr.synapses {
+            Synapses::Conv(c) => {
+                let n = c.weights.len() as u64;
+                n * u64::from(b) + n.div_ceil(max_run) * run_header
+            }
+            _ => 0,
+        })
+        .collect()
+}
+
 /// Every piece's [`PieceUse`], in one pass over the synapses.
 fn piece_uses(net: &Network, chip: &Chip, syn_bits: &[u32], pieces: &[NetPiece]) -> Vec<PieceUse> {
     let core = &chip.core;
@@ -277,19 +301,7 @@ fn piece_uses(net: &Network, chip: &Chip, syn_bits: &[u32], pieces: &[NetPiece])
         .collect();
     let run_header = u64::from(chip.synapses.run_header_bits.value);
     let max_run = u64::from(chip.synapses.max_run.value.max(1));
-    // A conv kernel, stored once per core that reads it.
-    let kernel_bits: Vec<u64> = net
-        .projections
-        .iter()
-        .zip(syn_bits)
-        .map(|(pr, &b)| match &pr.synapses {
-            Synapses::Conv(c) => {
-                let n = c.weights.len() as u64;
-                n * u64::from(b) + n.div_ceil(max_run) * run_header
-            }
-            _ => 0,
-        })
-        .collect();
+    let kernel_bits = kernel_bits(net, chip, syn_bits);
     let mut hits: BTreeMap<u32, u64> = BTreeMap::new();
     for (k, pr) in net.projections.iter().enumerate() {
         let dst = pr.dst.pop.index();
@@ -350,6 +362,13 @@ fn core_use(chip: &Chip, uses: &[PieceUse], group: &[usize]) -> Result<CoreUse, 
     u.input_axons = u32::try_from(axons.len()).unwrap_or(u32::MAX);
     u.ring_bits =
         (u64::from(longest_delay) + 1) * port_slots * u64::from(core.accumulator_bits.value);
+    check_limits(chip, &u)?;
+    Ok(u)
+}
+
+/// Whether a core using `u` is within every per-core limit of `chip`; the first limit broken.
+fn check_limits(chip: &Chip, u: &CoreUse) -> Result<(), String> {
+    let core = &chip.core;
     if u.neurons > core.max_neurons.value {
         return Err(format!(
             "{} neurons, a core holds {}",
@@ -379,7 +398,108 @@ fn core_use(chip: &Chip, uses: &[PieceUse], group: &[usize]) -> Result<CoreUse, 
             core.memory_bytes.value
         ));
     }
-    Ok(u)
+    Ok(())
+}
+
+/// Cuts population `pop` into pieces of at most `max_n` neurons, each as large as one core
+/// allows: a piece grows neuron by neuron while its axons, synapses, delay ring and state fit
+/// (`check_limits`), so a population with a wide fan-in gets smaller pieces.
+fn cut_population(
+    net: &Network,
+    chip: &Chip,
+    syn_bits: &[u32],
+    kernel_bits: &[u64],
+    pop: PopId,
+    max_n: u32,
+) -> Result<Vec<NetPiece>, NetMapError> {
+    let core = &chip.core;
+    let p = &net.populations[pop.index()];
+    let prog = &net.programs[p.program.index()];
+    // Every synapse into the population, by target neuron: (axon key, projection, delay).
+    let mut inbound: Vec<Vec<(u64, u32, u32)>> = vec![Vec::new(); p.size as usize];
+    for (k, pr) in net.projections.iter().enumerate() {
+        if pr.dst.pop != pop {
+            continue;
+        }
+        for i in 0..net.source_size(pr.src) {
+            net.fan_out(pr, i, |j, _, d| {
+                inbound[j as usize].push((((k as u64) << 32) | u64::from(i), k as u32, d));
+            });
+        }
+    }
+    let run_header = u64::from(chip.synapses.run_header_bits.value);
+    let max_run = u64::from(chip.synapses.max_run.value.max(1));
+    let per_neuron_state =
+        (prog.states.len() + prog.params.len()) as u64 * u64::from(core.state_word_bits.value);
+    let ports = prog.ports.len() as u64;
+    let mut pieces = Vec::new();
+    let mut start = 0u32;
+    while start < p.size {
+        let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut conv: BTreeSet<u32> = BTreeSet::new();
+        let mut u = CoreUse::default();
+        let mut longest_delay = 0u32;
+        let mut end = start;
+        while end < p.size && end - start < max_n {
+            let mut next = u.clone();
+            let mut next_counts = Vec::new();
+            let mut next_conv = Vec::new();
+            let mut next_delay = longest_delay;
+            for &(key, k, d) in &inbound[end as usize] {
+                next_delay = next_delay.max(d);
+                if matches!(net.projections[k as usize].synapses, Synapses::Conv(_)) {
+                    if !conv.contains(&k) && !next_conv.contains(&k) {
+                        next_conv.push(k);
+                        next.synaptic_bits += kernel_bits[k as usize];
+                    }
+                    next_counts.push((key, false));
+                } else {
+                    next.synaptic_bits += u64::from(syn_bits[k as usize]);
+                    next_counts.push((key, true));
+                }
+            }
+            // Axons and run headers.
+            let mut added: BTreeMap<u64, u64> = BTreeMap::new();
+            for &(key, counted) in &next_counts {
+                let have =
+                    counts.get(&key).copied().unwrap_or(0) + added.get(&key).copied().unwrap_or(0);
+                if have == 0 {
+                    next.input_axons += 1;
+                }
+                if counted && have % max_run == 0 {
+                    next.synaptic_bits += run_header;
+                }
+                *added.entry(key).or_default() += 1;
+            }
+            next.neurons += 1;
+            next.state_bits += per_neuron_state;
+            next.ring_bits = (u64::from(next_delay) + 1)
+                * u64::from(next.neurons)
+                * ports
+                * u64::from(core.accumulator_bits.value);
+            match check_limits(chip, &next) {
+                Ok(()) => {
+                    u = next;
+                    longest_delay = next_delay;
+                    for (key, n) in added {
+                        *counts.entry(key).or_default() += n;
+                    }
+                    conv.extend(next_conv);
+                    end += 1;
+                }
+                Err(message) if end == start => {
+                    return Err(NetMapError::PieceTooLarge {
+                        pop: p.name.clone(),
+                        message: format!("neuron {start} alone does not fit one core: {message}"),
+                    });
+                }
+                Err(_) => break,
+            }
+        }
+        pieces.push(NetPiece { pop, start, end });
+        start = end;
+    }
+    Ok(pieces)
 }
 
 /// Where the cores of a [`NetMapping`] sit on the board, and the traffic they exchange.
@@ -524,6 +644,21 @@ pub struct NetCoreReport {
     pub state_bytes: u64,
 }
 
+/// The caveat of a network with conv projections: pieces are contiguous ranges of the IR's
+/// channel-major numbering, so a piece holds part of one channel's whole image and needs an
+/// input axon for every source position its neurons read; tiling pieces by position (all
+/// channels of a patch), as a conv deployment would, needs far fewer.
+pub fn conv_note(net: &Network) -> Option<String> {
+    net.projections
+        .iter()
+        .any(|p| matches!(p.synapses, Synapses::Conv(_)))
+        .then(|| {
+            "conv layers are cut into channel-major pieces (spatial tiling is not implemented): \
+             input axons and cores are overstated"
+                .to_string()
+        })
+}
+
 /// The mapping of an IR network: cores, their memory, and the placement's traffic.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct NetMapReport {
@@ -545,6 +680,8 @@ pub struct NetMapReport {
     pub max_hops: u32,
     /// Per core.
     pub cores: Vec<NetCoreReport>,
+    /// Caveats of this mapping.
+    pub notes: Vec<String>,
 }
 
 impl NetMapReport {
@@ -586,6 +723,7 @@ impl NetMapReport {
             hop_bits_per_step: layout.hop_bits_per_step,
             max_hops: layout.max_hops,
             cores,
+            notes: conv_note(net).into_iter().collect(),
         }
     }
 
@@ -610,6 +748,9 @@ impl NetMapReport {
             "traffic          {:.0} bits per timestep if every neuron sends, {mean_hops:.2} hops on average, at most {}",
             self.traffic_bits_per_step, self.max_hops
         );
+        for n in &self.notes {
+            let _ = writeln!(s, "note             {n}");
+        }
         let _ = writeln!(
             s,
             "\n  core  neurons  axons  synapses B  ring B  state B  pieces"
@@ -655,6 +796,20 @@ mod tests {
             }
         }
         (axons.len() as u32, delay)
+    }
+
+    #[test]
+    fn weights_are_stored_as_mantissas_sharing_their_trailing_zeros() {
+        // Lava's 8-bit mixed-sign weights: even values in [-256, 254].
+        assert_eq!(weight_bits(&[-256, 254, 0, 2]), 8);
+        assert_eq!(weight_bits(&[-256, 255]), 9);
+        assert_eq!(weight_bits(&[127, -128]), 8);
+        assert_eq!(weight_bits(&[128, 1]), 9);
+        assert_eq!(weight_bits(&[128]), 2, "128 = 1 x 2^7");
+        assert_eq!(weight_bits(&[1000]), 8, "1000 = 125 x 2^3");
+        assert_eq!(weight_bits(&[1001]), 11);
+        assert_eq!(weight_bits(&[0, 0]), 1);
+        assert_eq!(weight_bits(&[i32::MIN]), 1, "-2^31 = -1 x 2^31");
     }
 
     #[test]

@@ -45,9 +45,9 @@ fn limits_of_the_chip_are_named_errors() {
     // Weights wider than 8 bits.
     let mut net = random::network(3, &Shape::default());
     net.projections[0].synapses = match &net.projections[0].synapses {
-        loisim_net::Synapses::Identity { .. } => loisim_net::Synapses::Identity { weight: 1000 },
+        loisim_net::Synapses::Identity { .. } => loisim_net::Synapses::Identity { weight: 1001 },
         loisim_net::Synapses::Dense { weights } => loisim_net::Synapses::Dense {
-            weights: weights.iter().map(|_| 1000).collect(),
+            weights: weights.iter().map(|_| 1001).collect(),
         },
         loisim_net::Synapses::Sparse {
             start,
@@ -56,13 +56,13 @@ fn limits_of_the_chip_are_named_errors() {
         } => loisim_net::Synapses::Sparse {
             start: start.clone(),
             target: target.clone(),
-            weights: weights.iter().map(|_| 1000).collect(),
+            weights: weights.iter().map(|_| 1001).collect(),
         },
         loisim_net::Synapses::OneToOne { weights } => loisim_net::Synapses::OneToOne {
-            weights: weights.iter().map(|_| 1000).collect(),
+            weights: weights.iter().map(|_| 1001).collect(),
         },
         loisim_net::Synapses::Conv(c) => loisim_net::Synapses::Conv(loisim_net::Conv {
-            weights: c.weights.iter().map(|_| 1000).collect(),
+            weights: c.weights.iter().map(|_| 1001).collect(),
             ..c.clone()
         }),
     };

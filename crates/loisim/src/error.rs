@@ -34,6 +34,20 @@ pub enum Error {
         /// Why it does not map.
         source: Box<loisim_compiler::CompileError>,
     },
+    /// A netx file could not be read.
+    #[error(transparent)]
+    Netx(#[from] loisim_netx::NetxError),
+    /// A netx file holds a network netx or loisim cannot build.
+    #[error("{}: {message}", path.display())]
+    NetxNetwork {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Mapping a network onto the chip.
+    #[error(transparent)]
+    NetMap(#[from] loisim_compiler::net_map::NetMapError),
     /// Measuring activity for a mapping report.
     #[error(transparent)]
     Measure(#[from] loisim_compiler::activity::MeasureError),

@@ -18,6 +18,7 @@
 
 pub mod audio;
 pub mod error;
+pub mod netx;
 pub mod output;
 pub mod paths;
 pub mod report;

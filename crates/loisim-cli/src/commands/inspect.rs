@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// Arguments of `loisim inspect`.
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The model (`model.bin`).
+    /// The model (`model.bin`) or a lava-dl netx network (`.net`, recognised by content).
     #[arg(value_name = "MODEL")]
     model: PathBuf,
     /// Print one JSON object instead of text.
@@ -130,6 +130,16 @@ pub fn report(model: &Model) -> String {
 
 /// Runs `loisim inspect`.
 pub fn execute(args: InspectArgs) -> Result<()> {
+    if loisim::netx::is_netx(&args.model) {
+        let netx = loisim::netx::load_netx(&args.model, &loisim::netx::NetxOptions::default())?;
+        let summary = netx.summary();
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            print!("{}", summary.text());
+        }
+        return Ok(());
+    }
     let model = loisim::load_model(&args.model)?;
     if args.json {
         let s = ModelStats::of(&model);

@@ -1,14 +1,14 @@
 //! `loisim map`: compile a model onto a chip and report the mapping.
 
 use crate::commands::common::{ChipOpts, load_model_and_tokens};
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 
 /// Arguments of `loisim map`.
 #[derive(Args, Debug)]
 pub struct MapArgs {
-    /// The model (`model.bin`).
+    /// The model (`model.bin`) or a lava-dl netx network (`.net`, recognised by content).
     #[arg(value_name = "MODEL")]
     model: PathBuf,
     /// Print the mapping report (the default and only output of this command).
@@ -32,6 +32,23 @@ pub struct MapArgs {
 /// Runs `loisim map`.
 pub fn execute(args: MapArgs) -> Result<()> {
     let _ = args.report;
+    if loisim::netx::is_netx(&args.model) {
+        if args.input.is_some() || args.tokens.is_some() {
+            bail!(
+                "--input and --tokens measure the activity of S5 models; the map of a netx network \
+                 assumes every neuron sends once per timestep"
+            );
+        }
+        let netx = loisim::netx::load_netx(&args.model, &loisim::netx::NetxOptions::default())?;
+        let report =
+            loisim::netx::map_netx(&netx, &args.chip.chip()?, &args.chip.compile_options())?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", report.text());
+        }
+        return Ok(());
+    }
     let (model, tokens) = load_model_and_tokens(
         Some(&args.model),
         args.input.as_ref(),
