@@ -87,7 +87,7 @@ fn run(net: &NetxNetwork, network: &loisim_net::Network, steps: usize) -> Run {
 /// zeroes a block at the end of a reset timestep `t`, after its update; Lava's `LIFReset`
 /// zeroes it at the start of `t + 1`, so what a probe reads after `t` is the updated state.
 /// That state is taken from a twin network in which that reset (and the block's later ones)
-/// does not happen: each block's first reset timestep is `t0 = k - 1 + 1` for block `k`
+/// does not happen: block `k`'s first reset timestep is `t0(k) = k`
 /// (phase `reset_offset + 1 + k`), and a reset dropped in block `j < k` at `t0(j)` reaches
 /// block `k` no earlier than `t0(j) + 1 + (k - j) > t0(k)` (one timestep per synapse layer),
 /// so the twin equals the network up to the end of `t` in that block.
