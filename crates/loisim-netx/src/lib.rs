@@ -19,8 +19,8 @@
 //! element count is checked against [`MAX_TENSOR_ELEMENTS`] before it is read, the
 //! `layer` group may hold at most [`MAX_LAYERS`] members, and every call into the HDF5
 //! decoder runs inside `catch_unwind`, so a malformed file gives a [`NetxError`] naming
-//! the file and the layer or field, never a panic. (A panic inside the decoder is still
-//! reported by the process's panic hook before it is turned into an error.)
+//! the file and the layer or field, never a panic; a panic hook installed once keeps such a
+//! panic silent (other panics still reach the hook that was there before).
 
 pub mod semantics;
 
@@ -464,7 +464,11 @@ fn guard<T>(
     location: &str,
     f: impl FnOnce() -> Result<T, hdf5_reader::error::Error>,
 ) -> Result<T, NetxError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    quiet_decoder_panics();
+    IN_DECODER.with(|c| c.set(true));
+    let outcome = catch_unwind(AssertUnwindSafe(f));
+    IN_DECODER.with(|c| c.set(false));
+    match outcome {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(NetxError::Hdf5 {
             path: path.to_path_buf(),
@@ -476,6 +480,27 @@ fn guard<T>(
             location: location.to_string(),
         }),
     }
+}
+
+thread_local! {
+    /// Whether this thread is inside a call into the HDF5 decoder.
+    static IN_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs, once, a panic hook that stays silent for panics inside the HDF5 decoder (they
+/// become a [`NetxError::DecoderPanic`], one line) and hands every other panic to the hook
+/// that was there before, so a library panic never prints to the terminal while the caller's
+/// own panics still do.
+fn quiet_decoder_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_DECODER.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// Members of a group, split as the HDF5 decoder lists them.
@@ -1103,6 +1128,17 @@ fn one_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decoder_panic_becomes_a_one_line_error_and_the_flag_is_cleared() {
+        let r: Result<(), NetxError> =
+            guard(Path::new("x.net"), "layer/0/type", || panic!("decoder bug"));
+        let e = r.expect_err("panic").to_string();
+        assert!(e.contains("x.net") && !e.contains('\n'), "{e}");
+        assert!(!IN_DECODER.with(std::cell::Cell::get));
+        let ok: Result<u8, NetxError> = guard(Path::new("x.net"), "l", || Ok(3));
+        assert_eq!(ok.expect("value"), 3);
+    }
 
     #[test]
     fn signature_found_at_zero_and_power_of_two_offsets_only() {
