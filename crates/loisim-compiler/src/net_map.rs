@@ -82,8 +82,8 @@ pub enum NetMapError {
     },
 }
 
-/// Per projection: stored bits per synapse (weight + delay).
-fn synapse_bits(net: &Network) -> Vec<u32> {
+/// Per projection: stored bits per synapse (weight + delay), the memory model of this module.
+pub fn synapse_bits(net: &Network) -> Vec<u32> {
     net.projections
         .iter()
         .map(|pr| {

@@ -13,6 +13,7 @@
 
 pub mod engine;
 pub mod net_engine;
+pub mod net_timing;
 pub mod timing;
 
 pub use engine::ProgramRef;

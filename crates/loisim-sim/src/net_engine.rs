@@ -15,8 +15,11 @@
 //! The reference interpreter (`loisim_net::interp`) defines the result; the differential tests
 //! compare the two on random networks.
 
-use loisim_compiler::net_map::NetMapping;
-use loisim_net::{Events, NetError, Network, Source, Step, StepActivity, program::wrap};
+use crate::engine::FlowWork;
+use loisim_arch::Chip;
+use loisim_compiler::net_map::{self, NetMapping};
+use loisim_net::{Events, NetError, Network, PopId, Source, Step, StepActivity, program::wrap};
+use std::collections::BTreeMap;
 
 /// One synapse on a core.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +39,8 @@ struct Axon {
     binary: bool,
     /// Target population (for activity counts).
     dst_pop: u32,
+    /// Synaptic-memory words a message reads (0 unless the program was built for a chip).
+    words: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +81,30 @@ pub struct NetProgram {
     routes: Vec<(u32, u32)>,
     /// Ring length, timesteps.
     ring_len: usize,
+    /// Flow of each entry of `routes`.
+    route_flow: Vec<u32>,
+    /// Per global source neuron: its flow to the host when it is a network output, else
+    /// `NO_FLOW`.
+    out_flow: Vec<u32>,
+    /// Per source (index like `source_base`): payload bits of its messages.
+    payload_bits: Vec<u32>,
+    /// Header bits of every message (0 unless built for a chip).
+    header_bits: u32,
+    /// Every (sender, receiver) pair that carries messages, in order of first use.
+    flows: Vec<NetFlow>,
+}
+
+/// No flow.
+const NO_FLOW: u32 = u32::MAX;
+
+/// Messages from one endpoint to another: a core of the mapping (its index in
+/// `NetMapping::cores`) or the host (`None`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NetFlow {
+    /// Sender.
+    pub src: Option<u32>,
+    /// Receiver.
+    pub dst: Option<u32>,
 }
 
 /// Engine state.
@@ -87,6 +116,14 @@ pub struct NetEngine<'p> {
     t: u64,
     events: Events,
     threads: usize,
+    /// Per flow, the work of the last timestep (when recording).
+    work: Option<Vec<FlowWork>>,
+    /// Whether to keep the state of pieces reset in a timestep as it was before the reset.
+    keep_pre_reset: bool,
+    /// Per core: (piece, state before the reset) of the pieces reset in the last timestep.
+    pre_reset: Vec<Vec<(u32, Vec<i64>)>>,
+    /// Messages received in the last timestep, per target population.
+    spikes_in: Vec<u64>,
 }
 
 fn id_too_large(what: &str) -> NetError {
@@ -103,6 +140,22 @@ impl NetProgram {
     /// # Errors
     /// The network is invalid, or the mapping does not place every neuron once.
     pub fn new(net: &Network, mapping: &NetMapping) -> Result<Self, NetError> {
+        Self::build(net, mapping, None)
+    }
+
+    /// [`NetProgram::new`] with `chip`'s message headers and synaptic-memory layout, so that
+    /// the recorded work (`NetEngine::record_work`) counts bits and words for the timing
+    /// model: a message carries `header_bits` plus its payload; an axon's synapses on a core
+    /// take `n x (weight + delay bits)` plus a run header per `max_run` synapses, the memory
+    /// model of `loisim_compiler::net_map`, and a message reads them in whole words.
+    ///
+    /// # Errors
+    /// As [`NetProgram::new`].
+    pub fn for_chip(net: &Network, mapping: &NetMapping, chip: &Chip) -> Result<Self, NetError> {
+        Self::build(net, mapping, Some(chip))
+    }
+
+    fn build(net: &Network, mapping: &NetMapping, chip: Option<&Chip>) -> Result<Self, NetError> {
         net.validate(net.max_delay())?;
         let n_pops = net.populations.len();
         // Where every neuron lives: (core, slot base of its ports).
@@ -201,10 +254,36 @@ impl NetProgram {
                 pop_source[pop.index()] as usize + usize::from(channel)
             }
         };
+        // The core of every population neuron (inputs come from the host).
+        let core_of_source = |g: usize| -> Option<u32> {
+            let s = source_base.partition_point(|&b| b as usize <= g) - 1;
+            if s < net.inputs.len() {
+                return None;
+            }
+            let pop = pop_source.partition_point(|&b| b as usize <= s) - 1;
+            let j = g - source_base[s] as usize;
+            placed[pop][j].map(|(c, _)| c)
+        };
+        let syn_bits = chip.map(|_| net_map::synapse_bits(net));
+        let (word_bits, run_header, max_run) = chip.map_or((1, 0, 1), |c| {
+            (
+                u64::from(c.synapses.word_bits.value.max(1)),
+                u64::from(c.synapses.run_header_bits.value),
+                u64::from(c.synapses.max_run.value.max(1)),
+            )
+        });
+        let mut flow_ids: BTreeMap<NetFlow, u32> = BTreeMap::new();
+        let mut flows: Vec<NetFlow> = Vec::new();
+        let mut flow_of = |f: NetFlow| -> u32 {
+            *flow_ids.entry(f).or_insert_with(|| {
+                flows.push(f);
+                (flows.len() - 1) as u32
+            })
+        };
         // Axons and routes.
-        let mut routes_of: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n_sources];
+        let mut routes_of: Vec<Vec<(u32, u32, u32)>> = vec![Vec::new(); n_sources];
         let mut by_core: Vec<Vec<Syn>> = vec![Vec::new(); cores.len()];
-        for pr in &net.projections {
+        for (k, pr) in net.projections.iter().enumerate() {
             let binary = net.source_bits(pr.src) == 0;
             let dst = pr.dst.pop.index();
             let port = u32::from(pr.dst.port);
@@ -228,22 +307,58 @@ impl NetProgram {
                     let img = &mut cores[ci];
                     let start = img.syn.len() as u32;
                     img.syn.extend_from_slice(syns);
+                    let words = syn_bits.as_ref().map_or(0, |b| {
+                        let n = syns.len() as u64;
+                        let bits = n * u64::from(b[k]) + n.div_ceil(max_run) * run_header;
+                        u32::try_from(bits.div_ceil(word_bits)).unwrap_or(u32::MAX)
+                    });
                     img.axons.push(Axon {
                         start,
                         end: img.syn.len() as u32,
                         binary,
                         dst_pop: dst as u32,
+                        words,
                     });
-                    routes_of[(base + i) as usize].push((ci as u32, (img.axons.len() - 1) as u32));
+                    let g = (base + i) as usize;
+                    let flow = flow_of(NetFlow {
+                        src: core_of_source(g),
+                        dst: Some(ci as u32),
+                    });
+                    routes_of[g].push((ci as u32, (img.axons.len() - 1) as u32, flow));
                 }
             }
         }
         let mut route_start = Vec::with_capacity(n_sources + 1);
         let mut routes = Vec::new();
+        let mut route_flow = Vec::new();
         route_start.push(0);
         for r in routes_of {
-            routes.extend(r);
+            for (core, axon, flow) in r {
+                routes.push((core, axon));
+                route_flow.push(flow);
+            }
             route_start.push(routes.len() as u32);
+        }
+        // Network outputs go to the host.
+        let mut out_flow = vec![NO_FLOW; n_sources];
+        for o in &net.outputs {
+            let s = pop_source[o.pop.index()] as usize + usize::from(o.channel);
+            let base = source_base[s] as usize;
+            for j in 0..net.populations[o.pop.index()].size as usize {
+                out_flow[base + j] = flow_of(NetFlow {
+                    src: core_of_source(base + j),
+                    dst: None,
+                });
+            }
+        }
+        let mut payload_bits: Vec<u32> = net.inputs.iter().map(|i| u32::from(i.bits)).collect();
+        for p in &net.populations {
+            payload_bits.extend(
+                net.programs[p.program.index()]
+                    .channels
+                    .iter()
+                    .map(|c| u32::from(c.bits)),
+            );
         }
         Ok(Self {
             net: net.clone(),
@@ -253,6 +368,11 @@ impl NetProgram {
             route_start,
             routes,
             ring_len: net.max_delay() as usize + 2,
+            route_flow,
+            out_flow,
+            payload_bits,
+            header_bits: chip.map_or(0, |c| c.noc.header_bits.value),
+            flows,
         })
     }
 
@@ -266,6 +386,50 @@ impl NetProgram {
     #[must_use]
     pub fn n_cores(&self) -> usize {
         self.cores.len()
+    }
+
+    /// Keeps only the network outputs listed in `keep` (indices into the network's outputs)
+    /// as messages to the host in the recorded work: the others are still computed and
+    /// returned by `step` (probes), but the host does not read them.
+    pub fn host_reads_only(&mut self, keep: &[usize]) {
+        for (k, o) in self.net.outputs.iter().enumerate() {
+            if keep.contains(&k) {
+                continue;
+            }
+            let s = self.pop_source[o.pop.index()] as usize + usize::from(o.channel);
+            let base = self.source_base[s] as usize;
+            let n = self.net.populations[o.pop.index()].size as usize;
+            self.out_flow[base..base + n].fill(NO_FLOW);
+        }
+    }
+
+    /// The flows, indexed like the work `NetEngine::work` records.
+    #[must_use]
+    pub fn flows(&self) -> &[NetFlow] {
+        &self.flows
+    }
+
+    /// Per core: neurons, and neuron-program instructions of one update of them all and of
+    /// its first neuron.
+    #[must_use]
+    pub fn core_loads(&self) -> Vec<(u64, f64, f64)> {
+        self.cores
+            .iter()
+            .map(|c| {
+                let (mut n, mut instr) = (0u64, 0f64);
+                for pc in &c.pieces {
+                    let p = &self.net.populations[pc.pop as usize];
+                    let k = f64::from(self.net.programs[p.program.index()].instructions().total());
+                    n += u64::from(pc.end - pc.start);
+                    instr += f64::from(pc.end - pc.start) * k;
+                }
+                let first = c.pieces.first().map_or(0.0, |pc| {
+                    let p = &self.net.populations[pc.pop as usize];
+                    f64::from(self.net.programs[p.program.index()].instructions().total())
+                });
+                (n, instr, first)
+            })
+            .collect()
     }
 
     /// Starts the network at timestep 0 with initial state, on up to `threads` threads.
@@ -302,6 +466,10 @@ impl NetProgram {
             t: 0,
             events: Events::default(),
             threads: threads.max(1),
+            work: None,
+            keep_pre_reset: false,
+            pre_reset: vec![Vec::new(); self.cores.len()],
+            spikes_in: vec![0; self.net.populations.len()],
         }
     }
 }
@@ -316,6 +484,8 @@ struct CoreOut {
     sent: Vec<(u32, i64)>,
     events: Events,
     dropped: u64,
+    /// (piece, state before its reset) of the pieces reset this timestep.
+    pre_reset: Vec<(u32, Vec<i64>)>,
 }
 
 /// Runs `f` on every (index, item) pair, split over up to `threads` scoped threads in
@@ -351,6 +521,63 @@ fn par_map<T: Send, R: Send>(
 }
 
 impl NetEngine<'_> {
+    /// Records, from now on, the work of each timestep per flow (messages, bits, synaptic
+    /// words read, synaptic operations), read with [`NetEngine::work`] after each step.
+    pub fn record_work(&mut self) {
+        self.work = Some(vec![FlowWork::default(); self.prog.flows.len()]);
+    }
+
+    /// The work of the last timestep per flow (indexed like `NetProgram::flows`), when
+    /// recording.
+    #[must_use]
+    pub fn work(&self) -> Option<&[FlowWork]> {
+        self.work.as_deref()
+    }
+
+    /// Messages received in the last timestep, per target population (one per input axon a
+    /// message reaches).
+    #[must_use]
+    pub fn spikes_in(&self) -> &[u64] {
+        &self.spikes_in
+    }
+
+    /// Keeps, from now on, the state of every piece reset in a timestep as it was after its
+    /// update and before the reset, for [`NetEngine::probed_state`].
+    pub fn keep_pre_reset_state(&mut self) {
+        self.keep_pre_reset = true;
+    }
+
+    /// The state variables of population `pop` (`[neuron * n_states + var]`, in neuron
+    /// order) at the end of the last timestep; with [`NetEngine::keep_pre_reset_state`], a
+    /// population reset in that timestep reads as it was before its reset (what a Lava
+    /// `Monitor` sees: Lava's `LIFReset` zeroes at the start of the next timestep).
+    #[must_use]
+    pub fn probed_state(&self, pop: PopId) -> Vec<i64> {
+        let net = &self.prog.net;
+        let Some(p) = net.populations.get(pop.index()) else {
+            return Vec::new();
+        };
+        let k = net.programs[p.program.index()].states.len();
+        let mut out = vec![0i64; p.size as usize * k];
+        for (ci, img) in self.prog.cores.iter().enumerate() {
+            for (pi, pc) in img.pieces.iter().enumerate() {
+                if pc.pop != pop.0 {
+                    continue;
+                }
+                let n = (pc.end - pc.start) as usize * k;
+                let src = self.pre_reset[ci]
+                    .iter()
+                    .find(|(q, _)| *q as usize == pi)
+                    .map_or(
+                        &self.states[ci][pc.state_base as usize..pc.state_base as usize + n],
+                        |(_, v)| v.as_slice(),
+                    );
+                out[pc.start as usize * k..pc.start as usize * k + n].copy_from_slice(src);
+            }
+        }
+        out
+    }
+
     /// Values changed by a width so far.
     #[must_use]
     pub fn events(&self) -> Events {
@@ -368,6 +595,7 @@ impl NetEngine<'_> {
         let t = self.t;
         let ring_len = prog.ring_len as u64;
         let slot_now = (t % ring_len) as usize;
+        let keep_pre_reset = self.keep_pre_reset;
         // 1. Updates, per core.
         let mut work: Vec<(&mut Vec<i64>, &mut Vec<i64>)> =
             self.rings.iter_mut().zip(self.states.iter_mut()).collect();
@@ -376,7 +604,7 @@ impl NetEngine<'_> {
             let mut out = CoreOut::default();
             let base = slot_now * img.slots as usize;
             let mut scratch = Vec::new();
-            for pc in &img.pieces {
+            for (pi, pc) in img.pieces.iter().enumerate() {
                 let p = &net.populations[pc.pop as usize];
                 let pg = &net.programs[p.program.index()];
                 let (n_ports, n_states, n_ch) =
@@ -426,6 +654,10 @@ impl NetEngine<'_> {
                 }
                 ring[due].fill(0);
                 if reset {
+                    if keep_pre_reset {
+                        out.pre_reset
+                            .push((pi as u32, state[states.clone()].to_vec()));
+                    }
                     state[states].fill(0);
                 }
             }
@@ -454,30 +686,54 @@ impl NetEngine<'_> {
             .collect();
         // 2. Routing: host messages first, then each core's, in order.
         let mut inbox: Vec<Inbox> = vec![Vec::new(); prog.cores.len()];
-        let route = |g: u32, v: i64, inbox: &mut Vec<Inbox>| {
-            let (a, b) = (
-                prog.route_start[g as usize],
-                prog.route_start[g as usize + 1],
-            );
-            for &(core, axon) in &prog.routes[a as usize..b as usize] {
-                inbox[core as usize].push((axon, v));
-            }
-        };
+        let mut work = self.work.take();
+        if let Some(w) = work.as_mut() {
+            w.fill(FlowWork::default());
+        }
+        let route =
+            |g: u32, v: i64, s: usize, inbox: &mut Vec<Inbox>, work: &mut Option<Vec<FlowWork>>| {
+                let (a, b) = (
+                    prog.route_start[g as usize],
+                    prog.route_start[g as usize + 1],
+                );
+                for &(core, axon) in &prog.routes[a as usize..b as usize] {
+                    inbox[core as usize].push((axon, v));
+                }
+                if let Some(w) = work.as_mut() {
+                    let bits = prog.header_bits + prog.payload_bits[s];
+                    for k in a as usize..b as usize {
+                        let (core, axon) = prog.routes[k];
+                        let ax = prog.cores[core as usize].axons[axon as usize];
+                        let f = &mut w[prog.route_flow[k] as usize];
+                        f.msgs += 1;
+                        f.bits += bits;
+                        f.words += ax.words;
+                        f.synops += ax.end - ax.start;
+                    }
+                    let of = prog.out_flow[g as usize];
+                    if of != NO_FLOW {
+                        let f = &mut w[of as usize];
+                        f.msgs += 1;
+                        f.bits += bits;
+                    }
+                }
+            };
         for (x, vals) in inputs.iter().enumerate() {
             for (i, &v) in vals.iter().enumerate() {
                 if v != 0 {
                     activity.host_messages += 1;
-                    route(prog.source_base[x] + i as u32, v, &mut inbox);
+                    route(prog.source_base[x] + i as u32, v, x, &mut inbox, &mut work);
                 }
             }
         }
-        for out in &outs {
+        for (ci, out) in outs.iter().enumerate() {
+            self.pre_reset[ci].clone_from(&out.pre_reset);
             self.events += out.events;
             activity.dropped += out.dropped;
             for &(g, v) in &out.sent {
-                route(g, v, &mut inbox);
                 // Which population and channel sent it.
                 let s = prog.source_base.partition_point(|&b| b <= g) - 1;
+                route(g, v, s, &mut inbox, &mut work);
                 let pop = prog.pop_source.partition_point(|&b| b as usize <= s) - 1;
                 let ch = s - prog.pop_source[pop] as usize;
                 let n_ch = net.program_of(loisim_net::PopId(pop as u32)).channels.len();
@@ -488,28 +744,37 @@ impl NetEngine<'_> {
         }
         // 3. Delivery, per core.
         let mut deliver: Vec<(&mut Vec<i64>, Inbox)> = self.rings.iter_mut().zip(inbox).collect();
-        let delivered: Vec<Vec<u64>> = par_map(&mut deliver, self.threads, |ci, (ring, inbox)| {
-            let img = &prog.cores[ci];
-            let mut synops = vec![0u64; n_pops];
-            for &(axon, v) in inbox.iter() {
-                let a = img.axons[axon as usize];
-                let payload = if a.binary { 1 } else { v };
-                for s in &img.syn[a.start as usize..a.end as usize] {
-                    let slot = ((t + 1 + u64::from(s.delay)) % ring_len) as usize
-                        * img.slots as usize
-                        + s.slot as usize;
-                    ring[slot] = ring[slot].wrapping_add(i64::from(s.weight).wrapping_mul(payload));
+        let delivered: Vec<(Vec<u64>, Vec<u64>)> =
+            par_map(&mut deliver, self.threads, |ci, (ring, inbox)| {
+                let img = &prog.cores[ci];
+                let mut synops = vec![0u64; n_pops];
+                let mut spikes_in = vec![0u64; n_pops];
+                for &(axon, v) in inbox.iter() {
+                    let a = img.axons[axon as usize];
+                    let payload = if a.binary { 1 } else { v };
+                    for s in &img.syn[a.start as usize..a.end as usize] {
+                        let slot = ((t + 1 + u64::from(s.delay)) % ring_len) as usize
+                            * img.slots as usize
+                            + s.slot as usize;
+                        ring[slot] =
+                            ring[slot].wrapping_add(i64::from(s.weight).wrapping_mul(payload));
+                    }
+                    synops[a.dst_pop as usize] += u64::from(a.end - a.start);
+                    spikes_in[a.dst_pop as usize] += 1;
                 }
-                synops[a.dst_pop as usize] += u64::from(a.end - a.start);
-            }
-            synops
-        });
-        for synops in delivered {
+                (synops, spikes_in)
+            });
+        self.spikes_in.fill(0);
+        for (synops, spikes_in) in delivered {
             for (a, b) in activity.synops.iter_mut().zip(synops) {
+                *a += b;
+            }
+            for (a, b) in self.spikes_in.iter_mut().zip(spikes_in) {
                 *a += b;
             }
         }
         let outputs = net.outputs_from(&pop_sent);
+        self.work = work;
         self.t += 1;
         Ok(Step { outputs, activity })
     }

@@ -24,7 +24,8 @@
 //! finish time above.
 
 use crate::engine::TokenWork;
-use loisim_compiler::layout::{Axis, Endpoint};
+use loisim_arch::Chip;
+use loisim_compiler::layout::{Axis, Endpoint, Link, LinkId};
 use loisim_compiler::program::Program;
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +124,51 @@ pub struct Step {
     pub busiest_link: Option<(usize, f64)>,
 }
 
+/// One core of a [`TimingParts`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CoreSpec {
+    /// Pipeline stage (the timesteps in which its neurons update; 0 for networks that update
+    /// every core every timestep).
+    pub stage: u32,
+    /// Neurons.
+    pub neurons: u64,
+    /// Neuron-program instructions of one update of all its neurons.
+    pub instructions: f64,
+    /// Instructions of its first neuron's update (when its first message can leave).
+    pub first_instructions: f64,
+}
+
+/// One flow of a [`TimingParts`]: every message from one endpoint to another takes the same
+/// route.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowSpec {
+    /// Sending core (index into `cores`), or the host.
+    pub src: Option<usize>,
+    /// Receiving core, or the host.
+    pub dst: Option<usize>,
+    /// Stage of the sender (0 for the host).
+    pub stage: u32,
+    /// Board links crossed, in order.
+    pub links: Vec<LinkId>,
+}
+
+/// What the timing model needs of a mapped network.
+#[derive(Clone, Debug)]
+pub struct TimingParts<'a> {
+    /// Highest stage.
+    pub depth: u32,
+    /// Cores that hold neurons.
+    pub cores: Vec<CoreSpec>,
+    /// Flows (indexed like the work of a timestep).
+    pub flows: Vec<FlowSpec>,
+    /// Every link of the board.
+    pub links: &'a [Link],
+    /// Tiles used.
+    pub tiles: u32,
+    /// Chips used.
+    pub chips: u32,
+}
+
 #[derive(Clone, Debug)]
 struct FlowRt {
     src: Option<usize>,
@@ -215,9 +261,71 @@ impl Scratch {
 impl TimingModel {
     /// Timing data of a compiled program.
     pub fn new(prog: &Program) -> Self {
-        let chip = &prog.chip;
-        let ops = &chip.ops;
         let net = &prog.network;
+        let cores: Vec<CoreSpec> = prog
+            .cores
+            .iter()
+            .map(|c| {
+                let piece = prog.pieces[c.pieces[0].0 as usize];
+                let pop = net.pop(piece.pop);
+                let instr = f64::from(pop.program.instructions());
+                CoreSpec {
+                    stage: pop.stage,
+                    neurons: u64::from(piece.len()),
+                    instructions: f64::from(piece.len()) * instr,
+                    first_instructions: instr,
+                }
+            })
+            .collect();
+        // A compiled program's flows only join cores that run a piece (the compiler checks
+        // it); a flow from or to any other core is a corrupted program.
+        let core_of = |id| {
+            prog.core_index(id)
+                .unwrap_or_else(|| panic!("a flow of the program joins {id}, which runs no piece"))
+        };
+        let flows: Vec<FlowSpec> = prog
+            .flows
+            .iter()
+            .map(|f| {
+                let src = match f.src {
+                    Endpoint::Host => None,
+                    Endpoint::Core(id) => Some(core_of(id)),
+                };
+                FlowSpec {
+                    src,
+                    dst: match f.dst {
+                        Endpoint::Host => None,
+                        Endpoint::Core(id) => Some(core_of(id)),
+                    },
+                    stage: src.map_or(0, |c| cores[c].stage),
+                    links: f.links.clone(),
+                }
+            })
+            .collect();
+        let (tiles, chips) = prog.tiles_and_chips();
+        Self::from_parts(
+            &prog.chip,
+            &TimingParts {
+                depth: prog.depth,
+                cores,
+                flows,
+                links: &prog.links,
+                tiles,
+                chips,
+            },
+        )
+    }
+
+    /// Timing data of any mapped network, from its cores, flows and board links.
+    ///
+    /// # Panics
+    /// A flow names a core or link outside `parts`, or a stage above `parts.depth` (the
+    /// callers build both from one mapping).
+    pub fn from_parts(chip: &Chip, parts: &TimingParts<'_>) -> Self {
+        let ops = &chip.ops;
+        let per_ns = |instr: f64| {
+            ops.neuron_update.latency_ns.value + instr * ops.neuron_instruction.latency_ns.value
+        };
         let mut core_stage = Vec::new();
         let mut core_neurons = Vec::new();
         let mut core_upd_ns = Vec::new();
@@ -225,51 +333,30 @@ impl TimingModel {
         let mut core_first_ns = Vec::new();
         let mut core_idle_ns = Vec::new();
         let mut core_idle_pj = Vec::new();
-        for c in &prog.cores {
-            let piece = prog.pieces[c.pieces[0].0 as usize];
-            let pop = net.pop(piece.pop);
-            let n = f64::from(piece.len());
-            let instr = f64::from(pop.program.instructions());
-            let per_ns = ops.neuron_update.latency_ns.value
-                + instr * ops.neuron_instruction.latency_ns.value;
-            let per_pj =
-                ops.neuron_update.energy_pj.value + instr * ops.neuron_instruction.energy_pj.value;
-            core_stage.push(pop.stage);
-            core_neurons.push(u64::from(piece.len()));
-            core_upd_ns.push(n * per_ns);
-            core_upd_pj.push(n * per_pj);
-            core_first_ns.push(per_ns);
+        for c in &parts.cores {
+            let n = c.neurons as f64;
+            core_stage.push(c.stage);
+            core_neurons.push(c.neurons);
+            core_upd_ns.push(
+                n * ops.neuron_update.latency_ns.value
+                    + c.instructions * ops.neuron_instruction.latency_ns.value,
+            );
+            core_upd_pj.push(
+                n * ops.neuron_update.energy_pj.value
+                    + c.instructions * ops.neuron_instruction.energy_pj.value,
+            );
+            core_first_ns.push(per_ns(c.first_instructions));
             core_idle_ns.push(n * ops.neuron_idle.latency_ns.value);
             core_idle_pj.push(n * ops.neuron_idle.energy_pj.value);
         }
-        // A compiled program's flows only join cores that run a piece (the compiler checks
-        // it); a flow from or to any other core is a corrupted program.
-        let core_of = |id| {
-            prog.core_index(id)
-                .unwrap_or_else(|| panic!("a flow of the program joins {id}, which runs no piece"))
-        };
-        let stage_of = |e: Endpoint| -> (Option<usize>, u32) {
-            match e {
-                Endpoint::Host => (None, 0),
-                Endpoint::Core(id) => {
-                    let ci = core_of(id);
-                    (Some(ci), core_stage[ci])
-                }
-            }
-        };
         let noc = &chip.noc;
-        let flows: Vec<FlowRt> = prog
+        let flows: Vec<FlowRt> = parts
             .flows
             .iter()
             .map(|f| {
-                let (src, stage) = stage_of(f.src);
-                let dst = match f.dst {
-                    Endpoint::Host => None,
-                    Endpoint::Core(id) => Some(core_of(id)),
-                };
                 let (mut lat, mut e) = (0.0, 0.0);
                 for l in &f.links {
-                    let link = prog.links[l.index()];
+                    let link = parts.links[l.index()];
                     if link.chip_link {
                         lat += chip.board.link_latency_ns.value;
                         e += chip.board.link_energy_pj.value;
@@ -286,27 +373,27 @@ impl TimingModel {
                     e += noc.local.energy_pj.value;
                 }
                 FlowRt {
-                    src,
-                    dst,
-                    stage,
+                    src: f.src,
+                    dst: f.dst,
+                    stage: f.stage,
                     links: f.links.iter().map(|l| l.0).collect(),
                     latency_ns: lat,
                     hop_energy_pj: e,
                 }
             })
             .collect();
-        let mut flows_by_stage: Vec<Vec<u32>> = vec![Vec::new(); prog.depth as usize + 1];
+        let mut flows_by_stage: Vec<Vec<u32>> = vec![Vec::new(); parts.depth as usize + 1];
         for (i, f) in flows.iter().enumerate() {
             flows_by_stage[f.stage as usize].push(i as u32);
         }
-        let mut cores_by_stage: Vec<Vec<u32>> = vec![Vec::new(); prog.depth as usize + 1];
+        let mut cores_by_stage: Vec<Vec<u32>> = vec![Vec::new(); parts.depth as usize + 1];
         for (c, &st) in core_stage.iter().enumerate() {
             cores_by_stage[st as usize].push(c as u32);
         }
         let idle_pj_all = core_idle_pj.iter().sum();
         let mut idle_order: Vec<(usize, f64)> = core_idle_ns.iter().copied().enumerate().collect();
         idle_order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let link_ns_per_bit = prog
+        let link_ns_per_bit = parts
             .links
             .iter()
             .map(|l| {
@@ -317,16 +404,16 @@ impl TimingModel {
                 }
             })
             .collect();
-        let (tiles, chips) = prog.tiles_and_chips();
+        let (tiles, chips) = (parts.tiles, parts.chips);
         let b = &chip.barrier;
         let barrier_ns = b.base_ns.value
             + b.per_tile_ns.value * f64::from(tiles)
-            + b.per_chip_ns.value * f64::from(chips - 1);
+            + b.per_chip_ns.value * f64::from(chips.max(1) - 1);
         let barrier_pj = b.energy_pj_per_tile.value * f64::from(tiles);
         let static_mw = chip.static_power.chip_mw.value * f64::from(chip.n_chips())
             + chip.static_power.board_mw.value;
         Self {
-            depth: prog.depth,
+            depth: parts.depth,
             core_stage,
             core_neurons,
             core_upd_ns,
