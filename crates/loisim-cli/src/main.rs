@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a model on an input (reference executor with --reference).
-    Run(commands::run::RunArgs),
+    Run(Box<commands::run::RunArgs>),
     /// Import a model (S5 fixed-point export v1, or a float checkpoint) into model.bin.
     Import(commands::import::ImportArgs),
     /// Generate a synthetic paper-shaped model.
@@ -96,7 +96,7 @@ fn main() -> ExitCode {
     };
     init_tracing(cli.verbose);
     let result = match cli.command {
-        Command::Run(a) => commands::run::execute(a),
+        Command::Run(a) => commands::run::execute(*a),
         Command::Import(a) => commands::import::execute(a),
         Command::Gen(a) => commands::gen_model::execute(a),
         Command::GenAudio(a) => commands::gen_audio::execute(a),

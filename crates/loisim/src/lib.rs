@@ -47,6 +47,8 @@ use std::time::Instant;
 pub enum ModelKind {
     /// A quantized sparse S5 model (`model.bin`): token-based, fall-through and pipeline.
     S5,
+    /// A lava-dl netx network (`.net`): step-based, pipelined by construction.
+    Netx,
 }
 
 impl ModelKind {
@@ -55,6 +57,7 @@ impl ModelKind {
     pub fn default_modes(self) -> Modes {
         match self {
             Self::S5 => Modes::BOTH,
+            Self::Netx => Modes::PIPELINE,
         }
     }
 
@@ -63,6 +66,7 @@ impl ModelKind {
     pub fn supported_modes(self) -> Modes {
         match self {
             Self::S5 => Modes::BOTH,
+            Self::Netx => Modes::PIPELINE,
         }
     }
 }
@@ -489,6 +493,8 @@ pub fn run_reference(model: &Model, input: &Input, opts: &RunOptions) -> Result<
         audio: None,
         outputs: report::Outputs::default(),
         sim: report::SimSpeed::default(),
+        layers: Vec::new(),
+        probe_dir: None,
     };
     let outputs = match input {
         Input::Tokens(tokens) => {

@@ -9,6 +9,7 @@ use crate::{CompileOptions, Error, Result};
 use loisim_arch::Chip;
 use loisim_compiler::net_map::{self, NetMapReport};
 use loisim_netx::{LayerKind, NetxFile, Neuron, Tensor};
+use npyz::WriterBuilder as _;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -24,6 +25,10 @@ pub fn is_netx(path: &Path) -> bool {
 /// A netx file and the IR network netx would build from it with `opts`.
 #[derive(Debug)]
 pub struct Netx {
+    /// Name (the file's stem).
+    pub name: String,
+    /// The arguments netx's `Network` was given.
+    pub options: NetxOptions,
     /// The file as stored.
     pub file: NetxFile,
     /// The network.
@@ -41,7 +46,15 @@ pub fn load_netx(path: &Path, opts: &NetxOptions) -> Result<Netx> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    Ok(Netx { file, network })
+    let name = path
+        .file_stem()
+        .map_or_else(|| "netx".into(), |s| s.to_string_lossy().into_owned());
+    Ok(Netx {
+        name,
+        options: opts.clone(),
+        file,
+        network,
+    })
 }
 
 /// Maps a netx network onto `chip`: pieces of at most `compile.max_neurons_per_core` neurons,
@@ -200,4 +213,550 @@ impl NetxSummary {
         }
         s
     }
+}
+
+/// Timesteps a netx run may take at most.
+pub const MAX_NETX_STEPS: u64 = 10_000_000;
+/// Output values (output neurons x steps) a netx run may keep at most (1 GiB of int32).
+pub const MAX_NETX_OUTPUT_VALUES: u64 = 1 << 28;
+
+/// An integer array in Lava's layout (C order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LavaArray {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Values in C order.
+    pub values: Vec<i64>,
+}
+
+/// Reads an integer array from `.npy` (any integer dtype, or floats holding integers, as
+/// lava-dl's ground truths store them).
+///
+/// # Errors
+/// The file is unreadable or malformed, or a value is not an integer.
+pub fn read_lava_array(path: &Path) -> Result<LavaArray> {
+    use loisim_import::tensors::Values;
+    let t = loisim_import::tensors::read_npy(path)?;
+    let not_int = |k: usize, v: f64| {
+        Error::Invalid(format!(
+            "{}: element {k} is {v}; netx inputs and biases are integers",
+            path.display()
+        ))
+    };
+    let values = match t.values {
+        Values::Int(v) => v,
+        Values::F32(v) => v
+            .iter()
+            .enumerate()
+            .map(|(k, &x)| float_int(f64::from(x)).ok_or_else(|| not_int(k, f64::from(x))))
+            .collect::<Result<_>>()?,
+        Values::F64(v) => v
+            .iter()
+            .enumerate()
+            .map(|(k, &x)| float_int(x).ok_or_else(|| not_int(k, x)))
+            .collect::<Result<_>>()?,
+    };
+    Ok(LavaArray {
+        shape: t.shape,
+        values,
+    })
+}
+
+fn float_int(x: f64) -> Option<i64> {
+    (x.is_finite() && x.fract() == 0.0 && x.abs() < 9.0e15).then_some(x as i64)
+}
+
+/// How to run a netx network.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NetxRunOptions {
+    /// Input spikes in Lava's layout, time last (`(x, y, c, t)` or `(n, t)`), fed like Lava's
+    /// `io.source.RingBuffer`: step `t` (from 1) gets `X[..., (t - 1) mod T_in]`.
+    pub input: Option<LavaArray>,
+    /// `bias_mant` of the input layer's LIF neurons, over the input's Lava shape.
+    pub bias: Option<LavaArray>,
+    /// Steps to run (default: the input's length).
+    pub steps: Option<u64>,
+    /// Run the IR reference interpreter (no cost figures).
+    pub reference: bool,
+    /// Engine threads (results never depend on it).
+    pub threads: usize,
+    /// Write the output layer's `out` here: int32 `(out_shape..., T)`, as `io.sink.RingBuffer`.
+    pub output: Option<std::path::PathBuf>,
+    /// Write per-layer state here: `layer{i}-{type}-{var}.npy`, int32 `(T, shape...)`.
+    pub probe_dir: Option<std::path::PathBuf>,
+    /// Probe only these layers (indices in netx's `net.layers`); `None`: all.
+    pub probe_layers: Option<Vec<usize>>,
+}
+
+/// What a netx run gives back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetxRun {
+    /// Every figure.
+    pub report: crate::Report,
+    /// The output layer's `out` over the steps, Lava's layout `(out_shape..., T)`.
+    pub output: LavaArray,
+}
+
+/// The type name of a block for file names.
+fn block_type(b: &loisim_netx::NetxBlock) -> &'static str {
+    match b.kind {
+        LayerKind::Input => "input",
+        LayerKind::Dense => "dense",
+        LayerKind::DenseRec => "dense_rec",
+        LayerKind::Conv => "conv",
+        _ => "layer",
+    }
+}
+
+/// Per-block probe files being streamed.
+struct Probe {
+    block: usize,
+    /// (state variable index or `None` for the spikes `s`, writer)
+    vars: Vec<(Option<usize>, ProbeWriter)>,
+}
+
+type ProbeWriter = npyz::NpyWriter<i32, std::io::BufWriter<std::fs::File>>;
+
+/// Runs a netx network for its steps: bit-exact values from the engine (or the reference
+/// interpreter), and every timestep priced by the chip's cost model.
+///
+/// # Errors
+/// Inputs of the wrong shape or length, a bias on a layer without one, no way to know how
+/// many steps to run, a network that does not fit the chip, or an output that cannot be
+/// written.
+#[allow(clippy::too_many_lines)]
+pub fn run_netx(
+    netx: &Netx,
+    chip: &Chip,
+    compile: &CompileOptions,
+    opts: &NetxRunOptions,
+) -> Result<NetxRun> {
+    use crate::report::{
+        Arithmetic, ChannelDensity, Executor, ModelSize, NetxLayerActivity, NetxSamples, Pipeline,
+        Report, SimSpeed,
+    };
+    use loisim_sim::net_engine::NetProgram;
+    use loisim_sim::net_timing::NetPricer;
+    let started = std::time::Instant::now();
+    let mut nx = netx.network.clone();
+    let shape_in: Vec<usize> = nx.input_shape.iter().map(|&d| d as usize).collect();
+    let n_in: usize = shape_in.iter().product();
+    if let Some(b) = &opts.bias {
+        let first = nx.blocks.first();
+        if first.is_none_or(|b| b.kind != LayerKind::Input)
+            || first.is_some_and(|b| b.neuron != loisim_netx::BlockNeuron::Lif)
+        {
+            return Err(Error::Invalid(
+                "--bias sets the bias_mant of the input layer's LIF neurons; this network's \
+                 first layer is not an input layer with LIF neurons (a Delta input has no bias)"
+                    .into(),
+            ));
+        }
+        if b.shape != shape_in {
+            return Err(Error::Invalid(format!(
+                "--bias is shaped {:?}; the input layer is {:?} (Lava's x, y, c)",
+                b.shape, shape_in
+            )));
+        }
+        nx.set_lif_bias_mant(0, &b.values)
+            .map_err(|e| Error::Invalid(format!("--bias: {e}")))?;
+    }
+    let t_in = match &opts.input {
+        Some(x) => {
+            let ok = x.shape.len() == shape_in.len() + 1 && x.shape[..shape_in.len()] == shape_in;
+            if !ok || x.shape.last() == Some(&0) {
+                return Err(Error::Invalid(format!(
+                    "--input is shaped {:?}; this network takes {:?} per step, time last: \
+                     ({}, T) with T >= 1",
+                    x.shape,
+                    shape_in,
+                    shape_in
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            Some(x.shape[shape_in.len()])
+        }
+        None => None,
+    };
+    let steps = match (opts.steps, t_in) {
+        (Some(s), _) => s,
+        (None, Some(t)) => t as u64,
+        (None, None) => {
+            return Err(Error::Invalid(
+                "how many steps? give --steps T (there is no --input to take the length from)"
+                    .into(),
+            ));
+        }
+    };
+    let out_block = nx
+        .blocks
+        .iter()
+        .position(|b| b.output == nx.out)
+        .ok_or_else(|| Error::Invalid("the network has no output layer".into()))?;
+    let out_shape: Vec<usize> = nx.blocks[out_block]
+        .shape
+        .iter()
+        .map(|&d| d as usize)
+        .collect();
+    let n_out: usize = out_shape.iter().product();
+    if steps == 0
+        || steps > MAX_NETX_STEPS
+        || (n_out as u64).saturating_mul(steps) > MAX_NETX_OUTPUT_VALUES
+    {
+        return Err(Error::Invalid(format!(
+            "{steps} steps: a run takes 1 to {MAX_NETX_STEPS} steps and keeps at most \
+             {MAX_NETX_OUTPUT_VALUES} output values ({n_out} per step here)"
+        )));
+    }
+    if opts.probe_dir.is_some() && opts.reference {
+        return Err(Error::Invalid(
+            "--probe reads the simulated chip's state; run without --reference".into(),
+        ));
+    }
+    if let Some(&bad) = opts
+        .probe_layers
+        .iter()
+        .flatten()
+        .find(|&&l| l >= nx.blocks.len())
+    {
+        return Err(Error::Invalid(format!(
+            "--probe-layers {bad}: the network has layers 0 to {} (netx's net.layers)",
+            nx.blocks.len().saturating_sub(1)
+        )));
+    }
+    let net = &nx.network;
+    // Input frames, in the IR's order.
+    let frames: Vec<Vec<i64>> = match &opts.input {
+        Some(x) => {
+            let t_in = t_in.unwrap_or(1);
+            (0..t_in)
+                .map(|t| {
+                    let lava: Vec<i64> = (0..n_in).map(|i| x.values[i * t_in + t]).collect();
+                    nx.input_frame(&lava)
+                        .map_err(|e| Error::Invalid(format!("--input: {e}")))
+                })
+                .collect::<Result<_>>()?
+        }
+        None => vec![vec![0; net.inputs[nx.input.index()].size as usize]],
+    };
+    let zero_frame = vec![0i64; net.inputs[nx.input.index()].size as usize];
+    let mut staging = crate::output::Staging::new();
+    let out_path = opts.output.as_ref().map(|p| staging.file(p)).transpose()?;
+    let probe_dir = opts
+        .probe_dir
+        .as_ref()
+        .map(|p| staging.dir(p))
+        .transpose()?;
+    let mut output = vec![0i64; n_out * steps as usize];
+    let n_blocks = nx.blocks.len();
+    let mut layer_counts = vec![[0u64; 4]; n_blocks];
+    let mut nonzero_out = vec![0u64; n_blocks];
+    let events: loisim_net::Events;
+    let mut step_ns: Vec<f64> = Vec::new();
+    let mut energy = loisim_sim::timing::EnergyBreakdown::default();
+    let (mut synops, mut msgs) = (0u64, 0u64);
+    let mut record =
+        |t: u64, outputs: &[Vec<i64>], act: &loisim_net::StepActivity, spikes_in: &[u64]| {
+            for (k, b) in nx.blocks.iter().enumerate() {
+                let p = b.pop.index();
+                let c = &mut layer_counts[k];
+                c[0] += act.synops[p];
+                c[1] += act.updates[p];
+                c[2] += spikes_in.get(p).copied().unwrap_or(0);
+                c[3] += act.messages[p];
+                if t >= 1 {
+                    nonzero_out[k] += outputs[b.output].iter().filter(|&&v| v != 0).count() as u64;
+                }
+            }
+            if t >= 1 {
+                let lava = nx.to_lava_order(out_block, &outputs[nx.out]);
+                let col = (t - 1) as usize;
+                for (i, v) in lava.into_iter().enumerate() {
+                    output[i * steps as usize + col] = v;
+                }
+            }
+        };
+    let mut cores_used = None;
+    if opts.reference {
+        let mut r = loisim_net::Reference::new(net).map_err(|e| Error::Invalid(e.to_string()))?;
+        for t in 0..=steps {
+            let x = if t < steps {
+                &frames[(t % frames.len() as u64) as usize]
+            } else {
+                &zero_frame
+            };
+            let s = r
+                .step(std::slice::from_ref(x))
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            record(t, &s.outputs, &s.activity, &[]);
+        }
+        events = r.events();
+    } else {
+        let mapping = net_map::partition(net, chip, compile.max_neurons_per_core).map_err(|e| {
+            match (&e, net_map::conv_note(net)) {
+                (net_map::NetMapError::DoesNotFit { .. }, Some(note)) => {
+                    Error::Invalid(format!("{e} ({note})"))
+                }
+                _ => Error::NetMap(e),
+            }
+        })?;
+        let layout = net_map::place(net, &mapping, chip, compile.place_sweeps)?;
+        let mut prog =
+            NetProgram::for_chip(net, &mapping, chip).map_err(|e| Error::Invalid(e.to_string()))?;
+        // The host reads the output layer (Lava's sink); the other layers' spikes stay on chip.
+        prog.host_reads_only(&[nx.out]);
+        let mut pricer = NetPricer::new(&prog, &layout.cores, chip)?;
+        cores_used = Some(prog.n_cores());
+        let host_flow: Vec<bool> = prog.flows().iter().map(|f| f.src.is_none()).collect();
+        let mut carry = vec![loisim_sim::engine::FlowWork::default(); host_flow.len()];
+        let mut eng = prog.start(opts.threads.max(1));
+        eng.record_work();
+        if probe_dir.is_some() {
+            eng.keep_pre_reset_state();
+        }
+        let mut probes: Vec<Probe> = Vec::new();
+        if let Some(dir) = &probe_dir {
+            for (k, b) in nx.blocks.iter().enumerate() {
+                if opts.probe_layers.as_ref().is_some_and(|l| !l.contains(&k)) {
+                    continue;
+                }
+                let pg = net.program_of(b.pop);
+                let mut shape: Vec<u64> = vec![steps];
+                shape.extend(b.shape.iter().map(|&d| u64::from(d)));
+                let mut vars = Vec::new();
+                let names: Vec<(Option<usize>, String)> = pg
+                    .states
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (Some(i), s.name.clone()))
+                    .chain(std::iter::once((None, "s".to_string())))
+                    .collect();
+                for (var, name) in names {
+                    let path = dir.join(format!("layer{k}-{}-{name}.npy", block_type(b)));
+                    let f = std::fs::File::create(&path)
+                        .map_err(|e| Error::io("cannot write", &path, e))?;
+                    let w = npyz::WriteOptions::<i32>::new()
+                        .default_dtype()
+                        .shape(&shape)
+                        .writer(std::io::BufWriter::new(f))
+                        .begin_nd()
+                        .map_err(|e| Error::io("cannot write", &path, e))?;
+                    vars.push((var, w));
+                }
+                probes.push(Probe { block: k, vars });
+            }
+        }
+        for t in 0..=steps {
+            let x = if t < steps {
+                &frames[(t % frames.len() as u64) as usize]
+            } else {
+                &zero_frame
+            };
+            let s = eng
+                .step(std::slice::from_ref(x))
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            record(t, &s.outputs, &s.activity, eng.spikes_in());
+            // The host injects in IR step t the input of Lava step t + 1: price it there.
+            let mut work = eng.work().map(<[_]>::to_vec).unwrap_or_default();
+            for (i, w) in work.iter_mut().enumerate() {
+                if host_flow[i] {
+                    std::mem::swap(w, &mut carry[i]);
+                }
+            }
+            if t >= 1 {
+                let st = pricer.price(&work);
+                step_ns.push(st.duration_ns);
+                energy.add(&st.energy);
+                synops += st.synops;
+                msgs += st.msgs;
+                for pr in &mut probes {
+                    let b = &nx.blocks[pr.block];
+                    let state = eng.probed_state(b.pop);
+                    let k = net.program_of(b.pop).states.len().max(1);
+                    for (var, w) in &mut pr.vars {
+                        let ir: Vec<i64> = match var {
+                            Some(v) => state.iter().skip(*v).step_by(k).copied().collect(),
+                            None => s.outputs[b.output].clone(),
+                        };
+                        let lava = nx.to_lava_order(pr.block, &ir);
+                        // State and payloads are at most 32 bits wide: the wrap is exact.
+                        w.extend(lava.into_iter().map(|v| v as i32))
+                            .map_err(|e| Error::Invalid(format!("writing a probe: {e}")))?;
+                    }
+                }
+            }
+        }
+        for pr in probes {
+            for (_, w) in pr.vars {
+                w.finish()
+                    .map_err(|e| Error::Invalid(format!("writing a probe: {e}")))?;
+            }
+        }
+        events = eng.events();
+    }
+    if let Some(p) = &out_path {
+        let mut shape: Vec<u64> = out_shape.iter().map(|&d| d as u64).collect();
+        shape.push(steps);
+        crate::output::write_atomic(p, |w| {
+            let mut npy = npyz::WriteOptions::<i32>::new()
+                .default_dtype()
+                .shape(&shape)
+                .writer(w)
+                .begin_nd()?;
+            npy.extend(output.iter().map(|&v| v as i32))?;
+            npy.finish()
+        })?;
+    }
+    staging.commit()?;
+    // Figures.
+    let priced = step_ns.len().max(1) as f64;
+    let total_ns: f64 = step_ns.iter().sum();
+    let per_sample_steps = opts_reset_interval(netx).map_or(steps, u64::from);
+    let pipeline = (!opts.reference).then(|| {
+        let step_mean_ns = total_ns / priced;
+        let sample_ns = step_mean_ns * per_sample_steps as f64;
+        let k = per_sample_steps as f64 / priced;
+        Pipeline {
+            tokens: None,
+            steps: Some(steps),
+            timesteps: steps,
+            latency_ms_per_sample: sample_ns / 1e6,
+            latency_us_per_token: None,
+            timestep_us_mean: step_mean_ns / 1e3,
+            timestep_us_max: step_ns.iter().copied().fold(0.0, f64::max) / 1e3,
+            energy_total_mj_per_sample: energy.total_pj() * k / 1e9,
+            energy_dynamic_mj_per_sample: energy.dynamic_pj() * k / 1e9,
+            energy_total_uj_per_token: None,
+            energy_dynamic_uj_per_token: None,
+            energy_total_uj_per_step: Some(energy.total_pj() / priced / 1e6),
+            energy_dynamic_uj_per_step: Some(energy.dynamic_pj() / priced / 1e6),
+            power_total_w: Some(if total_ns > 0.0 {
+                energy.total_pj() / total_ns / 1e3
+            } else {
+                0.0
+            }),
+            power_dynamic_w: Some(if total_ns > 0.0 {
+                energy.dynamic_pj() / total_ns / 1e3
+            } else {
+                0.0
+            }),
+            throughput_samples_per_s: if sample_ns > 0.0 {
+                1e9 / sample_ns
+            } else {
+                0.0
+            },
+            throughput_tokens_per_s: None,
+            energy_total_breakdown_mj_per_sample: crate::report::Breakdown::of(&energy, k / 1e9),
+            synops_per_token: None,
+            msgs_per_token: None,
+            synops_per_step: Some(synops as f64 / priced),
+            msgs_per_step: Some(msgs as f64 / priced),
+            samples: opts_reset_interval(netx).map(|r| NetxSamples {
+                steps_per_sample: u64::from(r),
+                samples_complete: steps / u64::from(r),
+            }),
+        }
+    });
+    let layers = nx
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(k, b)| NetxLayerActivity {
+            layer: k,
+            kind: block_type(b).to_string(),
+            population: net.populations[b.pop.index()].name.clone(),
+            neurons: net.populations[b.pop.index()].size,
+            syn_ops: layer_counts[k][0],
+            dendrite_updates: layer_counts[k][1],
+            spikes_in: layer_counts[k][2],
+            axon_out: layer_counts[k][3],
+        })
+        .collect();
+    let density = nx
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(k, b)| ChannelDensity {
+            channel: format!("layer{k}-{}", block_type(b)),
+            nonzero_fraction: nonzero_out[k] as f64
+                / (f64::from(net.populations[b.pop.index()].size) * steps as f64).max(1.0),
+        })
+        .collect();
+    let weights_nonzero: u64 = netx
+        .file
+        .layers
+        .iter()
+        .filter_map(|l| l.weight.as_ref())
+        .map(|w| nonzero(w) as u64)
+        .sum();
+    // Synapses a step would cross if every neuron sent: the dense work of one step.
+    let (mut macs_dense, mut macs_nonzero) = (0u64, 0u64);
+    for pr in &net.projections {
+        for i in 0..net.source_size(pr.src) {
+            net.fan_out(pr, i, |_, w, _| {
+                macs_dense += 1;
+                macs_nonzero += u64::from(w != 0);
+            });
+        }
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+    let total_synops: u64 = layer_counts.iter().map(|c| c[0]).sum();
+    let report = Report {
+        schema_version: crate::report::SCHEMA_VERSION,
+        executor: if opts.reference {
+            Executor::Reference
+        } else {
+            Executor::Chip
+        },
+        model: netx.name.clone(),
+        model_kind: crate::ModelKind::Netx,
+        chip: (!opts.reference).then(|| chip.name.clone()),
+        board: (!opts.reference).then(|| chip.board.name.clone()),
+        cores_used,
+        pipeline_depth_timesteps: None,
+        samples: opts_reset_interval(netx).map_or(1, |r| steps.div_ceil(u64::from(r)) as usize),
+        tokens: 0,
+        inputs_per_token: n_in,
+        outputs_per_token: n_out,
+        fall_through: None,
+        pipeline,
+        activation_density: density,
+        arithmetic: Some(Arithmetic {
+            saturations: events.saturations,
+            int32_wraps: events.wraps + events.state_wraps + events.payload_wraps,
+            accumulator_overflows: events.port_wraps,
+        }),
+        model_size: ModelSize {
+            parameters_nonzero: weights_nonzero,
+            macs_dense_per_token: macs_dense,
+            macs_nonzero_weights_per_token: macs_nonzero,
+        },
+        macs_active_per_token: None,
+        calibration_targets: None,
+        audio: None,
+        outputs: crate::report::Outputs {
+            output: opts.output.as_ref().map(|p| p.display().to_string()),
+            trace_dir: None,
+            plots: Vec::new(),
+        },
+        sim: SimSpeed::new(wall_s, opts.threads.max(1), steps as usize, total_synops),
+        layers,
+        probe_dir: opts.probe_dir.as_ref().map(|p| p.display().to_string()),
+    };
+    let mut out_full_shape = out_shape;
+    out_full_shape.push(steps as usize);
+    Ok(NetxRun {
+        report,
+        output: LavaArray {
+            shape: out_full_shape,
+            values: output,
+        },
+    })
+}
+
+fn opts_reset_interval(netx: &Netx) -> Option<u32> {
+    netx.options.reset_interval
 }

@@ -82,6 +82,44 @@ pub struct Report {
     /// absent from regression baselines).
     #[serde(default)]
     pub sim: SimSpeed,
+    /// Per layer activity over the run, with the counter names of Lava's profiler (netx
+    /// networks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<NetxLayerActivity>,
+    /// Where per-layer probes were written (netx networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_dir: Option<String>,
+}
+
+/// One layer's activity over a run (netx networks): totals over every step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetxLayerActivity {
+    /// Index in netx's `net.layers`.
+    pub layer: usize,
+    /// Layer type.
+    pub kind: String,
+    /// The IR population.
+    pub population: String,
+    /// Neurons.
+    pub neurons: u32,
+    /// Synaptic operations into the layer.
+    pub syn_ops: u64,
+    /// Neuron updates.
+    pub dendrite_updates: u64,
+    /// Messages received (one per input axon a message reaches).
+    pub spikes_in: u64,
+    /// Messages sent (one per non-zero output).
+    pub axon_out: u64,
+}
+
+/// How a netx run divides into samples (`--reset-interval`), as Intel's netx benchmarks
+/// report them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetxSamples {
+    /// Steps per sample (the reset interval).
+    pub steps_per_sample: u64,
+    /// Complete samples in the run.
+    pub samples_complete: u64,
 }
 
 /// What executed the model.
@@ -125,7 +163,9 @@ pub struct FallThrough {
     pub msgs_per_token: f64,
 }
 
-/// Pipeline figures.
+/// Pipeline figures. Token-based models (S5) fill the `_per_token` keys; step-based networks
+/// (netx) fill the `_per_step` keys instead, and their sample is `samples.steps_per_sample`
+/// steps (the reset interval) or, without one, the whole run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pipeline {
     /// Tokens run (token-based models, e.g. S5).
@@ -139,7 +179,8 @@ pub struct Pipeline {
     /// Time of the whole sample.
     pub latency_ms_per_sample: f64,
     /// Mean time from a token's injection to its output.
-    pub latency_us_per_token: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_us_per_token: Option<f64>,
     /// Mean timestep.
     pub timestep_us_mean: f64,
     /// Slowest timestep.
@@ -149,19 +190,45 @@ pub struct Pipeline {
     /// Dynamic energy of the sample.
     pub energy_dynamic_mj_per_sample: f64,
     /// Total energy per token.
-    pub energy_total_uj_per_token: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_total_uj_per_token: Option<f64>,
     /// Dynamic energy per token.
-    pub energy_dynamic_uj_per_token: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_dynamic_uj_per_token: Option<f64>,
+    /// Total energy per step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_total_uj_per_step: Option<f64>,
+    /// Dynamic energy per step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_dynamic_uj_per_step: Option<f64>,
+    /// Mean total power over the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_total_w: Option<f64>,
+    /// Mean dynamic power over the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_dynamic_w: Option<f64>,
     /// Samples per second.
     pub throughput_samples_per_s: f64,
     /// Tokens per second.
-    pub throughput_tokens_per_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_tokens_per_s: Option<f64>,
     /// Total energy per sample by component.
     pub energy_total_breakdown_mj_per_sample: Breakdown,
     /// Synaptic operations per token.
-    pub synops_per_token: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synops_per_token: Option<f64>,
     /// NoC messages per token.
-    pub msgs_per_token: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msgs_per_token: Option<f64>,
+    /// Synaptic operations per step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synops_per_step: Option<f64>,
+    /// Messages per step (host included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msgs_per_step: Option<f64>,
+    /// How the steps divide into samples (netx with a reset interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<NetxSamples>,
 }
 
 /// Energy by component, in the unit its key names (the type the trace's breakdown plot uses).
@@ -391,22 +458,29 @@ impl Pipeline {
             steps: None,
             timesteps: m.n_timesteps,
             latency_ms_per_sample: m.total_ns / 1e6,
-            latency_us_per_token: m.token_latency_ns_mean / 1e3,
+            latency_us_per_token: Some(m.token_latency_ns_mean / 1e3),
             timestep_us_mean: m.total_ns / m.n_timesteps.max(1) as f64 / 1e3,
             timestep_us_max: m.step_ns_max / 1e3,
             energy_total_mj_per_sample: m.energy.total_pj() / 1e9,
             energy_dynamic_mj_per_sample: m.energy.dynamic_pj() / 1e9,
-            energy_total_uj_per_token: m.energy.total_pj() / n / 1e6,
-            energy_dynamic_uj_per_token: m.energy.dynamic_pj() / n / 1e6,
+            energy_total_uj_per_token: Some(m.energy.total_pj() / n / 1e6),
+            energy_dynamic_uj_per_token: Some(m.energy.dynamic_pj() / n / 1e6),
+            energy_total_uj_per_step: None,
+            energy_dynamic_uj_per_step: None,
+            power_total_w: None,
+            power_dynamic_w: None,
             throughput_samples_per_s: if m.total_ns > 0.0 {
                 1e9 / m.total_ns
             } else {
                 0.0
             },
-            throughput_tokens_per_s: m.throughput_tokens_per_s(),
+            throughput_tokens_per_s: Some(m.throughput_tokens_per_s()),
             energy_total_breakdown_mj_per_sample: Breakdown::of(&m.energy, 1e-9),
-            synops_per_token: m.synops as f64 / n,
-            msgs_per_token: m.msgs as f64 / n,
+            synops_per_token: Some(m.synops as f64 / n),
+            msgs_per_token: Some(m.msgs as f64 / n),
+            synops_per_step: None,
+            msgs_per_step: None,
+            samples: None,
         }
     }
 }
@@ -528,6 +602,8 @@ impl Report {
             audio: None,
             outputs: Outputs::default(),
             sim: SimSpeed::default(),
+            layers: Vec::new(),
+            probe_dir: None,
         }
     }
 
@@ -538,7 +614,7 @@ impl Report {
             .fall_through
             .as_ref()
             .map(|f| f.synops_per_token)
-            .or(self.pipeline.as_ref().map(|p| p.synops_per_token))
+            .or(self.pipeline.as_ref().and_then(|p| p.synops_per_token))
             .unwrap_or(0.0);
         (per_token * self.tokens as f64).round() as u64
     }

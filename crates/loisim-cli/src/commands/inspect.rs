@@ -17,6 +17,8 @@ pub struct InspectArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    netx: crate::commands::common::NetxArgs,
 }
 
 #[derive(Serialize)]
@@ -131,7 +133,7 @@ pub fn report(model: &Model) -> String {
 /// Runs `loisim inspect`.
 pub fn execute(args: InspectArgs) -> Result<()> {
     if loisim::netx::is_netx(&args.model) {
-        let netx = loisim::netx::load_netx(&args.model, &loisim::netx::NetxOptions::default())?;
+        let netx = loisim::netx::load_netx(&args.model, &args.netx.options()?)?;
         let summary = netx.summary();
         if args.json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -140,6 +142,7 @@ pub fn execute(args: InspectArgs) -> Result<()> {
         }
         return Ok(());
     }
+    args.netx.refuse()?;
     let model = loisim::load_model(&args.model)?;
     if args.json {
         let s = ModelStats::of(&model);

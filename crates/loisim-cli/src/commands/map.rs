@@ -1,6 +1,6 @@
 //! `loisim map`: compile a model onto a chip and report the mapping.
 
-use crate::commands::common::{ChipOpts, load_model_and_tokens};
+use crate::commands::common::{ChipOpts, NetxArgs, load_model_and_tokens};
 use anyhow::{Result, bail};
 use clap::Args;
 use std::path::PathBuf;
@@ -27,6 +27,8 @@ pub struct MapArgs {
     tokens: Option<usize>,
     #[command(flatten)]
     chip: ChipOpts,
+    #[command(flatten)]
+    netx: NetxArgs,
 }
 
 /// Runs `loisim map`.
@@ -39,7 +41,7 @@ pub fn execute(args: MapArgs) -> Result<()> {
                  assumes every neuron sends once per timestep"
             );
         }
-        let netx = loisim::netx::load_netx(&args.model, &loisim::netx::NetxOptions::default())?;
+        let netx = loisim::netx::load_netx(&args.model, &args.netx.options()?)?;
         let report =
             loisim::netx::map_netx(&netx, &args.chip.chip()?, &args.chip.compile_options())?;
         if args.json {
@@ -49,6 +51,7 @@ pub fn execute(args: MapArgs) -> Result<()> {
         }
         return Ok(());
     }
+    args.netx.refuse()?;
     let (model, tokens) = load_model_and_tokens(
         Some(&args.model),
         args.input.as_ref(),

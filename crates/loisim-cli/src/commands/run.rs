@@ -2,7 +2,7 @@
 //! [`loisim::run_reference`]. The figures are the library's [`loisim::Report`]; `--json`
 //! prints it as it is.
 
-use crate::commands::common::{ChipOpts, load_model_and_tokens};
+use crate::commands::common::{ChipOpts, NetxArgs, load_model_and_tokens};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use loisim::report::{Executor, Report};
@@ -55,12 +55,21 @@ pub struct RunArgs {
     /// Run only the first N tokens (token-based models: S5).
     #[arg(long, value_name = "N")]
     tokens: Option<usize>,
-    /// Timesteps to run, for networks that are not token-based (lava-dl netx, NIR; reserved).
+    /// Steps to run, for networks that are not token-based (lava-dl netx); default: the
+    /// input's length.
     #[arg(long, value_name = "T")]
     steps: Option<u64>,
-    /// Write per-layer recorded state into DIR (reserved).
+    /// netx: `bias_mant` of the input layer's LIF neurons, Lava's (x, y, c) layout (how
+    /// lava-dl's examples present an image); needs no --input.
+    #[arg(long, value_name = "B.npy")]
+    bias: Option<PathBuf>,
+    /// netx: write each layer's state per step into DIR, `layer{i}-{type}-{var}.npy`, int32
+    /// (T, shape...), as a Lava Monitor sees it.
     #[arg(long, value_name = "DIR")]
     probe: Option<PathBuf>,
+    /// netx: probe only these layers (indices in netx's net.layers), e.g. `0,3`.
+    #[arg(long, value_name = "I,J,...", value_delimiter = ',')]
+    probe_layers: Option<Vec<usize>>,
     /// Write the recorded activity of the run, for replay at other chip parameters (reserved).
     #[arg(long, value_name = "FILE")]
     activity: Option<PathBuf>,
@@ -90,10 +99,177 @@ pub struct RunArgs {
     quiet: bool,
     #[command(flatten)]
     chip: ChipOpts,
+    #[command(flatten)]
+    netx: NetxArgs,
+}
+
+/// Runs `loisim run` on a lava-dl netx network.
+fn execute_netx(args: &RunArgs, path: &std::path::Path) -> Result<()> {
+    for (given, flag, why) in [
+        (
+            args.tokens.is_some(),
+            "--tokens",
+            "netx networks run --steps",
+        ),
+        (
+            args.clean.is_some(),
+            "--clean",
+            "it applies to .wav inputs of S5 models",
+        ),
+        (
+            args.trace.is_some(),
+            "--trace",
+            "traces of netx runs are not implemented yet",
+        ),
+        (
+            args.plot.is_some(),
+            "--plot",
+            "plots of netx runs are not implemented yet",
+        ),
+        (args.activity.is_some(), "--activity", "it is reserved"),
+    ] {
+        if given {
+            anyhow::bail!("{flag} does not apply to netx networks: {why}");
+        }
+    }
+    if matches!(args.mode, Some(ModeArg::FallThrough | ModeArg::Both)) {
+        anyhow::bail!(
+            "netx networks run in pipeline mode only (Lava networks are pipelined by construction): --mode pipeline"
+        );
+    }
+    let netx = loisim::netx::load_netx(path, &args.netx.options()?)?;
+    let opts = loisim::netx::NetxRunOptions {
+        input: args
+            .input
+            .as_deref()
+            .map(loisim::netx::read_lava_array)
+            .transpose()?,
+        bias: args
+            .bias
+            .as_deref()
+            .map(loisim::netx::read_lava_array)
+            .transpose()?,
+        steps: args.steps,
+        reference: args.reference,
+        threads: args.threads,
+        output: args.output.clone(),
+        probe_dir: args.probe.clone(),
+        probe_layers: args.probe_layers.clone(),
+    };
+    if args.probe_layers.is_some() && args.probe.is_none() {
+        anyhow::bail!("--probe-layers needs --probe DIR");
+    }
+    let run = loisim::netx::run_netx(
+        &netx,
+        &args.chip.chip()?,
+        &args.chip.compile_options(),
+        &opts,
+    )?;
+    if args.json {
+        println!("{}", run.report.to_json());
+    } else {
+        print!("{}", netx_text(&run.report, &run.output.shape));
+    }
+    Ok(())
+}
+
+/// The report of a netx run as text.
+fn netx_text(r: &Report, out_shape: &[usize]) -> String {
+    let mut s = String::new();
+    let mut line = |t: String| {
+        s.push_str(&t);
+        s.push('\n');
+    };
+    match r.executor {
+        Executor::Reference => line(format!(
+            "loisim run --reference: {} (netx) on the IR reference interpreter",
+            r.model
+        )),
+        Executor::Chip => line(format!(
+            "loisim run: {} (netx) on {} ({}), {} cores",
+            r.model,
+            r.chip.as_deref().unwrap_or("?"),
+            r.board.as_deref().unwrap_or("?"),
+            r.cores_used.unwrap_or(0)
+        )),
+    }
+    if let Some(p) = &r.pipeline {
+        line(format!(
+            "pipeline      {} steps; timestep {:.3} us mean, {:.3} us max; energy per step {:.4} uJ dynamic, {:.4} uJ total; power {:.4} W dynamic, {:.4} W total",
+            p.steps.unwrap_or(p.timesteps),
+            p.timestep_us_mean,
+            p.timestep_us_max,
+            p.energy_dynamic_uj_per_step.unwrap_or(0.0),
+            p.energy_total_uj_per_step.unwrap_or(0.0),
+            p.power_dynamic_w.unwrap_or(0.0),
+            p.power_total_w.unwrap_or(0.0),
+        ));
+        let what = match p.samples {
+            Some(sm) => format!(
+                "sample ({} steps, {} complete in the run)",
+                sm.steps_per_sample, sm.samples_complete
+            ),
+            None => "sample (the whole run)".to_string(),
+        };
+        line(format!(
+            "              per {what}: latency {:.4} ms, energy {:.4} mJ dynamic, {:.4} mJ total; throughput {:.2} samples/s",
+            p.latency_ms_per_sample,
+            p.energy_dynamic_mj_per_sample,
+            p.energy_total_mj_per_sample,
+            p.throughput_samples_per_s
+        ));
+        let b = &p.energy_total_breakdown_mj_per_sample;
+        line(format!(
+            "              mJ/sample: synaptic {:.4}  neuron {:.4}  noc {:.4}  io {:.4}  barrier {:.4}  static {:.4}",
+            b.synaptic, b.neuron, b.noc, b.io, b.barrier, b.static_
+        ));
+    } else {
+        line(format!(
+            "{} steps (no cost figures without the chip)",
+            out_shape.last().copied().unwrap_or(0)
+        ));
+    }
+    if !r.layers.is_empty() {
+        line(String::new());
+        line(format!(
+            "  {:>5}  {:<10} {:>9} {:>14} {:>16} {:>12} {:>12}",
+            "layer", "type", "neurons", "syn_ops", "dendrite_updates", "spikes_in", "axon_out"
+        ));
+        for l in &r.layers {
+            line(format!(
+                "  {:>5}  {:<10} {:>9} {:>14} {:>16} {:>12} {:>12}",
+                l.layer, l.kind, l.neurons, l.syn_ops, l.dendrite_updates, l.spikes_in, l.axon_out
+            ));
+        }
+    }
+    if let Some(a) = &r.arithmetic {
+        line(format!(
+            "arithmetic events: {} saturations, {} wraps, {} accumulator overflows",
+            a.saturations, a.int32_wraps, a.accumulator_overflows
+        ));
+    }
+    line(format!(
+        "simulation: {:.3} s wall, {:.0} steps/s, {} thread(s)",
+        r.sim.wall_s, r.sim.tokens_per_s, r.sim.threads
+    ));
+    if let Some(out) = &r.outputs.output {
+        line(format!("output: {out} (int32 {out_shape:?}, time last)"));
+    }
+    if let Some(d) = &r.probe_dir {
+        line(format!("probes: {d}"));
+    }
+    s
 }
 
 /// Runs `loisim run`.
 pub fn execute(args: RunArgs) -> Result<()> {
+    if let Some(path) = args.model.as_deref().filter(|p| loisim::netx::is_netx(p)) {
+        return execute_netx(&args, path);
+    }
+    args.netx.refuse()?;
+    if args.bias.is_some() || args.probe_layers.is_some() {
+        anyhow::bail!("--bias and --probe-layers apply to lava-dl netx networks (.net)");
+    }
     let wav_in = args.input.as_deref().is_some_and(loisim::audio::is_wav);
     if args.clean.is_some() && !wav_in {
         anyhow::bail!("--clean applies to a .wav input");
@@ -103,11 +279,16 @@ pub fn execute(args: RunArgs) -> Result<()> {
     }
     if args.steps.is_some() {
         anyhow::bail!(
-            "--steps applies to networks that are not token-based (lava-dl netx, NIR), which this version does not read; S5 models take --tokens"
+            "--steps applies to networks that are not token-based (lava-dl netx); S5 models take --tokens"
         );
     }
-    if args.probe.is_some() || args.activity.is_some() {
-        anyhow::bail!("--probe and --activity are reserved: this version does not record them");
+    if args.probe.is_some() {
+        anyhow::bail!(
+            "--probe records the layers of lava-dl netx networks (.net); S5 runs record traces with --trace"
+        );
+    }
+    if args.activity.is_some() {
+        anyhow::bail!("--activity is reserved: this version does not record it");
     }
     let (model, tokens) = load_model_and_tokens(
         args.model.as_ref(),
