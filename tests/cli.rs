@@ -1132,3 +1132,175 @@ fn the_models_compared_figure_reads_the_regression_reports() {
     assert!(err.contains("not a loisim report"), "{err}");
     assert!(!out2.exists());
 }
+
+#[test]
+fn netx_networks_run_with_outputs_probes_and_json() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = root().join("crates/loisim-netx/tests/data");
+    let net = data.join("tiny.net");
+    let bias = data.join("gts/tinynet/input_bias.npy");
+    let out = dir.path().join("y.npy");
+    let probes = dir.path().join("probes");
+    let text = ok(&[
+        "run",
+        s(&net),
+        "--bias",
+        s(&bias),
+        "--steps",
+        "12",
+        "--reset-interval",
+        "6",
+        "--output",
+        s(&out),
+        "--probe",
+        s(&probes),
+        "--probe-layers",
+        "1,2",
+    ]);
+    assert!(text.contains("(netx) on loihi2"), "{text}");
+    assert!(text.contains("per sample (6 steps, 2 complete"), "{text}");
+    let (shape, y) = read_npy_i32(&out);
+    assert_eq!(shape, [1, 1, 36, 12]);
+    // The output layer's spikes are its probe's `s`, time first there.
+    let (pshape, s2) = read_npy_i32(&probes.join("layer2-conv-s.npy"));
+    assert_eq!(pshape, [12, 1, 1, 36]);
+    for t in 0..12 {
+        for c in 0..36 {
+            assert_eq!(y[c * 12 + t], s2[t * 36 + c], "step {t}, channel {c}");
+        }
+    }
+    assert!(y.iter().any(|&v| v != 0), "a run that can fail");
+    let mut names: Vec<String> = std::fs::read_dir(&probes)
+        .expect("probe dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "layer1-conv-s.npy",
+            "layer1-conv-u.npy",
+            "layer1-conv-v.npy",
+            "layer2-conv-s.npy",
+            "layer2-conv-u.npy",
+            "layer2-conv-v.npy"
+        ]
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "run",
+        s(&net),
+        "--bias",
+        s(&bias),
+        "--steps",
+        "12",
+        "--json",
+    ]))
+    .expect("json");
+    assert_eq!(json["model_kind"], "netx");
+    assert_eq!(json["pipeline"]["steps"], 12);
+    assert!(json["pipeline"]["energy_total_uj_per_step"].as_f64() > Some(0.0));
+    assert!(json["pipeline"].get("latency_us_per_token").is_none());
+    assert!(json.get("fall_through").is_none());
+    assert_eq!(json["layers"].as_array().map(Vec::len), Some(3));
+    // The reference interpreter gives the same integers.
+    let out_ref = dir.path().join("y_ref.npy");
+    ok(&[
+        "run",
+        s(&net),
+        "--bias",
+        s(&bias),
+        "--steps",
+        "12",
+        "--reset-interval",
+        "6",
+        "--reference",
+        "--output",
+        s(&out_ref),
+    ]);
+    assert_eq!(read_npy_i32(&out_ref).1, y);
+}
+
+#[test]
+fn netx_run_refuses_what_does_not_apply_in_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = root().join("crates/loisim-netx/tests/data");
+    let net = data.join("tiny.net");
+    let sdnn = data.join("pilotnet_sdnn.net");
+    let bias = data.join("gts/tinynet/input_bias.npy");
+    let b = s(&bias);
+    for (args, says) in [
+        (
+            vec!["run", s(&net), "--bias", b, "--tokens", "3"],
+            "--tokens",
+        ),
+        (
+            vec![
+                "run",
+                s(&net),
+                "--bias",
+                b,
+                "--steps",
+                "3",
+                "--mode",
+                "both",
+            ],
+            "pipeline mode only",
+        ),
+        (vec!["run", s(&net), "--bias", b], "--steps"),
+        (
+            vec![
+                "run",
+                s(&net),
+                "--bias",
+                b,
+                "--steps",
+                "3",
+                "--probe-layers",
+                "1",
+            ],
+            "--probe",
+        ),
+        (
+            vec![
+                "run",
+                s(&net),
+                "--bias",
+                b,
+                "--steps",
+                "3",
+                "--probe",
+                "p",
+                "--probe-layers",
+                "7",
+            ],
+            "layers 0 to 2",
+        ),
+        (
+            vec!["run", s(&sdnn), "--input", b, "--steps", "3"],
+            "time last",
+        ),
+        (vec!["run", "--reset-interval", "4"], "netx networks"),
+        (vec!["run", "--bias", b], "netx networks"),
+        (vec!["run", "--probe", "p"], "netx networks"),
+        (
+            vec!["map", s(&net), "--input-shape", "1,2"],
+            "three positive integers",
+        ),
+    ] {
+        let err = fails(&args);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // A failed run leaves no output behind.
+    let out = dir.path().join("y.npy");
+    fails(&[
+        "run",
+        s(&net),
+        "--bias",
+        b,
+        "--steps",
+        "0",
+        "--output",
+        s(&out),
+    ]);
+    assert!(!out.exists());
+}
