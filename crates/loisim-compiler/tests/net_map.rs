@@ -142,8 +142,7 @@ fn neuron_bound(net: &loisim_net::Network) -> usize {
 /// Conv layers are tiled by position: a core holding one piece of a conv layer's population
 /// has an input axon for at most every source neuron in the rows along `x` its windows read
 /// (the piece's own rows times the stride, plus the kernel's halo, each with all its `y` and
-/// channels). The IR's former channel-major numbering broke this bound: a piece of one channel
-/// read every source row.
+/// channels).
 fn assert_conv_pieces_are_strips(
     net: &loisim_net::Network,
     m: &loisim_compiler::net_map::NetMapping,
