@@ -6,6 +6,13 @@
 //! axons (distinct source neurons of each projection feeding the core), synaptic memory, and the
 //! core's memory for synapses, neuron state, delay rings, axon tables and programs.
 //!
+//! Pieces are contiguous neuron ranges. The IR numbers shaped populations channel-last (shape
+//! `(X, Y, C)`, neuron `(x Y + y) C + c`), so a piece of a conv layer is a strip of consecutive
+//! positions along `x` holding every channel of each position (its ends need not fall on a
+//! row of `x`), and its input axons are the source positions, with every source channel, that
+//! its kernel windows cover: its own rows of the source plus the kernel's halo. The
+//! partitioner does not choose rectangular tiles.
+//!
 //! Memory model (documented assumptions, the synapse formats of Loihi 2 not being public):
 //! - a stored synapse takes `weight bits + delay bits` of synaptic memory, where the weight bits
 //!   are the narrowest signed width holding the projection's weights and the delay bits those
@@ -644,17 +651,16 @@ pub struct NetCoreReport {
     pub state_bytes: u64,
 }
 
-/// The caveat of a network with conv projections: pieces are contiguous ranges of the IR's
-/// channel-major numbering, so a piece holds part of one channel's whole image and needs an
-/// input axon for every source position its neurons read; tiling pieces by position (all
-/// channels of a patch), as a conv deployment would, needs far fewer.
+/// How a network with conv projections is cut: pieces are contiguous ranges of the IR's
+/// channel-last numbering, strips of positions along `x` with all their channels (see the
+/// module's description), not rectangular tiles.
 pub fn conv_note(net: &Network) -> Option<String> {
     net.projections
         .iter()
         .any(|p| matches!(p.synapses, Synapses::Conv(_)))
         .then(|| {
-            "conv layers are cut into channel-major pieces (spatial tiling is not implemented): \
-             input axons and cores are overstated"
+            "conv layers are cut into strips along x, every channel of a position on one core \
+             (not into rectangular tiles)"
                 .to_string()
         })
 }

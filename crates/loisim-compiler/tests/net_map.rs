@@ -111,3 +111,110 @@ fn the_map_report_of_the_s5_network_written_in_the_ir() {
     assert_eq!(r.cores_used, m.cores.len());
     expect_test::expect_file!["snapshots/netmap-s5-sparse-0.25x.txt"].assert_eq(&r.text());
 }
+
+/// lava-dl's PilotNet (`crates/loisim-netx/tests/data`) as netx builds it by default, cut with
+/// up to a core's neurons per piece.
+fn pilotnet_on_loihi2(file: &str) -> (loisim_net::Network, loisim_compiler::net_map::NetMapping) {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../loisim-netx/tests/data")
+        .join(file);
+    let netx = loisim_netx::read(path).expect("readable");
+    let net = loisim_netx::to_network(&netx, &loisim_netx::NetxOptions::default())
+        .expect("netx builds it")
+        .network;
+    let chip = Chip::default_chip();
+    assert_eq!(
+        chip.board_size().ok().map(|s| s.cores),
+        Some(128),
+        "Oheo Gulch"
+    );
+    let m = partition(&net, &chip, chip.core.max_neurons.value).expect("fits the board");
+    (net, m)
+}
+
+/// The cores a network needs at least: its neurons at a core's most.
+fn neuron_bound(net: &loisim_net::Network) -> usize {
+    let n: u64 = net.populations.iter().map(|p| u64::from(p.size)).sum();
+    let per_core = u64::from(Chip::default_chip().core.max_neurons.value);
+    n.div_ceil(per_core) as usize
+}
+
+/// Conv layers are tiled by position: a core holding one piece of a conv layer's population
+/// has an input axon for at most every source neuron in the rows along `x` its windows read
+/// (the piece's own rows times the stride, plus the kernel's halo, each with all its `y` and
+/// channels).
+fn assert_conv_pieces_are_strips(
+    net: &loisim_net::Network,
+    m: &loisim_compiler::net_map::NetMapping,
+) {
+    let mut checked = BTreeSet::new();
+    for (group, u) in m.cores.iter().zip(&m.usage) {
+        let [piece] = group[..] else { continue };
+        let into: Vec<_> = net
+            .projections
+            .iter()
+            .filter(|p| p.dst.pop == piece.pop)
+            .collect();
+        let [pr] = into[..] else { continue };
+        let loisim_net::Synapses::Conv(c) = &pr.synapses else {
+            continue;
+        };
+        let loisim_net::Source::Population { pop: src, .. } = pr.src else {
+            continue;
+        };
+        let [xi, yi, ci] = net.populations[src.index()].shape();
+        let [_, yo, co] = net.populations[piece.pop.index()].shape();
+        let (x0, x1) = (piece.start / (yo * co), (piece.end - 1) / (yo * co));
+        let lo = (x0 * c.stride[0]).saturating_sub(c.padding[0]);
+        let hi = (x1 * c.stride[0] + (c.kernel[0] - 1) * c.dilation[0])
+            .saturating_sub(c.padding[0])
+            .min(xi - 1);
+        let rows_bound = (hi - lo + 1) * yi * ci;
+        assert!(
+            u.input_axons <= rows_bound,
+            "{}[{}..{}]: {} input axons, its source rows {lo}..={hi} hold {rows_bound}",
+            net.populations[piece.pop.index()].name,
+            piece.start,
+            piece.end,
+            u.input_axons
+        );
+        checked.insert(piece.pop);
+    }
+    let conv_layers: BTreeSet<_> = net
+        .projections
+        .iter()
+        .filter(|p| matches!(p.synapses, loisim_net::Synapses::Conv(_)))
+        .map(|p| p.dst.pop)
+        .collect();
+    assert_eq!(checked, conv_layers, "a piece of every conv layer checked");
+}
+
+#[test]
+fn pilotnet_lif_fits_the_oheo_gulch_board() {
+    // 158,509 neurons: at least 20 cores by neurons. Per-core memory (a LIF neuron keeps 6
+    // words of state and parameters) and the 4,096 input axons (the input block's host input,
+    // and each conv strip's source rows) make it more; channel-major pieces needed 2,038.
+    let (net, m) = pilotnet_on_loihi2("pilotnet_lif.net");
+    let lower = neuron_bound(&net);
+    assert_eq!(lower, 20);
+    assert!(
+        m.cores.len() >= lower && m.cores.len() <= 4 * lower,
+        "{} cores",
+        m.cores.len()
+    );
+    assert_conv_pieces_are_strips(&net, &m);
+}
+
+#[test]
+fn pilotnet_sdnn_fits_the_oheo_gulch_board() {
+    // 43,117 neurons: at least 6 cores by neurons; channel-major pieces needed 554.
+    let (net, m) = pilotnet_on_loihi2("pilotnet_sdnn.net");
+    let lower = neuron_bound(&net);
+    assert_eq!(lower, 6);
+    assert!(
+        m.cores.len() >= lower && m.cores.len() <= 4 * lower,
+        "{} cores",
+        m.cores.len()
+    );
+    assert_conv_pieces_are_strips(&net, &m);
+}

@@ -587,18 +587,18 @@ fn endpoints<'n>(
 /// (`signed_clamp(x, bits=24)`, which despite its name is a two's-complement wrap).
 pub const CONV_BITS: u8 = 24;
 
-/// Lava's `(X, Y, C)` shape as the IR's `(C, H, W)`: channel-major, rows are Lava's `y`,
-/// columns Lava's `x`.
+/// Lava's `(X, Y, C)` shape as the IR's: the same `(X, Y, C)` (the IR numbers shaped
+/// populations in Lava's order, see [`crate::network`]).
 #[must_use]
 pub fn ir_shape(xyc: [u32; 3]) -> [u32; 3] {
-    [xyc[2], xyc[1], xyc[0]]
+    xyc
 }
 
 /// The IR neuron of Lava's element `(x, y, c)` of a population of Lava shape `xyc`:
-/// `(c Y + y) X + x`.
+/// `(x Y + y) C + c`, the element's own index in Lava's C-order array.
 #[must_use]
 pub fn ir_index(xyc: [u32; 3], x: u32, y: u32, c: u32) -> usize {
-    ((c as usize * xyc[1] as usize) + y as usize) * xyc[0] as usize + x as usize
+    ((x as usize * xyc[1] as usize) + y as usize) * xyc[2] as usize + c as usize
 }
 
 /// A Lava fixed-point Conv process (`lava.proc.conv.process.Conv` run by `PyConvModelFixed`,
@@ -618,9 +618,9 @@ pub fn ir_index(xyc: [u32; 3], x: u32, y: u32, c: u32) -> usize {
 /// a precision), and `weight_exp` is stored by the process but never read by the fixed-point
 /// model, so it changes nothing (it is kept here to say so, and ignored).
 ///
-/// In the IR the Conv is the kernel flipped and transposed to `[out_c][in_c / groups][y][x]`
-/// with stride, padding and dilation as `(rows, columns) = (y, x)`, between populations shaped
-/// [`ir_shape`]; the wrap is the target port's width, [`CONV_BITS`]. The sum is exact while
+/// In the IR the Conv is the kernel flipped and transposed to `[out_c][in_c / groups][x][y]`
+/// with stride, padding and dilation as Lava's `(x, y)`, between populations shaped
+/// [`ir_shape`] (Lava's `(X, Y, C)`); the wrap is the target port's width, [`CONV_BITS`]. The sum is exact while
 /// it fits Lava's `int32` cast (`|sum| < 2^31`); beyond, numpy's cast of a too-large float is
 /// undefined and not modelled.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -721,8 +721,8 @@ impl LavaConv {
     }
 
     /// The IR's conv synapses: the kernel flipped in `x` and `y` (Lava convolves, the IR
-    /// correlates) and transposed to `[out_c][in_c / groups][y][x]`, stride, padding and
-    /// dilation as `(y, x)`.
+    /// correlates) and transposed to `[out_c][in_c / groups][x][y]`; stride, padding and
+    /// dilation are Lava's `(x, y)`.
     ///
     /// # Errors
     /// See [`LavaConv::output_shape`].
@@ -732,20 +732,19 @@ impl LavaConv {
         let mut weights = Vec::with_capacity(self.weights.len());
         for co in 0..c_out {
             for ci in 0..c_grp {
-                for iy in 0..ky {
-                    for ix in 0..kx {
+                for ix in 0..kx {
+                    for iy in 0..ky {
                         let (lx, ly) = (kx - 1 - ix, ky - 1 - iy);
                         weights.push(self.weights[((co * kx + lx) * ky + ly) * c_grp + ci]);
                     }
                 }
             }
         }
-        let yx = |a: [u32; 2]| [a[1], a[0]];
         Ok(Conv {
-            kernel: [self.weight_shape[2], self.weight_shape[1]],
-            stride: yx(self.stride),
-            padding: yx(self.padding),
-            dilation: yx(self.dilation),
+            kernel: [self.weight_shape[1], self.weight_shape[2]],
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
             groups: self.groups,
             weights,
         })
@@ -768,35 +767,35 @@ impl LavaConv {
     /// See [`LavaConv::output_shape`].
     pub fn sparse(&self) -> Result<Synapses, LavaError> {
         let conv = self.ir_conv()?;
-        let [ci_n, yi_n, xi_n] = ir_shape(self.input_shape).map(i64::from);
-        let [co_n, yo_n, xo_n] = ir_shape(self.output_shape()?).map(i64::from);
-        let (g_n, [kh, kw]) = (i64::from(conv.groups), conv.kernel.map(i64::from));
+        let [xi_n, yi_n, ci_n] = ir_shape(self.input_shape).map(i64::from);
+        let [xo_n, yo_n, co_n] = ir_shape(self.output_shape()?).map(i64::from);
+        let (g_n, [kx_n, ky_n]) = (i64::from(conv.groups), conv.kernel.map(i64::from));
         let (cig_n, cog_n) = (ci_n / g_n, co_n / g_n);
-        let [sy, sx] = conv.stride.map(i64::from);
-        let [py, px] = conv.padding.map(i64::from);
-        let [dy, dx] = conv.dilation.map(i64::from);
-        let mut rows: Vec<Vec<(u32, i32)>> = vec![vec![]; (ci_n * yi_n * xi_n) as usize];
-        for co in 0..co_n {
-            let g = co / cog_n;
+        let [sx, sy] = conv.stride.map(i64::from);
+        let [px, py] = conv.padding.map(i64::from);
+        let [dx, dy] = conv.dilation.map(i64::from);
+        let mut rows: Vec<Vec<(u32, i32)>> = vec![vec![]; (xi_n * yi_n * ci_n) as usize];
+        for xo in 0..xo_n {
             for yo in 0..yo_n {
-                for xo in 0..xo_n {
-                    let dst = ((co * yo_n + yo) * xo_n + xo) as u32;
+                for co in 0..co_n {
+                    let g = co / cog_n;
+                    let dst = ((xo * yo_n + yo) * co_n + co) as u32;
                     for cig in 0..cig_n {
                         let ci = g * cig_n + cig;
-                        for ky in 0..kh {
-                            let yi = yo * sy - py + ky * dy;
-                            if !(0..yi_n).contains(&yi) {
+                        for kx in 0..kx_n {
+                            let xi = xo * sx - px + kx * dx;
+                            if !(0..xi_n).contains(&xi) {
                                 continue;
                             }
-                            for kx in 0..kw {
-                                let xi = xo * sx - px + kx * dx;
-                                if !(0..xi_n).contains(&xi) {
+                            for ky in 0..ky_n {
+                                let yi = yo * sy - py + ky * dy;
+                                if !(0..yi_n).contains(&yi) {
                                     continue;
                                 }
                                 let w = conv.weights
-                                    [(((co * cig_n + cig) * kh + ky) * kw + kx) as usize];
+                                    [(((co * cig_n + cig) * kx_n + kx) * ky_n + ky) as usize];
                                 if w != 0 {
-                                    rows[((ci * yi_n + yi) * xi_n + xi) as usize].push((dst, w));
+                                    rows[((xi * yi_n + yi) * ci_n + ci) as usize].push((dst, w));
                                 }
                             }
                         }
@@ -861,9 +860,8 @@ impl LavaConv {
                 let p = &net.populations[pop.index()];
                 if p.shape != Some(in_ir) {
                     return Err(bad(format!(
-                        "source `{}` is shaped {:?}; the Conv's input (X, Y, C) {:?} is \
-                         (C, H, W) {in_ir:?}",
-                        p.name, p.shape, self.input_shape
+                        "source `{}` is shaped {:?}; the Conv's input is (X, Y, C) {in_ir:?}",
+                        p.name, p.shape
                     )));
                 }
                 Synapses::Conv(self.ir_conv()?)
@@ -873,8 +871,7 @@ impl LavaConv {
         let out_ir = ir_shape(out);
         if target.shape != Some(out_ir) {
             return Err(bad(format!(
-                "target `{}` is shaped {:?}; the Conv's output (X, Y, C) {out:?} is (C, H, W) \
-                 {out_ir:?}",
+                "target `{}` is shaped {:?}; the Conv's output is (X, Y, C) {out_ir:?}",
                 target.name, target.shape
             )));
         }
@@ -1515,10 +1512,11 @@ mod tests {
                         let v = input[((x * xyc[1] + y) * xyc[2] + ch) as usize];
                         net.fan_out(&proj, ir_index(xyc, x, y, ch) as u32, |j, w, _| {
                             let j = j as usize;
+                            // The IR's target `(xo, yo, k)` is `(xo Y + yo) C + k`.
                             let (xo, yo, k) = (
-                                j % out[0] as usize,
-                                (j / out[0] as usize) % out[1] as usize,
-                                j / (out[0] * out[1]) as usize,
+                                j / (out[1] * out[2]) as usize,
+                                (j / out[2] as usize) % out[1] as usize,
+                                j % out[2] as usize,
                             );
                             got[(xo * out[1] as usize + yo) * out[2] as usize + k] += w * v;
                         });

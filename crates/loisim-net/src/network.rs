@@ -6,8 +6,14 @@
 //! Every projection therefore takes at least one timestep, so recurrent edges and cycles of any
 //! delay are well defined and need no check.
 //!
-//! Neuron numbering: neuron `i` of a population of shape `(C, H, W)` is channel `i / (H W)`,
-//! row `(i / W) % H`, column `i % W` (channel-major, as the conv projections read them).
+//! Neuron numbering: a shaped population or input has shape `(X, Y, C)`, two spatial axes `x`
+//! and `y` and then the channels (Lava's own shape and order). Its neuron `(x, y, c)` is
+//! `(x Y + y) C + c`, numpy's C order of Lava's `(X, Y, C)` arrays: channel-last, so a
+//! contiguous range of neurons is a strip of whole positions with every channel, which is how
+//! a conv layer is tiled onto cores. Neuron `i` is at `x = i / (Y C)`, `y = (i / C) % Y`,
+//! `c = i % C`. An unshaped population or input of `n` neurons is `(1, 1, n)`: one position
+//! with `n` channels. Conv kernels, strides, paddings and dilations are given along `(x, y)`,
+//! the order of the shape's spatial axes.
 
 use crate::program::{MAX_PAYLOAD_BITS, NeuronProgram, ProgramError};
 use serde::{Deserialize, Serialize};
@@ -64,16 +70,17 @@ pub struct Input {
     /// Payload width: 0 for binary spikes (any non-zero value is a spike), 1..=32 for graded
     /// values, which must fit the width.
     pub bits: u8,
-    /// Shape `(C, H, W)` when a conv projection reads it; `None` is `(size, 1, 1)`.
+    /// Shape `(X, Y, C)` (spatial `x`, spatial `y`, channels; see the module's numbering) when
+    /// a conv projection reads it; `None` is `(1, 1, size)`.
     #[serde(default)]
     pub shape: Option<[u32; 3]>,
 }
 
 impl Input {
-    /// The shape `(C, H, W)`.
+    /// The shape `(X, Y, C)`: value `(x, y, c)` is `(x Y + y) C + c`; unshaped, `(1, 1, size)`.
     #[must_use]
     pub fn shape(&self) -> [u32; 3] {
-        self.shape.unwrap_or([self.size, 1, 1])
+        self.shape.unwrap_or([1, 1, self.size])
     }
 }
 
@@ -116,7 +123,8 @@ pub struct Population {
     pub name: String,
     /// Number of neurons.
     pub size: u32,
-    /// Shape `(C, H, W)` when a conv projection reads or writes it; `None` is `(size, 1, 1)`.
+    /// Shape `(X, Y, C)` (spatial `x`, spatial `y`, channels; see the module's numbering) when
+    /// a conv projection reads or writes it; `None` is `(1, 1, size)`.
     pub shape: Option<[u32; 3]>,
     /// The program every neuron runs.
     pub program: ProgramId,
@@ -135,10 +143,11 @@ pub struct Population {
 }
 
 impl Population {
-    /// The shape `(C, H, W)`.
+    /// The shape `(X, Y, C)`: neuron `(x, y, c)` is `(x Y + y) C + c`; unshaped,
+    /// `(1, 1, size)`.
     #[must_use]
     pub fn shape(&self) -> [u32; 3] {
-        self.shape.unwrap_or([self.size, 1, 1])
+        self.shape.unwrap_or([1, 1, self.size])
     }
 }
 
@@ -165,21 +174,24 @@ pub struct Target {
     pub port: u8,
 }
 
-/// A 2-D convolution with weights shared across positions. Source and target are read as
-/// `(C, H, W)` (see the module's numbering).
+/// A 2-D convolution (a correlation, as in PyTorch) with weights shared across positions.
+/// Source and target are read as `(X, Y, C)` (see the module's numbering); every pair below is
+/// `(x, y)`, along the shape's first and second axis. Output `(xo, yo, co)` sums, over the
+/// input channels `ci` of its group and the kernel offsets `(kx, ky)`, the weight times input
+/// `(xo sx - px + kx dx, yo sy - py + ky dy, ci)` (zero outside the input).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conv {
-    /// Kernel height and width.
+    /// Kernel extent `(x, y)`.
     pub kernel: [u32; 2],
-    /// Stride (rows, columns).
+    /// Stride `(x, y)`.
     pub stride: [u32; 2],
-    /// Zero padding (rows, columns).
+    /// Zero padding `(x, y)`, on both sides.
     pub padding: [u32; 2],
-    /// Dilation (rows, columns).
+    /// Dilation `(x, y)`.
     pub dilation: [u32; 2],
     /// Groups: input and output channels are split into this many independent groups.
     pub groups: u32,
-    /// Weights, `[out_c][in_c / groups][kh][kw]`.
+    /// Weights, `[out_c][in_c / groups][kx][ky]` (C order).
     pub weights: Vec<i32>,
 }
 
@@ -285,8 +297,8 @@ pub enum NetError {
     },
 }
 
-/// What the conv output shape must be for an input shape.
-fn conv_out(c: &Conv, [_, h, w]: [u32; 3], out_c: u32) -> Option<[u32; 3]> {
+/// What the conv output shape `(X, Y, C)` must be for an input shape `(X, Y, C)`.
+fn conv_out(c: &Conv, [x, y, _]: [u32; 3], out_c: u32) -> Option<[u32; 3]> {
     let dim = |n: u32, k: u32, s: u32, p: u32, d: u32| -> Option<u32> {
         let span = u64::from(d) * u64::from(k.checked_sub(1)?) + 1;
         let padded = u64::from(n) + 2 * u64::from(p);
@@ -294,9 +306,9 @@ fn conv_out(c: &Conv, [_, h, w]: [u32; 3], out_c: u32) -> Option<[u32; 3]> {
         u32::try_from(out).ok()
     };
     Some([
+        dim(x, c.kernel[0], c.stride[0], c.padding[0], c.dilation[0])?,
+        dim(y, c.kernel[1], c.stride[1], c.padding[1], c.dilation[1])?,
         out_c,
-        dim(h, c.kernel[0], c.stride[0], c.padding[0], c.dilation[0])?,
-        dim(w, c.kernel[1], c.stride[1], c.padding[1], c.dilation[1])?,
     ])
 }
 
@@ -611,8 +623,8 @@ impl Network {
                     };
                     let dst_shape = dst.shape();
                     if c.groups == 0
-                        || src_shape[0] % c.groups != 0
-                        || dst_shape[0] % c.groups != 0
+                        || src_shape[2] % c.groups != 0
+                        || dst_shape[2] % c.groups != 0
                         || c.stride.contains(&0)
                         || c.dilation.contains(&0)
                         || c.kernel.contains(&0)
@@ -622,24 +634,28 @@ impl Network {
                             format!(
                                 "conv needs non-zero kernel, stride, dilation and groups, and \
                                  channels ({} in, {} out) divisible by the {} groups",
-                                src_shape[0], dst_shape[0], c.groups
+                                src_shape[2], dst_shape[2], c.groups
                             ),
                         ));
                     }
-                    match conv_out(c, src_shape, dst_shape[0]) {
+                    match conv_out(c, src_shape, dst_shape[2]) {
                         Some(s) if s == dst_shape => {}
                         s => {
+                            let s = s.map_or_else(|| "nothing".into(), |s| format!("{s:?}"));
                             return Err(bad(
                                 what(),
                                 format!(
-                                    "conv of {src_shape:?} gives {s:?}, but the target is shaped {dst_shape:?}"
+                                    "conv of (X, Y, C) {src_shape:?} with kernel (x, y) {:?}, \
+                                     stride {:?}, padding {:?} and dilation {:?} gives {s}, but \
+                                     the target is shaped (X, Y, C) {dst_shape:?}",
+                                    c.kernel, c.stride, c.padding, c.dilation
                                 ),
                             ));
                         }
                     }
                     let k = [
-                        dst_shape[0],
-                        src_shape[0] / c.groups,
+                        dst_shape[2],
+                        src_shape[2] / c.groups,
                         c.kernel[0],
                         c.kernel[1],
                     ]
@@ -649,7 +665,7 @@ impl Network {
                     expect(
                         k,
                         c.weights.len(),
-                        "conv weights (out_c x in_c/groups x kh x kw)",
+                        "conv weights (out_c x in_c/groups x kx x ky)",
                     )?;
                     if !matches!(pr.delay, Delay::Uniform(_)) {
                         return Err(bad(
@@ -741,38 +757,35 @@ impl Network {
                 };
                 let dst = self.populations[pr.dst.pop.index()].shape();
                 let d = delay(0);
-                let (ci, yi, xi) = (i / (src[1] * src[2]), (i / src[2]) % src[1], i % src[2]);
-                let in_per_group = src[0] / c.groups;
-                let out_per_group = dst[0] / c.groups;
+                // Source neuron `(xi, yi, ci)` (channel-last, see the module's numbering).
+                let (xi, yi, ci) = (i / (src[1] * src[2]), (i / src[2]) % src[1], i % src[2]);
+                let in_per_group = src[2] / c.groups;
+                let out_per_group = dst[2] / c.groups;
                 let g = ci / in_per_group;
                 let cig = ci % in_per_group;
-                for co in g * out_per_group..(g + 1) * out_per_group {
-                    for ky in 0..c.kernel[0] {
-                        // yi + pad = yo * stride + ky * dilation
-                        let num = i64::from(yi) + i64::from(c.padding[0])
-                            - i64::from(ky) * i64::from(c.dilation[0]);
-                        if num < 0 || num % i64::from(c.stride[0]) != 0 {
+                // The output positions along one axis that read input position `p` at kernel
+                // offset `k`: `p + pad = o * stride + k * dilation`.
+                let out_pos = |p: u32, k: u32, axis: usize, n_out: u32| -> Option<u32> {
+                    let num = i64::from(p) + i64::from(c.padding[axis])
+                        - i64::from(k) * i64::from(c.dilation[axis]);
+                    let s = i64::from(c.stride[axis]);
+                    (num >= 0 && num % s == 0 && num / s < i64::from(n_out))
+                        .then(|| (num / s) as u32)
+                };
+                for kx in 0..c.kernel[0] {
+                    let Some(xo) = out_pos(xi, kx, 0, dst[0]) else {
+                        continue;
+                    };
+                    for ky in 0..c.kernel[1] {
+                        let Some(yo) = out_pos(yi, ky, 1, dst[1]) else {
                             continue;
-                        }
-                        let yo = num / i64::from(c.stride[0]);
-                        if yo >= i64::from(dst[1]) {
-                            continue;
-                        }
-                        for kx in 0..c.kernel[1] {
-                            let num = i64::from(xi) + i64::from(c.padding[1])
-                                - i64::from(kx) * i64::from(c.dilation[1]);
-                            if num < 0 || num % i64::from(c.stride[1]) != 0 {
-                                continue;
-                            }
-                            let xo = num / i64::from(c.stride[1]);
-                            if xo >= i64::from(dst[2]) {
-                                continue;
-                            }
-                            let w = c.weights[(((co * in_per_group + cig) * c.kernel[0] + ky)
+                        };
+                        let first = (xo * dst[1] + yo) * dst[2];
+                        for co in g * out_per_group..(g + 1) * out_per_group {
+                            let w = c.weights[(((co * in_per_group + cig) * c.kernel[0] + kx)
                                 * c.kernel[1]
-                                + kx) as usize];
-                            let j = (co * dst[1] + yo as u32) * dst[2] + xo as u32;
-                            f(j, i64::from(w), d);
+                                + ky) as usize];
+                            f(first + co, i64::from(w), d);
                         }
                     }
                 }

@@ -198,12 +198,12 @@ pub fn network(seed: u64, shape: &Shape) -> Network {
     let mut rng = Rng::new(seed);
     // The graded input is sometimes shaped, so that conv projections read it.
     let (size, in_shape) = if rng.chance(0.4) {
-        let (c, h, w) = (
+        let (c, x, y) = (
             rng.range(1, 3) as u32,
             rng.range(1, 4) as u32,
             rng.range(1, 4) as u32,
         );
-        (c * h * w, Some([c, h, w]))
+        (c * x * y, Some([x, y, c]))
     } else {
         (rng.range(1, i64::from(shape.max_neurons)) as u32, None)
     };
@@ -233,13 +233,13 @@ pub fn network(seed: u64, shape: &Shape) -> Network {
             shape.max_ops,
         ));
         let prog = &programs[p];
-        // Conv-friendly shapes: (C, H, W) with small C.
+        // Conv-friendly shapes: (X, Y, C) with small C.
         let shaped = rng.chance(0.4);
         let (size, shp) = if shaped {
             let c = rng.range(1, 3) as u32;
-            let h = rng.range(1, 4) as u32;
-            let w = rng.range(1, 4) as u32;
-            (c * h * w, Some([c, h, w]))
+            let x = rng.range(1, 4) as u32;
+            let y = rng.range(1, 4) as u32;
+            (c * x * y, Some([x, y, c]))
         } else {
             (rng.range(1, i64::from(shape.max_neurons)) as u32, None)
         };
@@ -396,10 +396,10 @@ pub fn network(seed: u64, shape: &Shape) -> Network {
     net
 }
 
-/// A conv from `src` to `dst` shapes, if one with small parameters fits.
+/// A conv from `src` to `dst` shapes (both `(X, Y, C)`), if one with small parameters fits.
 fn conv_between(rng: &mut Rng, src: [u32; 3], dst: [u32; 3]) -> Option<Conv> {
-    let groups = if src[0] == dst[0] && src[0] > 1 && rng.chance(0.5) {
-        src[0]
+    let groups = if src[2] == dst[2] && src[2] > 1 && rng.chance(0.5) {
+        src[2]
     } else {
         1
     };
@@ -411,10 +411,10 @@ fn conv_between(rng: &mut Rng, src: [u32; 3], dst: [u32; 3]) -> Option<Conv> {
         let out = |n: u32, k: u32, s: u32, p: u32, d: u32| {
             (n + 2 * p).checked_sub(d * (k - 1) + 1).map(|x| x / s + 1)
         };
-        let fits = out(src[1], kernel[0], stride[0], padding[0], dilation[0]) == Some(dst[1])
-            && out(src[2], kernel[1], stride[1], padding[1], dilation[1]) == Some(dst[2]);
+        let fits = out(src[0], kernel[0], stride[0], padding[0], dilation[0]) == Some(dst[0])
+            && out(src[1], kernel[1], stride[1], padding[1], dilation[1]) == Some(dst[1]);
         if fits {
-            let n = (dst[0] * (src[0] / groups) * kernel[0] * kernel[1]) as usize;
+            let n = (dst[2] * (src[2] / groups) * kernel[0] * kernel[1]) as usize;
             return Some(Conv {
                 kernel,
                 stride,

@@ -282,42 +282,121 @@ fn recurrence_doubles_until_the_port_wraps_to_zero() {
     assert_eq!(r.events().port_wraps, 2);
 }
 
-/// Conv by gathering (the definition), against the interpreter's scatter.
-fn conv_gather(c: &Conv, src: [u32; 3], dst: [u32; 3], x: &[i64]) -> Vec<i64> {
-    let (in_g, out_g) = (src[0] / c.groups, dst[0] / c.groups);
-    let mut y = vec![0i64; (dst[0] * dst[1] * dst[2]) as usize];
-    for co in 0..dst[0] {
-        let g = co / out_g;
+/// The IR numbers shaped populations channel-last, `(x Y + y) C + c` for shape `(X, Y, C)`:
+/// a 1-channel 3 x 3 input through a 3 x 3 kernel (padding 1) into 2 channels. Input
+/// `(x, y) = (0, 1)` reaches outputs `(xo, yo)` at kernel offset `(kx, ky) = (1 - xo, 2 - yo)`,
+/// each in both channels, next to each other.
+#[test]
+fn conv_fan_out_numbers_neurons_channel_last() {
+    // w[co][0][kx][ky] = 100 co + 10 kx + ky + 1.
+    let weights: Vec<i32> = (0..2)
+        .flat_map(|co| (0..3).flat_map(move |kx| (0..3).map(move |ky| 100 * co + 10 * kx + ky + 1)))
+        .collect();
+    let conv = Conv {
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        dilation: [1, 1],
+        groups: 1,
+        weights,
+    };
+    let pop = |name: &str, shape: [u32; 3]| Population {
+        name: name.into(),
+        size: shape.iter().product(),
+        shape: Some(shape),
+        program: ProgramId(0),
+        params: vec![],
+        init: vec![],
+        schedule: Default::default(),
+        reset: None,
+    };
+    let mut net = Network {
+        name: "conv".into(),
+        programs: vec![relay(32)],
+        inputs: vec![],
+        populations: vec![pop("a", [3, 3, 1]), pop("b", [3, 3, 2])],
+        projections: vec![Projection {
+            name: "conv".into(),
+            src: Source::Population {
+                pop: PopId(0),
+                channel: 0,
+            },
+            dst: Target {
+                pop: PopId(1),
+                port: 0,
+            },
+            synapses: Synapses::Conv(conv),
+            delay: Delay::Uniform(0),
+        }],
+        outputs: vec![],
+    };
+    assert_eq!(net.validate(0), Ok(()));
+    let mut got = vec![];
+    // Source (x, y, c) = (0, 1, 0) is neuron (0 * 3 + 1) * 1 + 0 = 1.
+    net.fan_out(&net.projections[0], 1, |j, w, d| got.push((j, w, d)));
+    got.sort_unstable();
+    // Target (xo, yo, co) is neuron (xo * 3 + yo) * 2 + co.
+    let want = vec![
+        (0, 13, 0),  // (0, 0, 0), kernel (1, 2)
+        (1, 113, 0), // (0, 0, 1)
+        (2, 12, 0),  // (0, 1, 0), kernel (1, 1)
+        (3, 112, 0),
+        (4, 11, 0), // (0, 2, 0), kernel (1, 0)
+        (5, 111, 0),
+        (6, 3, 0), // (1, 0, 0), kernel (0, 2)
+        (7, 103, 0),
+        (8, 2, 0), // (1, 1, 0), kernel (0, 1)
+        (9, 102, 0),
+        (10, 1, 0), // (1, 2, 0), kernel (0, 0)
+        (11, 101, 0),
+    ];
+    assert_eq!(got, want);
+    // A target shaped channel-first, (C, X, Y), is refused, naming the layout.
+    net.populations[1] = pop("b", [2, 3, 3]);
+    let e = net.validate(0).expect_err("wrong shape").to_string();
+    assert!(e.contains("conv of (X, Y, C) [3, 3, 1]"), "{e}");
+    assert!(e.contains("gives [3, 3, 3]"), "{e}");
+    assert!(e.contains("target is shaped (X, Y, C) [2, 3, 3]"), "{e}");
+}
+
+/// Conv by gathering (the definition), against the interpreter's scatter. Shapes are
+/// `(X, Y, C)`, neuron `(x, y, c)` is `(x Y + y) C + c`; kernel, stride, padding and dilation
+/// are `(x, y)`.
+fn conv_gather(c: &Conv, src: [u32; 3], dst: [u32; 3], v: &[i64]) -> Vec<i64> {
+    let (in_g, out_g) = (src[2] / c.groups, dst[2] / c.groups);
+    let mut out = vec![0i64; (dst[0] * dst[1] * dst[2]) as usize];
+    for xo in 0..dst[0] {
         for yo in 0..dst[1] {
-            for xo in 0..dst[2] {
+            for co in 0..dst[2] {
+                let g = co / out_g;
                 let mut acc = 0i64;
                 for cig in 0..in_g {
                     let ci = g * in_g + cig;
-                    for ky in 0..c.kernel[0] {
-                        for kx in 0..c.kernel[1] {
-                            let yi = i64::from(yo * c.stride[0] + ky * c.dilation[0])
+                    for kx in 0..c.kernel[0] {
+                        for ky in 0..c.kernel[1] {
+                            let xi = i64::from(xo * c.stride[0] + kx * c.dilation[0])
                                 - i64::from(c.padding[0]);
-                            let xi = i64::from(xo * c.stride[1] + kx * c.dilation[1])
+                            let yi = i64::from(yo * c.stride[1] + ky * c.dilation[1])
                                 - i64::from(c.padding[1]);
-                            if yi < 0
-                                || xi < 0
+                            if xi < 0
+                                || yi < 0
+                                || xi >= i64::from(src[0])
                                 || yi >= i64::from(src[1])
-                                || xi >= i64::from(src[2])
                             {
                                 continue;
                             }
-                            let w = c.weights[(((co * in_g + cig) * c.kernel[0] + ky) * c.kernel[1]
-                                + kx) as usize];
+                            let w = c.weights[(((co * in_g + cig) * c.kernel[0] + kx) * c.kernel[1]
+                                + ky) as usize];
                             acc += i64::from(w)
-                                * x[((ci * src[1] + yi as u32) * src[2] + xi as u32) as usize];
+                                * v[((xi as u32 * src[1] + yi as u32) * src[2] + ci) as usize];
                         }
                     }
                 }
-                y[((co * dst[1] + yo) * dst[2] + xo) as usize] = acc;
+                out[((xo * dst[1] + yo) * dst[2] + co) as usize] = acc;
             }
         }
     }
-    y
+    out
 }
 
 proptest! {
@@ -341,8 +420,8 @@ proptest! {
             kernel: [kh, kw], stride: [sh, sw], padding: [ph, pw], dilation: [dh, dw], groups,
             weights: (0..c_out * (c_in / groups) * kh * kw).map(|_| rng.range(-9, 9) as i32).collect(),
         };
-        let src = [c_in, h, w];
-        let dst = [c_out, ho, wo];
+        let src = [h, w, c_in];
+        let dst = [ho, wo, c_out];
         let x: Vec<i64> = (0..c_in * h * w).map(|_| rng.range(-5, 5)).collect();
         // Input -> relay population shaped like the source -> conv -> relay population.
         let mut net = Network {

@@ -10,9 +10,9 @@
 //! sum in the next timestep (IR delay 0).
 //!
 //! Numbering: the tinynet arrays are PyTorch's `(N, C, H, W, T)` with `H` Lava's `y` and `W`
-//! Lava's `x` (the test transposes them to Lava's `(X, Y, C, T)`), so their order is the IR's
-//! channel-major order; the tinynet_sdnn arrays are Lava's `(X, Y, C, T)` and are mapped with
-//! [`lava::ir_index`].
+//! Lava's `x` (the test transposes them to Lava's `(X, Y, C, T)`), so neuron `(x, y, c)` is
+//! their element `(c H + y) W + x` ([`torch_of_ir`]); the tinynet_sdnn arrays are Lava's
+//! `(X, Y, C, T)` and are mapped with [`lava::ir_index`].
 
 use loisim_net::lava::{self, LavaConv, LavaDense, LifParams, SdnConfig, SignMode, SynapsePort};
 use loisim_net::{
@@ -97,6 +97,16 @@ fn per_neuron(xyc: [u32; 3], mut f: impl FnMut(usize, usize, usize) -> i64) -> V
     v
 }
 
+/// Per IR neuron (Lava's `(X, Y, C)` element `(x, y, c)`), its index `(c Y + y) X + x` in a
+/// PyTorch `(C, H, W)` array (`H` is Lava's `y`, `W` its `x`).
+fn torch_of_ir(xyc: [u32; 3]) -> Vec<usize> {
+    let [xn, yn, _] = xyc.map(|d| d as usize);
+    per_neuron(xyc, |x, y, c| ((c * yn + y) * xn + x) as i64)
+        .into_iter()
+        .map(|k| k as usize)
+        .collect()
+}
+
 /// Index of `(x, y, c, t)` in a C-order array of shape `(X, Y, C, T)`.
 fn xyct(xyc: [u32; 3], t_n: usize, x: usize, y: usize, c: usize, t: usize) -> usize {
     ((x * xyc[1] as usize + y) * xyc[2] as usize + c) * t_n + t
@@ -150,8 +160,9 @@ fn the_lif_input_block_spikes_exactly_as_lava() {
     let got: Vec<i64> = (0..n as usize)
         .flat_map(|i| steps.iter().map(move |s| s.outputs[0][i]))
         .collect();
-    let want: Vec<i64> = (0..n as usize)
-        .flat_map(|i| (1..16).map(move |t| i * 16 + t))
+    let want: Vec<i64> = torch_of_ir(IN_XYC)
+        .into_iter()
+        .flat_map(|k| (1..16).map(move |t| k * 16 + t))
         .map(|k| i64::from(gt[k]))
         .collect();
     assert_all_equal("input block spikes", &got, &want);
@@ -205,11 +216,13 @@ fn the_lif_conv_block_spikes_and_current_are_lavas() {
     // 15 columns, so timestep t (from 0) sends column t % 15 + 1 of the file.
     let (shape, x) = npy::<u8>("tinynet/input.npy");
     assert_eq!(shape, [1, 3, 16, 16, 16]);
+    let in_torch = torch_of_ir(IN_XYC);
     let inputs: Vec<Vec<Vec<i64>>> = (0..16)
         .map(|t| {
             vec![
-                (0..768)
-                    .map(|i| i64::from(x[i * 16 + t % 15 + 1]))
+                in_torch
+                    .iter()
+                    .map(|&k| i64::from(x[k * 16 + t % 15 + 1]))
                     .collect(),
             ]
         })
@@ -225,12 +238,21 @@ fn the_lif_conv_block_spikes_and_current_are_lavas() {
             u[i * 16 + t] = state[i * n_states];
         }
     }
-    // `s_gt = layer1.npy[0]`, `u_gt = 64 * current.npy[0]`, both (C, H, W, T): IR order.
+    // `s_gt = layer1.npy[0]`, `u_gt = 64 * current.npy[0]`, both (C, H, W, T), read per IR
+    // neuron.
     let (shape, s_gt) = npy::<u8>("tinynet/layer1.npy");
     assert_eq!(shape, [1, 24, 6, 6, 16]);
     let (_, u_gt) = npy::<i8>("tinynet/current.npy");
-    let u_gt: Vec<i64> = u_gt.iter().map(|&c| 64 * i64::from(c)).collect();
-    assert_all_equal("conv block spikes", &s, &ints(&s_gt));
+    let l1_torch = torch_of_ir(L1_XYC);
+    let per_ir = |v: &[i64]| -> Vec<i64> {
+        l1_torch
+            .iter()
+            .flat_map(|&k| (0..16).map(move |t| v[k * 16 + t]))
+            .collect()
+    };
+    let s_gt = per_ir(&ints(&s_gt));
+    let u_gt: Vec<i64> = per_ir(&u_gt.iter().map(|&c| 64 * i64::from(c)).collect::<Vec<_>>());
+    assert_all_equal("conv block spikes", &s, &s_gt);
     assert_all_equal("conv block current", &u, &u_gt);
     assert_eq!(s.iter().sum::<i64>(), 1633, "the ground truth's spikes");
     assert!(u.iter().filter(|&&v| v != 0).count() > 10_000);

@@ -106,8 +106,9 @@ pub struct NetxNetwork {
     pub out: usize,
 }
 
-/// The IR element of each element of a Lava array of shape `shape` in C order: for
-/// `(x, y, c)`, element `(x Y + y) C + c` is IR element `(c Y + y) X + x`; a 1-D shape is kept.
+/// The IR element of each element of a Lava array of shape `shape` in C order. The IR numbers
+/// shaped populations in Lava's own order (`(x, y, c)` is `(x Y + y) C + c`, see
+/// [`lava::ir_index`]), so this is the identity for `(x, y, c)` as for a 1-D shape.
 #[must_use]
 pub fn lava_to_ir_order(shape: &[u32]) -> Vec<usize> {
     match *shape {
@@ -746,7 +747,7 @@ pub fn to_network(file: &NetxFile, opts: &NetxOptions) -> Result<NetxNetwork, Se
                     Some(n) => neuron_spec(i, n, false)?,
                     None => DEFAULT_DENSE_NEURON,
                 };
-                let synapse = dense_synapse(layer, n_out, message_bits, rec, &spec)?;
+                let mut synapse = dense_synapse(layer, n_out, message_bits, rec, &spec)?;
                 let Synapse::Dense { dense, .. } = &synapse else {
                     unreachable!("dense_synapse builds a Dense")
                 };
@@ -762,8 +763,6 @@ pub fn to_network(file: &NetxFile, opts: &NetxOptions) -> Result<NetxNetwork, Se
                         Some(b) => b.shape.clone(),
                         None => vec![n_in],
                     };
-                    // After a flatten, netx connects `out.transpose([2, 1, 0]).flatten()`:
-                    // (x, y, c) read as (c, y, x) in C order, the IR's own order.
                     if src_shape.len() != 1 && !flatten_next {
                         return Err(invalid(
                             i,
@@ -781,6 +780,18 @@ pub fn to_network(file: &NetxFile, opts: &NetxOptions) -> Result<NetxNetwork, Se
                                 size(&src_shape)
                             ),
                         ));
+                    }
+                    // After a flatten, netx connects `out.transpose([2, 1, 0]).flatten()`: the
+                    // dense weights' columns are the block's (x, y, c) in (c, y, x) C order,
+                    // not the IR's (x, y, c) order.
+                    if let (&[x, y, c], Synapse::Dense { dense, delay, .. }) =
+                        (&src_shape[..], &mut synapse)
+                    {
+                        let cols = flatten_columns([x, y, c]);
+                        dense.weights = permute_columns(&dense.weights, &cols);
+                        if let Some(d) = delay {
+                            *d = permute_columns(d, &cols);
+                        }
                     }
                     if built.is_empty() {
                         first_input = Some(vec![n_in]);
@@ -810,6 +821,29 @@ pub fn to_network(file: &NetxFile, opts: &NetxOptions) -> Result<NetxNetwork, Se
         return Err(SemanticsError::Empty);
     }
     assemble(built, first_input, opts)
+}
+
+/// netx's flatten of a block of Lava shape `xyc`: per IR neuron (`(x, y, c)`, numbered as
+/// [`lava::ir_index`]), the element of `out.transpose([2, 1, 0]).flatten()` it is, `(c Y + y)
+/// X + x`: the column of the next dense layer's weights that reads it.
+fn flatten_columns(xyc: [u32; 3]) -> Vec<usize> {
+    let [xn, yn, cn] = xyc.map(|d| d as usize);
+    let mut cols = vec![0; xn * yn * cn];
+    for x in 0..xn {
+        for y in 0..yn {
+            for c in 0..cn {
+                cols[lava::ir_index(xyc, x as u32, y as u32, c as u32)] = (c * yn + y) * xn + x;
+            }
+        }
+    }
+    cols
+}
+
+/// A row-major matrix of `cols.len()` columns with column `j` taken from column `cols[j]`.
+fn permute_columns<T: Copy>(m: &[T], cols: &[usize]) -> Vec<T> {
+    m.chunks(cols.len())
+        .flat_map(|row| cols.iter().map(move |&k| row[k]))
+        .collect()
 }
 
 fn conv_synapse(
@@ -1291,7 +1325,16 @@ mod tests {
         let file = data("tiny.net");
         let b = ints(1, "bias", file.layers[1].bias.as_ref().unwrap()).unwrap();
         assert_eq!(p[2][0], b[0] << 6);
-        assert_eq!(p[2][36], b[1] << 6, "channel 1 starts at IR neuron 6 x 6");
+        assert_eq!(
+            p[2][1],
+            b[1] << 6,
+            "channel 1 is IR neuron 1 (channel-last)"
+        );
+        assert_eq!(
+            p[2][24],
+            b[0] << 6,
+            "position (0, 1) starts at IR neuron 24"
+        );
     }
 
     #[test]
@@ -1369,16 +1412,33 @@ mod tests {
     #[test]
     fn conv_weights_go_in_raw_correlated_as_in_the_file() {
         // netx flips the kernel and Lava's Conv flips it back: the IR's correlation kernel is
-        // the file's, unscaled (no optimize_weight_bits, no weight_exp), into a 24-bit port.
+        // the file's `(out, in, ky, kx)` transposed to the IR's `[out][in][kx][ky]`, unscaled
+        // (no optimize_weight_bits, no weight_exp), into a 24-bit port.
         let file = data("tiny.net");
         let n = to_network(&file, &NetxOptions::default()).unwrap();
-        let w = ints(1, "w", file.layers[1].weight.as_ref().unwrap()).unwrap();
+        let wt = file.layers[1].weight.as_ref().unwrap();
+        let w = ints(1, "w", wt).unwrap();
+        let [o, i, ky, kx] = wt.shape[..4] else {
+            panic!("a 4-D kernel")
+        };
+        assert_ne!(kx, 1, "a kernel whose transposition shows");
+        let mut want = Vec::with_capacity(w.len());
+        for oi in 0..o {
+            for ii in 0..i {
+                for xi in 0..kx {
+                    for yi in 0..ky {
+                        want.push(w[((oi * i + ii) * ky + yi) * kx + xi]);
+                    }
+                }
+            }
+        }
         let Synapses::Conv(c) = &n.network.projections[1].synapses else {
             panic!("a conv projection")
         };
+        assert_eq!(c.kernel, [kx as u32, ky as u32]);
         assert_eq!(
             c.weights.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(),
-            w
+            want
         );
         assert_eq!(c.stride, [2, 2]);
         let port = &n.network.programs[1].ports[0];
@@ -1431,10 +1491,11 @@ mod tests {
     }
 
     #[test]
-    fn flatten_reads_the_previous_block_in_ir_order() {
-        // netx connects `out.transpose([2, 1, 0]).flatten()`: (x, y, c) in (c, y, x) C order,
-        // which is the IR's neuron order, so the dense weights' columns are IR neurons as
-        // they are (PilotNet SDNN's first dense after a 20 x 2 x 64 conv).
+    fn flatten_permutes_the_dense_columns_into_ir_order() {
+        // netx connects `out.transpose([2, 1, 0]).flatten()`: dense column `(c Y + y) X + x`
+        // reads element (x, y, c), which is IR neuron `(x Y + y) C + c`, so the IR weights'
+        // columns are the file's permuted (PilotNet SDNN's first dense after a 20 x 2 x 64
+        // conv).
         let file = data("pilotnet_sdnn.net");
         let n = to_network(&file, &NetxOptions::default()).unwrap();
         let w = ints(6, "w", file.layers[6].weight.as_ref().unwrap()).unwrap();
@@ -1447,21 +1508,75 @@ mod tests {
                 channel: 0
             }
         );
+        assert_eq!(n.blocks[4].shape, [20, 2, 64]);
         let Synapses::Dense { weights } = &p.synapses else {
             panic!("a dense projection")
         };
         assert_eq!(weights.len(), opt.len());
-        // The IR weights are Lava's effective weights of the optimised matrix, columns kept.
+        // The IR weights are Lava's effective weights of the optimised matrix, columns permuted.
         let mut eff = LavaDense::new(100, 2560, to_i32(6, "w", &opt).unwrap());
         let (_, bits, exp) = optimize_weight_bits(6, &w).unwrap();
         eff.num_weight_bits = u8::try_from(bits).unwrap();
         eff.weight_exp = i8::try_from(exp).unwrap();
-        assert_eq!(weights, &eff.effective_weights().unwrap());
+        let eff = eff.effective_weights().unwrap();
+        // IR neuron (x, y, c) -> file column (c 2 + y) 20 + x.
+        for (ir, col) in [(0, 0), (1, 40), (2, 80), (64, 20), (128, 1), (129, 41)] {
+            for row in [0, 57, 99] {
+                assert_eq!(
+                    weights[row * 2560 + ir],
+                    eff[row * 2560 + col],
+                    "({row}, {ir})"
+                );
+            }
+        }
         assert_eq!(
-            lava_to_ir_order(&[20, 2, 64])[1],
-            lava::ir_index([20, 2, 64], 0, 0, 1)
+            weights,
+            &permute_columns(&eff, &flatten_columns([20, 2, 64]))
         );
-        assert_eq!(lava::ir_index([20, 2, 64], 0, 0, 1), 40, "(c Y + y) X + x");
+        assert_ne!(weights, &eff, "the permutation moves columns");
+        assert_eq!(
+            lava_to_ir_order(&[20, 2, 64]),
+            (0..2560).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn flatten_permutes_per_input_delays_too() {
+        // An input block of Lava shape (3, 1, 2) (stored (c, y, x) = (2, 1, 3)), a flatten and a
+        // dense neuron with one delay per input: IR neuron (x, 0, c) = 2 x + c reads file
+        // column 3 c + x.
+        let build = |shape: &[i64], flatten: bool| {
+            let mut input = layer(0, LayerKind::Input, shape);
+            input.neuron = Some(cuba(4096, 0, 10));
+            let mut d = layer(if flatten { 2 } else { 1 }, LayerKind::Dense, &[1]);
+            d.neuron = Some(cuba(4096, 0, 10));
+            d.weight = Some(t(&[1, 6], &[255, 1, 2, 3, 4, 5]));
+            d.delay = Some(t(&[6], &[0, 1, 2, 3, 4, 5]));
+            let mut layers = vec![input];
+            if flatten {
+                layers.push(layer(1, LayerKind::Flatten, &[6]));
+            }
+            layers.push(d);
+            let n = to_network(
+                &NetxFile {
+                    layers,
+                    simulation: None,
+                },
+                &NetxOptions::default(),
+            )
+            .unwrap();
+            n.network.projections[1].clone()
+        };
+        let flat = build(&[2, 1, 3], true);
+        let plain = build(&[6], false);
+        assert_eq!(flat.delay, Delay::PerSynapse(vec![0, 3, 1, 4, 2, 5]));
+        assert_eq!(plain.delay, Delay::PerSynapse(vec![0, 1, 2, 3, 4, 5]));
+        let (Synapses::Dense { weights: f }, Synapses::Dense { weights: p }) =
+            (&flat.synapses, &plain.synapses)
+        else {
+            panic!("dense projections")
+        };
+        assert_eq!(f, &[0, 3, 1, 4, 2, 5].map(|k| p[k]));
     }
 
     #[test]
