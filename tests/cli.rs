@@ -480,20 +480,22 @@ fn netx_networks_are_recognised_by_content_for_inspect_and_map() {
     assert_eq!(json["layers"].as_array().map(Vec::len), Some(3));
     let text = ok(&["map", s(&net)]);
     assert!(text.contains("cores used"), "{text}");
-    assert!(text.contains("spatial tiling is not implemented"), "{text}");
+    assert!(text.contains("strips along x"), "{text}");
     let json: serde_json::Value =
         serde_json::from_str(&ok(&["map", s(&net), "--json"])).expect("json");
     assert_eq!(json["neurons"], 1668);
     // S5-only options are refused with one line.
     let text = fails(&["map", s(&net), "--tokens", "3"]);
     assert!(text.contains("S5 models"), "{text}");
-    // A netx network that does not fit names the board and the caveat.
+    // A netx network that does not fit names the board and how conv layers are cut.
     let text = fails(&[
         "map",
         s(&root().join("crates/loisim-netx/tests/data/pilotnet_sdnn.net")),
+        "--max-neurons-per-core",
+        "64",
     ]);
     assert!(
-        text.contains("cores") && text.contains("overstated"),
+        text.contains("cores") && text.contains("strips along x"),
         "{text}"
     );
     // A truncated netx file is a one-line error naming the file.

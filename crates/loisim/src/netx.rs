@@ -57,6 +57,17 @@ pub fn load_netx(path: &Path, opts: &NetxOptions) -> Result<Netx> {
     })
 }
 
+/// The compiler options netx networks get by default on `chip`: pieces as large as a core
+/// allows (`core.max_neurons`). netx networks are pipelined; the S5 default of small pieces for
+/// a short fall-through latency does not apply, and PilotNet does not fit one chip with it.
+#[must_use]
+pub fn default_compile_options(chip: &Chip) -> CompileOptions {
+    CompileOptions {
+        max_neurons_per_core: chip.core.max_neurons.value,
+        ..CompileOptions::default()
+    }
+}
+
 /// Maps a netx network onto `chip`: pieces of at most `compile.max_neurons_per_core` neurons,
 /// several per core when they fit, placed with `compile.place_sweeps` sweeps.
 ///

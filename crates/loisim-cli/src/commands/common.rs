@@ -12,9 +12,10 @@ pub struct ChipOpts {
     /// Chip description: a preset (loihi2, kapoho-point, loihi1) or a TOML file.
     #[arg(long, default_value = "loihi2", value_name = "NAME|FILE")]
     pub chip: String,
-    /// Most neurons of one population per core (fewer: more cores, lower latency).
-    #[arg(long, default_value_t = CompileOptions::default().max_neurons_per_core, value_name = "N")]
-    pub max_neurons_per_core: u32,
+    /// Most neurons of one population per core (fewer: more cores, lower latency); default:
+    /// 64 for S5 models, the chip's neurons per core for netx networks.
+    #[arg(long, value_name = "N")]
+    pub max_neurons_per_core: Option<u32>,
 }
 
 impl ChipOpts {
@@ -25,9 +26,21 @@ impl ChipOpts {
 
     /// The compiler options.
     pub fn compile_options(&self) -> CompileOptions {
+        let d = CompileOptions::default();
         CompileOptions {
-            max_neurons_per_core: self.max_neurons_per_core,
-            ..CompileOptions::default()
+            max_neurons_per_core: self.max_neurons_per_core.unwrap_or(d.max_neurons_per_core),
+            ..d
+        }
+    }
+
+    /// The compiler options for a netx network on `chip`: pieces as large as a core allows
+    /// unless `--max-neurons-per-core` says otherwise (netx networks are pipelined; the S5
+    /// default of small pieces for latency does not apply).
+    pub fn netx_compile_options(&self, chip: &Chip) -> CompileOptions {
+        let d = loisim::netx::default_compile_options(chip);
+        CompileOptions {
+            max_neurons_per_core: self.max_neurons_per_core.unwrap_or(d.max_neurons_per_core),
+            ..d
         }
     }
 }

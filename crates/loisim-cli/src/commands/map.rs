@@ -42,8 +42,8 @@ pub fn execute(args: MapArgs) -> Result<()> {
             );
         }
         let netx = loisim::netx::load_netx(&args.model, &args.netx.options()?)?;
-        let report =
-            loisim::netx::map_netx(&netx, &args.chip.chip()?, &args.chip.compile_options())?;
+        let chip = args.chip.chip()?;
+        let report = loisim::netx::map_netx(&netx, &chip, &args.chip.netx_compile_options(&chip))?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

@@ -159,12 +159,8 @@ fn execute_netx(args: &RunArgs, path: &std::path::Path) -> Result<()> {
     if args.probe_layers.is_some() && args.probe.is_none() {
         anyhow::bail!("--probe-layers needs --probe DIR");
     }
-    let run = loisim::netx::run_netx(
-        &netx,
-        &args.chip.chip()?,
-        &args.chip.compile_options(),
-        &opts,
-    )?;
+    let chip = args.chip.chip()?;
+    let run = loisim::netx::run_netx(&netx, &chip, &args.chip.netx_compile_options(&chip), &opts)?;
     if args.json {
         println!("{}", run.report.to_json());
     } else {
