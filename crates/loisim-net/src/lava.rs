@@ -409,7 +409,7 @@ pub struct LavaDense {
     pub weights: Vec<i32>,
     /// Shift of each timestep's sum (`weight_exp`).
     pub weight_exp: i8,
-    /// Weight precision, 1..=8 (`num_weight_bits`, default 8).
+    /// Weight precision, 1..=8, or 9 for a mixed-sign matrix (`num_weight_bits`, default 8).
     pub num_weight_bits: u8,
     /// Sign mode; `None` determines it from the weights, as Lava does by default.
     pub sign_mode: Option<SignMode>,
@@ -437,7 +437,8 @@ impl LavaDense {
     /// `num_weight_bits` (Lava's `clip_weights` then `truncate_weights`).
     ///
     /// # Errors
-    /// `num_weight_bits` outside 1..=8, or a weight count that is not `n_out * n_in`.
+    /// `num_weight_bits` outside 1..=8 (1..=9 for mixed signs), or a weight count that is not
+    /// `n_out * n_in`.
     pub fn effective_weights(&self) -> Result<Vec<i32>, LavaError> {
         let expected = self.n_out as usize * self.n_in as usize;
         if self.weights.len() != expected {
@@ -447,14 +448,16 @@ impl LavaDense {
                 expected,
             });
         }
+        let mode = self.sign_mode.unwrap_or_else(|| sign_mode(&self.weights));
+        let mixed = i64::from(mode == SignMode::Mixed);
+        // `truncate_weights` clears `8 - num_weight_bits + mixed` bits: a mixed matrix takes
+        // 9 bits (netx's `optimize_weight_bits` gives it), clearing none.
         let bits = in_range(
             "num_weight_bits",
             i64::from(self.num_weight_bits),
             1,
-            i64::from(MAX_WEIGHT_BITS),
+            i64::from(MAX_WEIGHT_BITS) + mixed,
         )?;
-        let mode = self.sign_mode.unwrap_or_else(|| sign_mode(&self.weights));
-        let mixed = i64::from(mode == SignMode::Mixed);
         let (lo, hi) = if mixed == 1 { (-256, 255) } else { (0, 255) };
         let drop = i64::from(MAX_WEIGHT_BITS) - bits + mixed;
         Ok(self
@@ -1331,6 +1334,27 @@ mod tests {
         d.sign_mode = Some(SignMode::Null);
         d.num_weight_bits = 8;
         assert_eq!(d.effective_weights().expect("valid"), vec![0, 0]);
+    }
+
+    #[test]
+    fn mixed_weights_take_nine_weight_bits_and_keep_their_lowest_bit() {
+        // lava-dl's netx gives a mixed matrix whose largest weight is 128 to 254 (or smallest
+        // -129 to -256) with an odd weight `num_weight_bits` 9 (utils.py
+        // `optimize_weight_bits`: `n` ends at -1, `8 - 0 - (-1)`); Lava's `truncate_weights`
+        // (lava-nc v0.10.0 `src/lava/utils/weightutils.py:236`) then clears
+        // `8 - 9 + 1 = 0` bits.
+        let mut d = LavaDense::new(1, 4, vec![3, -3, 201, -128]);
+        d.num_weight_bits = 9;
+        assert_eq!(
+            d.effective_weights().expect("valid"),
+            vec![3, -3, 201, -128]
+        );
+        // Excitatory or inhibitory weights would lose a negative number of bits: refused.
+        d.weights = vec![3, 5, 201, 7];
+        assert!(d.effective_weights().is_err());
+        d.num_weight_bits = 10;
+        d.weights = vec![3, -3, 201, -128];
+        assert!(d.effective_weights().is_err());
     }
 
     #[test]

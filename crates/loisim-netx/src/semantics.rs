@@ -1001,16 +1001,29 @@ fn dense_synapse(
         }
         None => None,
     };
+    // Lava's DelayDense (lava-nc v0.10.0 `src/lava/proc/dense/models.py:350-354`) shifts
+    // each delay's sum by weight_exp before adding them into its buffer; the IR shifts the
+    // port's sum once. The two are equal when every effective weight is a multiple of
+    // `2^-weight_exp` (each delay's sum then is too, and shifts exactly), which netx's
+    // `optimize_weight_bits` always gives: its weights are shifted left by `-weight_exp`.
     if let Some(dl) = &delay
         && exp < 0
     {
         let first = dl.first().copied().unwrap_or(0);
-        if dl.iter().any(|&x| x != first) {
+        let unit = 1i64 << (-i64::from(exp)).min(31);
+        let exact = dense
+            .effective_weights()
+            .map_err(lava_err(i))?
+            .iter()
+            .all(|&w| i64::from(w) % unit == 0);
+        if dl.iter().any(|&x| x != first) && !exact {
             return Err(invalid(
                 i,
                 format!(
                     "Lava's DelayDense shifts each delay's sum by weight_exp {exp} before adding \
-                     them; with several delays this is not one port's shift"
+                     them; with several delays and weights that are not multiples of 2^{} this \
+                     is not one port's shift",
+                    -exp
                 ),
             ));
         }
@@ -1473,6 +1486,46 @@ mod tests {
             m.network.projections[1].delay,
             Delay::PerSynapse(vec![1; 4])
         );
+    }
+
+    #[test]
+    fn dense_delays_of_several_values_keep_a_negative_weight_exp() {
+        // netx's weights are shifted left by -weight_exp (utils.py optimize_weight_bits), so
+        // each delay's sum is a multiple of 2^-weight_exp and Lava's per-delay shift
+        // (lava-nc v0.10.0 src/lava/proc/dense/models.py:350-354) equals one shift of the
+        // port's sum. Found by tests/random_lava.rs (`lif_dense_delays`).
+        let mut d = layer(1, LayerKind::Dense, &[2]);
+        d.neuron = Some(cuba(4096, 0, 10));
+        d.weight = Some(t(&[2, 2], &[2, 4, -6, 0]));
+        d.delay = Some(t(&[2, 2], &[0, 1, 1, 2]));
+        let n = to_network(&two_layers(d), &NetxOptions::default()).unwrap();
+        assert_eq!(
+            n.network.projections[1].delay,
+            Delay::PerSynapse(vec![0, 1, 1, 2])
+        );
+        let Synapses::Dense { weights } = &n.network.projections[1].synapses else {
+            panic!("a dense projection")
+        };
+        assert_eq!(weights, &[64, 128, -192, 0], "shifted by 5: weight_exp -5");
+    }
+
+    #[test]
+    fn mixed_dense_weights_up_to_254_take_nine_weight_bits() {
+        // A mixed matrix whose largest weight is 128 to 254 with an odd weight: netx's
+        // optimize_weight_bits gives scale 0 and num_weight_bits 9 (utils.py), and Lava's
+        // truncate_weights clears no bit. Found by tests/random_lava.rs (`sdnn_rec_delays`).
+        let mut d = layer(1, LayerKind::Dense, &[2]);
+        d.neuron = Some(cuba(4096, 0, 10));
+        d.weight = Some(t(&[2, 2], &[201, -3, 5, -128]));
+        assert_eq!(
+            optimize_weight_bits(1, &[201, -3, 5, -128]).unwrap(),
+            (vec![201, -3, 5, -128], 9, 0)
+        );
+        let n = to_network(&two_layers(d), &NetxOptions::default()).unwrap();
+        let Synapses::Dense { weights } = &n.network.projections[1].synapses else {
+            panic!("a dense projection")
+        };
+        assert_eq!(weights, &[201, -3, 5, -128]);
     }
 
     #[test]
