@@ -103,14 +103,6 @@ impl Conversion {
             Conversion::Requant { to, .. } => to,
         }
     }
-
-    /// Instructions the conversion takes (shift, saturate).
-    pub fn instructions(&self) -> u32 {
-        match self {
-            Conversion::None => 0,
-            Conversion::Requant { .. } => 2,
-        }
-    }
 }
 
 /// Completion of a Dense layer in a neuron: `y = sat(sat(wrap32(acc) >> shift) + bias')` where
@@ -154,9 +146,6 @@ impl DenseFinish {
         );
         fxp::sat_o(z + self.bias[j], self.out_bits, o)
     }
-
-    /// Instructions (shift, saturate, add, saturate).
-    pub const INSTRUCTIONS: u32 = 4;
 }
 
 /// A batch norm applied in the neuron that produces the block input, ending with the format
@@ -243,12 +232,6 @@ impl BnStep {
             f = a.add_bias;
         }
         fxp::requant_o(v, f, self.u, fxp::Width::Int32, o)
-    }
-
-    /// Instructions: subtract with alignment (align, saturate, add, shift, saturate), multiply
-    /// (multiply, shift, saturate), the same again for the affine terms, format change.
-    pub fn instructions(&self) -> u32 {
-        5 + 3 + if self.affine.is_some() { 8 } else { 0 } + 2
     }
 }
 
@@ -360,41 +343,12 @@ impl NeuronProgram {
         }
     }
 
-    /// Instructions per active neuron update, by counting the program's steps.
+    /// Instructions per active neuron update: the count derived from the program's description
+    /// ([`crate::to_ir::program`]) by the rule that prices every IR network,
+    /// [`loisim_net::NeuronProgram::instructions`] (every operation, load, state store and send
+    /// counts one). Builds the description on each call (a few dozen operations).
     pub fn instructions(&self) -> u32 {
-        match self {
-            // dense finish, ReLU, batch norm, 2 sends.
-            NeuronProgram::Encoder { bn, dec_in, .. } => {
-                DenseFinish::INSTRUCTIONS
-                    + 1
-                    + bn.as_ref().map_or(0, BnStep::instructions)
-                    + dec_in.instructions()
-                    + 2
-            }
-            // 2 x (shift, saturate); 4 multiplies + 4 shifts; 2 alignments; 3 add/sub;
-            // complex ReLU (2 compares); 2 state stores; 2 sends.
-            NeuronProgram::Ssm { .. } => 4 + 8 + 2 + 3 + 2 + 2 + 2,
-            // 2 x (shift, saturate); subtract, saturate, double; D shift, saturate; add, saturate;
-            // ReLU; conversions; 2 sends.
-            NeuronProgram::SsmOut { out2_in, l, .. } => {
-                4 + 3 + 2 + 2 + 1 + out2_in.instructions() + l.instructions() + 2
-            }
-            // dense finish; sigmoid (shift, abs, index, mask, 2 multiplies, 2 shifts, add, sign);
-            // r format change; gate multiply (multiply, shift, saturate); residual add (align 2,
-            // add, shift, saturate); ReLU; next batch norm; sends.
-            NeuronProgram::Gate { bn, dec_in, .. } => {
-                DenseFinish::INSTRUCTIONS
-                    + 10
-                    + 2
-                    + 3
-                    + 5
-                    + 1
-                    + bn.as_ref().map_or(0, BnStep::instructions)
-                    + dec_in.instructions()
-                    + 2
-            }
-            NeuronProgram::Decoder { .. } => DenseFinish::INSTRUCTIONS + 1,
-        }
+        crate::to_ir::instructions(self)
     }
 
     /// Persistent state bits per neuron (values kept from one token to the next).

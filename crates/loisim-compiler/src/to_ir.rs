@@ -230,29 +230,73 @@ pub fn program(
     channel_bits: &[u32],
     acc_bits: u32,
 ) -> (ir::NeuronProgram, Vec<Vec<i64>>) {
+    let mut params = Params {
+        keep: true,
+        values: Vec::new(),
+    };
+    let p = describe(name, prog, channel_bits, acc_bits, &mut params);
+    (p, params.values)
+}
+
+/// Instructions per active update of an S5 neuron program: the total of
+/// [`ir::NeuronProgram::instructions`] on its description ([`program`]), the rule that prices
+/// every IR network. The widths of ports and channels are declarations and change no operation,
+/// so the count depends on the program alone.
+#[must_use]
+pub fn instructions(prog: &NeuronProgram) -> u32 {
+    let mut params = Params {
+        keep: false,
+        values: Vec::new(),
+    };
+    let bits = [32; 2];
+    describe("count", prog, &bits, 32, &mut params)
+        .instructions()
+        .total()
+}
+
+/// The per-neuron parameters of a description, collected only when wanted.
+struct Params {
+    keep: bool,
+    values: Vec<Vec<i64>>,
+}
+
+impl Params {
+    fn push(&mut self, v: &[i64]) {
+        if self.keep {
+            self.values.push(v.to_vec());
+        }
+    }
+}
+
+fn describe(
+    name: &str,
+    prog: &NeuronProgram,
+    channel_bits: &[u32],
+    acc_bits: u32,
+    params: &mut Params,
+) -> ir::NeuronProgram {
     let mut fx = Fx {
         b: ProgramBuilder::new(name),
     };
     let port_bits = acc_bits.min(64) as u8;
-    let mut params: Vec<Vec<i64>> = Vec::new();
     let ch = |fx: &mut Fx, i: usize, name: &str| fx.b.channel(name, channel_bits[i] as u8);
-    let bn_params = |bn: &BnStep, params: &mut Vec<Vec<i64>>| {
-        params.push(bn.minus_mean.clone());
-        params.push(bn.invsq.clone());
+    let bn_params = |bn: &BnStep, params: &mut Params| {
+        params.push(&bn.minus_mean);
+        params.push(&bn.invsq);
         if let Some(a) = &bn.affine {
-            params.push(a.scale.clone());
-            params.push(a.bias.clone());
+            params.push(&a.scale);
+            params.push(&a.bias);
         }
     };
     match prog {
         NeuronProgram::Encoder { dense, bn, dec_in } => {
             let acc = fx.b.port("W x", port_bits);
-            params.push(dense.bias.clone());
+            params.push(&dense.bias);
             let d = fx.dense(dense, acc);
             let xr = fx.relu(d);
             match bn {
                 Some(b) => {
-                    bn_params(b, &mut params);
+                    bn_params(b, params);
                     let u = fx.bn(b, xr);
                     let (cx, cu) = (ch(&mut fx, 0, "x"), ch(&mut fx, 1, "u"));
                     fx.b.send(cx, xr);
@@ -286,8 +330,8 @@ pub fn program(
             let (si, xi) = fx.b.state("x_im", 32);
             let ar = fx.b.param("lambda_re");
             let ai = fx.b.param("lambda_im");
-            params.push(lambda_re.clone());
-            params.push(lambda_im.clone());
+            params.push(lambda_re);
+            params.push(lambda_im);
             let prod = |fx: &mut Fx, a: Val, x: Val, e: u32| {
                 let m = fx.op(Op::Mul(a, x));
                 let w = fx.wrap32(m);
@@ -377,7 +421,7 @@ pub fn program(
             let acc = fx.b.port("W_out2 x1", port_bits);
             let lp = fx.b.port("l", port_bits);
             let xp = fx.b.port("skip", port_bits);
-            params.push(dense.bias.clone());
+            params.push(&dense.bias);
             let g = fx.dense(dense, acc);
             let s = fx.sigmoid(sigmoid, g, *e_go);
             let r = fx.requant(s, *s_fmt, gate[1], Width::Int64);
@@ -386,7 +430,7 @@ pub fn program(
             let xo = fx.relu(sum);
             match bn {
                 Some(b) => {
-                    bn_params(b, &mut params);
+                    bn_params(b, params);
                     let u = fx.bn(b, xo);
                     let (cx, cu) = (ch(&mut fx, 0, "x"), ch(&mut fx, 1, "u"));
                     fx.b.send(cx, xo);
@@ -401,16 +445,14 @@ pub fn program(
         }
         NeuronProgram::Decoder { dense } => {
             let acc = fx.b.port("W x", port_bits);
-            params.push(dense.bias.clone());
+            params.push(&dense.bias);
             let y = fx.dense(dense, acc);
             let c = ch(&mut fx, 0, "mask");
             fx.b.send(c, y);
         }
     }
-    let prog =
-        fx.b.build()
-            .unwrap_or_else(|e| panic!("an S5 program description is valid by construction: {e}"));
-    (prog, params)
+    fx.b.build()
+        .unwrap_or_else(|e| panic!("an S5 program description is valid by construction: {e}"))
 }
 
 fn sparse(m: &SparseMatrix) -> ir::Synapses {

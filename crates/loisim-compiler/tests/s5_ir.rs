@@ -99,3 +99,70 @@ proptest! {
         check(&g.model, 5, seed);
     }
 }
+
+/// The cost model prices an S5 neuron update at the instructions derived from its program's
+/// description, by the rule of every IR network (`loisim_net::NeuronProgram::instructions`,
+/// all classes), not at a count kept by hand.
+#[test]
+fn each_s5_program_is_priced_at_the_instructions_derived_from_its_description() {
+    let chip = Chip::default_chip();
+    let acc_bits = chip.core.accumulator_bits.value;
+    for name in [
+        "s5-sparse-0.25x",
+        "s5-dense-0.25x",
+        "s5-sparse-1x",
+        "s5-dense-1x",
+        "s5-sparse-3x",
+        "s5-dense-3x",
+    ] {
+        let bytes = std::fs::read(root().join(format!("models/{name}.bin"))).expect("model");
+        let model = loisim_model::codec::decode(&bytes).expect("decode");
+        let net = loisim_compiler::network::lower(
+            &model,
+            &chip.noc.payload_bits.value,
+            chip.core.max_weight_bits.value,
+        )
+        .expect("lower");
+        for pacing in [Pacing::Pipeline, Pacing::FallThrough] {
+            let ir = s5_to_ir(&net, acc_bits, pacing);
+            for (p, ip) in net.populations.iter().zip(&ir.populations) {
+                let derived = ir.programs[ip.program.0 as usize].instructions().total();
+                assert_eq!(
+                    p.program.instructions(),
+                    derived,
+                    "{name}, {}: the priced count is the derived one",
+                    p.name
+                );
+            }
+        }
+    }
+    // The counts of docs/networks.md (s5-sparse-0.25x): the hand-kept literals were encoder
+    // 17, SSM state 23, SSM output 14, gate 37 (27 for the last block), decoder 5.
+    let bytes = std::fs::read(root().join("models/s5-sparse-0.25x.bin")).expect("model");
+    let model = loisim_model::codec::decode(&bytes).expect("decode");
+    let net = loisim_compiler::network::lower(
+        &model,
+        &chip.noc.payload_bits.value,
+        chip.core.max_weight_bits.value,
+    )
+    .expect("lower");
+    let got: String = net
+        .populations
+        .iter()
+        .map(|p| format!("{} {}\n", p.name, p.program.instructions()))
+        .collect();
+    expect_test::expect![[r#"
+        encoder 26
+        L0.ssm 46
+        L0.y 21
+        L0.gate 63
+        L1.ssm 46
+        L1.y 21
+        L1.gate 64
+        L2.ssm 46
+        L2.y 21
+        L2.gate 49
+        decoder 8
+    "#]]
+    .assert_eq(&got);
+}
