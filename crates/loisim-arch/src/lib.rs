@@ -603,6 +603,17 @@ impl Chip {
                 "must be in 16..=64",
             ));
         }
+        for (f, v) in [
+            ("noc.header_bits", self.noc.header_bits.value),
+            (
+                "synapses.run_header_bits",
+                self.synapses.run_header_bits.value,
+            ),
+        ] {
+            if v > 1024 {
+                return Err(bad(f, v.to_string(), "must be at most 1024 bits"));
+            }
+        }
         if self.core.max_delay.value > 1024 {
             return Err(bad(
                 "core.max_delay",
@@ -869,6 +880,19 @@ mod tests {
         // Chips multiply too.
         let e = Chip::from_toml(&mesh(8, 16, 4, (64, 64)), "big.toml").unwrap_err();
         assert!(e.to_string().contains("2097152 cores"), "{e}");
+    }
+
+    #[test]
+    fn message_and_run_headers_are_bounded() {
+        // A 2^31-bit header once overflowed a flow's bit count in the simulator (bad-input
+        // suite, chip-toml case 20).
+        for (table, key) in [("noc", "header_bits"), ("synapses", "run_header_bits")] {
+            let toml = format!(
+                "extends = \"loihi2\"\nname = \"h\"\n[{table}]\n{key} = {{ value = 2147483648, source = \"t\" }}\n"
+            );
+            let e = Chip::from_toml(&toml, "h.toml").unwrap_err();
+            assert!(e.to_string().contains("at most 1024 bits"), "{e}");
+        }
     }
 
     #[test]
