@@ -8,3 +8,4 @@ pub mod bench;
 pub mod calibrate;
 pub mod models;
 pub mod regress;
+pub mod validate;

@@ -13,7 +13,7 @@ fn root() -> PathBuf {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo xtask <command>\n\ncommands:\n  models             regenerate models/ (default clip, default input, reference models)\n  regress [--bless] [--chip NAME|FILE] [--only MODEL]...\n                     simulate every reference model, compare with traces/baselines/\n  bench [--threads N] simulation speed on every reference model (tokens/s, synaptic events/s, x reference)\n  calibrate [--write] fit the loihi2 cost model to the poster and print residuals;\n                     --write updates crates/loisim-arch/chips/loihi2.fit.toml\n"
+    "usage: cargo xtask <command>\n\ncommands:\n  models             regenerate models/ (default clip, default input, reference models)\n  regress [--bless] [--chip NAME|FILE] [--only MODEL]...\n                     simulate every reference model, compare with traces/baselines/\n  bench [--threads N] simulation speed on every reference model (tokens/s, synaptic events/s, x reference)\n  calibrate [--write] fit the loihi2 cost model to the poster and print residuals;\n                     --write updates crates/loisim-arch/chips/loihi2.fit.toml\n  validate [--write]  check (or rewrite) docs/validation.md: the calibration set and the\n                     predictions for the shipped netx networks\n"
 }
 
 fn main() -> std::process::ExitCode {
@@ -22,6 +22,7 @@ fn main() -> std::process::ExitCode {
         Some("models") => models(),
         Some("calibrate") => calibrate(args.iter().any(|a| a == "--write")),
         Some("regress") => regress(&args[1..]),
+        Some("validate") => xtask::validate::run(&root(), args.iter().any(|a| a == "--write")),
         Some("bench") => {
             let threads = args
                 .iter()

@@ -1,0 +1,211 @@
+//! `cargo xtask validate`: `docs/validation.md`'s generated part, the calibration set (the
+//! poster's figures beside loisim's) and loisim's predictions for workloads not used in fitting
+//! (the shipped lava-dl netx networks). `--write` updates the page; without it the command
+//! fails when the page is stale (as the test `validation_page_is_current` does).
+
+use anyhow::{Context, Result, bail};
+use loisim::netx::{NetxOptions, NetxRunOptions};
+use loisim::{Chip, Report};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Start of the generated part of `docs/validation.md`.
+pub const BEGIN: &str = "<!-- validation:begin (cargo xtask validate --write) -->";
+/// End of the generated part.
+pub const END: &str = "<!-- validation:end -->";
+
+/// A netx workload: the file, how it is fed, and the `loisim run` command that reproduces it.
+struct Workload {
+    name: &'static str,
+    net: &'static str,
+    bias: Option<&'static str>,
+    input: Option<&'static str>,
+    steps: u64,
+    reset_interval: Option<u32>,
+    what: &'static str,
+}
+
+const DATA: &str = "crates/loisim-netx/tests/data";
+
+const WORKLOADS: [Workload; 3] = [
+    Workload {
+        name: "PilotNet LIF",
+        net: "pilotnet_lif.net",
+        bias: Some("gts/pilotnet_lif/image.npy"),
+        input: None,
+        steps: 160,
+        reset_interval: Some(17),
+        what: "lava-dl's PilotNet LIF (5 conv + 4 dense LIF layers, 158,509 neurons), its test image as the input layer's bias, reset every 17 steps",
+    },
+    Workload {
+        name: "PilotNet SDNN",
+        net: "pilotnet_sdnn.net",
+        bias: None,
+        input: Some("gts/pilotnet_sdnn/input.npy"),
+        steps: 32,
+        reset_interval: None,
+        what: "lava-dl's PilotNet SDNN (Delta input, 4 conv + 4 dense sigma-delta layers), its test frame held for 32 steps",
+    },
+    Workload {
+        name: "tiny conv LIF",
+        net: "tiny.net",
+        bias: Some("gts/tinynet/input_bias.npy"),
+        input: None,
+        steps: 20,
+        reset_interval: None,
+        what: "lava-dl's tiny.net (LIF input + 2 conv), its test bias",
+    },
+];
+
+impl Workload {
+    fn command(&self) -> String {
+        let mut c = format!("cargo loisim run {DATA}/{}", self.net);
+        if let Some(b) = self.bias {
+            let _ = write!(c, " --bias {DATA}/{b}");
+        }
+        if let Some(i) = self.input {
+            let _ = write!(c, " --input {DATA}/{i}");
+        }
+        if let Some(r) = self.reset_interval {
+            let _ = write!(c, " --reset-interval {r}");
+        }
+        let _ = write!(c, " --steps {}", self.steps);
+        c
+    }
+
+    fn run(&self, root: &Path, chip: &Chip) -> Result<Report> {
+        let data = root.join(DATA);
+        let opts = NetxOptions {
+            reset_interval: self.reset_interval,
+            ..NetxOptions::default()
+        };
+        let netx = loisim::netx::load_netx(&data.join(self.net), &opts)?;
+        let read = |p: Option<&str>| -> Result<_> {
+            p.map(|p| loisim::netx::read_lava_array(&data.join(p)))
+                .transpose()
+                .map_err(Into::into)
+        };
+        let run = loisim::netx::run_netx(
+            &netx,
+            chip,
+            &loisim::netx::default_compile_options(chip),
+            &NetxRunOptions {
+                input: read(self.input)?,
+                bias: read(self.bias)?,
+                steps: Some(self.steps),
+                threads: 2,
+                ..NetxRunOptions::default()
+            },
+        )?;
+        Ok(run.report)
+    }
+}
+
+/// The generated part of the page, from fresh runs on the default chip.
+///
+/// # Errors
+/// A model or network cannot be read or run.
+pub fn section(root: &Path) -> Result<String> {
+    let chip = Chip::default_chip();
+    let mut s = String::new();
+    let _ = writeln!(s, "{BEGIN}\n");
+    // The calibration set.
+    let model = root.join("models/s5-sparse-1x.bin");
+    let input = root.join("models/default-input.npy");
+    let mut report = crate::regress::measure(&chip, &model, &input)?;
+    let ft = report.fall_through.take().context("fall-through figures")?;
+    let pl = report.pipeline.take().context("pipeline figures")?;
+    let targets = loisim::report::CalibrationTargets::poster(Some(&ft), Some(&pl));
+    let _ = writeln!(
+        s,
+        "### The calibration set\n\n{} (`cargo loisim run`, the default model on the default chip \
+         and input). Fitted figures were targets of `cargo xtask calibrate`; their residuals \
+         measure the fit, not a validation.\n",
+        targets.source
+    );
+    let _ = writeln!(
+        s,
+        "| figure | measured | loisim | residual | fitted |\n|---|---|---|---|---|"
+    );
+    for r in &targets.rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.2} | {:+.2} % | {} |",
+            r.figure,
+            r.target,
+            r.loisim,
+            r.residual_pct,
+            if r.fitted { "yes" } else { "no (1 / latency)" }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n### Predictions for workloads not used in fitting\n\nlava-dl's own netx networks \
+         (shipped in `{DATA}`), run on the default chip (`loihi2`: one Loihi 2 on an Oheo Gulch \
+         board) with the cost parameters calibrated on the poster alone. Energy per step is \
+         dynamic (neurocores, NoC, host I/O) and total (static included: the fitted board static \
+         power dominates it). No published measurement of these networks has been compared \
+         with them yet.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| workload | cores | steps | timestep, mean (us) | timestep, max (us) | dynamic energy per step (uJ) | total energy per step (uJ) | synops per step |\n|---|---|---|---|---|---|---|---|"
+    );
+    let mut commands = String::new();
+    for w in &WORKLOADS {
+        let r = w.run(root, &chip)?;
+        let p = r.pipeline.as_ref().context("pipeline figures")?;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.3} | {:.3} | {:.4} | {:.2} | {:.0} |",
+            w.name,
+            r.cores_used.unwrap_or(0),
+            w.steps,
+            p.timestep_us_mean,
+            p.timestep_us_max,
+            p.energy_dynamic_uj_per_step.unwrap_or(0.0),
+            p.energy_total_uj_per_step.unwrap_or(0.0),
+            p.synops_per_step.unwrap_or(0.0)
+        );
+        let _ = writeln!(commands, "- {}: {}.\n  `{}`", w.name, w.what, w.command());
+    }
+    let _ = writeln!(s, "\nWhat each row runs:\n\n{commands}\n{END}");
+    Ok(s)
+}
+
+/// The page with its generated part replaced by `section`.
+///
+/// # Errors
+/// The page lacks its markers.
+pub fn replace(page: &str, section: &str) -> Result<String> {
+    let (Some(a), Some(b)) = (page.find(BEGIN), page.find(END)) else {
+        bail!("docs/validation.md lacks the markers {BEGIN} ... {END}");
+    };
+    if b < a {
+        bail!("docs/validation.md: the end marker comes before the begin marker");
+    }
+    Ok(format!(
+        "{}{}{}",
+        &page[..a],
+        section.trim_end(),
+        &page[b + END.len()..]
+    ))
+}
+
+/// Checks (or, with `write`, updates) `docs/validation.md`.
+///
+/// # Errors
+/// The page is stale (without `write`), or a run fails.
+pub fn run(root: &Path, write: bool) -> Result<()> {
+    let path = root.join("docs/validation.md");
+    let page = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    let fresh = replace(&page, &section(root)?)?;
+    if fresh == page {
+        return Ok(());
+    }
+    if write {
+        std::fs::write(&path, fresh).with_context(|| format!("{}", path.display()))?;
+        return Ok(());
+    }
+    bail!("docs/validation.md is stale: run `cargo xtask validate --write`")
+}
