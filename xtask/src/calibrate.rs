@@ -10,7 +10,9 @@
 //! - `static.board_mw`: the pipeline total energy per sample.
 //!
 //! The solve alternates secant steps on the two latency parameters with the exact linear
-//! solves of the two energy parameters until nothing moves.
+//! solves of the two energy parameters until nothing moves, each clamped into the plausible
+//! ranges of the chip description ([`Bounds`]); a parameter left on a bound names a poster
+//! figure the model cannot meet inside the ranges.
 
 use anyhow::{Context, Result};
 use loisim::report::{CalibrationTargets, Poster};
@@ -148,8 +150,89 @@ fn secant(x0: f64, target: f64, mut f: impl FnMut(f64) -> Result<f64>) -> Result
     Ok(b)
 }
 
-/// Fits the four parameters. Returns the fit and the figures it gives.
+/// The plausible box of the four fitted parameters, from the ranges of the chip description:
+/// each fitted parameter stays inside it (`[lo, hi]` per parameter; the latency scale `k` keeps
+/// every scaled neurocore latency inside its own range).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bounds {
+    /// Host message latency, ns.
+    pub t_io_ns: [f64; 2],
+    /// Latency scale.
+    pub k_lat: [f64; 2],
+    /// Host message energy, pJ.
+    pub e_io_pj: [f64; 2],
+    /// Board static power, mW.
+    pub board_mw: [f64; 2],
+}
+
+fn range_of(p: &Sourced<f64>) -> [f64; 2] {
+    p.range.unwrap_or([0.0, f64::INFINITY])
+}
+
+impl Bounds {
+    /// The box of `prior`'s ranges.
+    #[must_use]
+    pub fn of(prior: &Chip) -> Self {
+        let mut c = prior.clone();
+        let mut k = [0f64, f64::INFINITY];
+        for op in CORE_OPS {
+            let p = core_op(&mut c, op);
+            let [lo, hi] = range_of(p);
+            if p.value > 0.0 {
+                k[0] = k[0].max(lo / p.value);
+                k[1] = k[1].min(hi / p.value);
+            }
+        }
+        let both = |a: [f64; 2], b: [f64; 2]| [a[0].max(b[0]), a[1].min(b[1])];
+        Self {
+            t_io_ns: both(
+                range_of(&prior.io.input_message.latency_ns),
+                range_of(&prior.io.output_message.latency_ns),
+            ),
+            k_lat: k,
+            e_io_pj: both(
+                range_of(&prior.io.input_message.energy_pj),
+                range_of(&prior.io.output_message.energy_pj),
+            ),
+            board_mw: range_of(&prior.static_power.board_mw),
+        }
+    }
+
+    /// `fit` moved into the box.
+    #[must_use]
+    pub fn clamp(&self, fit: &Fit) -> Fit {
+        let c = |v: f64, [lo, hi]: [f64; 2]| v.max(lo).min(hi);
+        Fit {
+            t_io_ns: c(fit.t_io_ns, self.t_io_ns),
+            k_lat: c(fit.k_lat, self.k_lat),
+            e_io_pj: c(fit.e_io_pj, self.e_io_pj),
+            board_mw: c(fit.board_mw, self.board_mw),
+        }
+    }
+
+    /// The fitted parameters that sit on a bound of the box (a figure the fit could not meet
+    /// inside the ranges), by name.
+    #[must_use]
+    pub fn at_bounds(&self, fit: &Fit) -> Vec<&'static str> {
+        let on = |v: f64, [lo, hi]: [f64; 2]| v <= lo * (1.0 + 1e-9) || v >= hi * (1.0 - 1e-9);
+        [
+            ("io.*_message.latency_ns", on(fit.t_io_ns, self.t_io_ns)),
+            ("neurocore latency scale", on(fit.k_lat, self.k_lat)),
+            ("io.*_message.energy_pj", on(fit.e_io_pj, self.e_io_pj)),
+            ("static.board_mw", on(fit.board_mw, self.board_mw)),
+        ]
+        .into_iter()
+        .filter_map(|(n, b)| b.then_some(n))
+        .collect()
+    }
+}
+
+/// Fits the four parameters inside the plausible box of `prior`'s ranges ([`Bounds`]): each
+/// solve is clamped into the box, so where a poster figure cannot be met inside the ranges the
+/// parameter stays on its bound and the figure keeps a residual. Returns the fit and the
+/// figures it gives.
 pub fn fit(prior: &Chip, model: &Model, tokens: &[Vec<i32>]) -> Result<(Fit, Figures)> {
+    let bounds = Bounds::of(prior);
     let mut fit = Fit {
         t_io_ns: prior.io.input_message.latency_ns.value,
         k_lat: 1.0,
@@ -161,17 +244,21 @@ pub fn fit(prior: &Chip, model: &Model, tokens: &[Vec<i32>]) -> Result<(Fit, Fig
         fit.t_io_ns = secant(fit.t_io_ns, TARGET_PL_LATENCY_MS, |t| {
             Ok(measure(&apply(prior, &Fit { t_io_ns: t, ..fit }), model, tokens)?.pl_latency_ms)
         })?;
+        fit = bounds.clamp(&fit);
         fit.k_lat = secant(fit.k_lat, TARGET_FT_LATENCY_US, |k| {
             Ok(measure(&apply(prior, &Fit { k_lat: k, ..fit }), model, tokens)?.ft_latency_us)
         })?;
+        fit = bounds.clamp(&fit);
         // Energies are linear in the two energy parameters: solve exactly.
         let f = measure(&apply(prior, &fit), model, tokens)?;
         fit.e_io_pj = (TARGET_FT_ENERGY_UJ - f.ft_core_uj) * 1e6 / f.io_msgs_per_token.max(1e-9);
+        fit = bounds.clamp(&fit);
         let f = measure(&apply(prior, &fit), model, tokens)?;
         let static_mj = TARGET_PL_ENERGY_MJ - f.pl_dynamic_mj;
         let chips = f64::from(prior.n_chips());
         fit.board_mw = static_mj * 1e-3 / (f.pl_latency_ms * 1e-3) * 1e3
             - prior.static_power.chip_mw.value * chips;
+        fit = bounds.clamp(&fit);
         let moved = (fit.t_io_ns / before.t_io_ns - 1.0).abs()
             + (fit.k_lat / before.k_lat - 1.0).abs()
             + (fit.e_io_pj / before.e_io_pj - 1.0).abs()
@@ -333,4 +420,47 @@ pub fn splice_doc(doc: &str, table: &str) -> Option<String> {
     let a = doc.find(DOC_BEGIN)?;
     let b = doc.find(DOC_END)? + DOC_END.len();
     Some(format!("{}{}{}", &doc[..a], table, &doc[b..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fit_box_comes_from_the_ranges_and_clamps() {
+        let prior = Chip::loihi2_priors().expect("priors");
+        let b = Bounds::of(&prior);
+        // k keeps every scaled latency in range: the tightest op bounds it.
+        for op in CORE_OPS {
+            let mut c = prior.clone();
+            let p = core_op(&mut c, op).clone();
+            let [lo, hi] = p.range.expect("a range");
+            assert!(p.value * b.k_lat[0] >= lo * (1.0 - 1e-12), "{op}");
+            assert!(p.value * b.k_lat[1] <= hi * (1.0 + 1e-12), "{op}");
+        }
+        assert!(
+            b.k_lat[0] < 1.0 && 1.0 < b.k_lat[1],
+            "the priors sit inside"
+        );
+        let wild = Fit {
+            t_io_ns: 1e9,
+            k_lat: 0.0,
+            e_io_pj: -5.0,
+            board_mw: 1e7,
+        };
+        let c = b.clamp(&wild);
+        assert_eq!(c.t_io_ns, b.t_io_ns[1]);
+        assert_eq!(c.k_lat, b.k_lat[0]);
+        assert_eq!(c.e_io_pj, b.e_io_pj[0]);
+        assert_eq!(c.board_mw, b.board_mw[1]);
+        assert_eq!(b.at_bounds(&c).len(), 4);
+        let inside = Fit {
+            t_io_ns: 21.0,
+            k_lat: 1.5,
+            e_io_pj: 11_000.0,
+            board_mw: 2_000.0,
+        };
+        assert_eq!(b.clamp(&inside), inside);
+        assert!(b.at_bounds(&inside).is_empty());
+    }
 }

@@ -149,6 +149,15 @@ fn calibrate(write: bool) -> Result<()> {
             if r.fitted { "  fitted" } else { "" }
         );
     }
+    let on_bounds = Bounds::of(&prior).at_bounds(&fit);
+    if on_bounds.is_empty() {
+        println!("\nevery fitted parameter lies strictly inside its plausible range");
+    } else {
+        println!(
+            "\non the bound of its plausible range (the figure it governs is not met inside the ranges): {}",
+            on_bounds.join(", ")
+        );
+    }
     let text = fit_toml(&prior, &fit, &figs);
     let path = root().join("crates/loisim-arch/chips/loihi2.fit.toml");
     if write {

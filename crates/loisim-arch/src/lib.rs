@@ -21,6 +21,13 @@ pub struct Sourced<T> {
     pub value: T,
     /// Its source: a citation, a derivation, `estimate: ...` or `fitted: ...`.
     pub source: String,
+    /// The physically plausible range `[lo, hi]` of the quantity (cost parameters), which a
+    /// calibration must stay inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[T; 2]>,
+    /// Where the range comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range_source: Option<String>,
 }
 
 impl<T: Copy> Sourced<T> {
@@ -315,6 +322,18 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     for (k, v) in over {
         match (base.get_mut(&k), v) {
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) if !is_leaf(b) => merge(b, o),
+            (Some(toml::Value::Table(b)), toml::Value::Table(mut o)) if is_leaf(&o) => {
+                // A new value of the same quantity keeps the quantity's plausible range (and
+                // its source) unless it brings its own.
+                if !o.contains_key("range") {
+                    for key in ["range", "range_source"] {
+                        if let Some(r) = b.get(key) {
+                            o.insert(key.to_string(), r.clone());
+                        }
+                    }
+                }
+                base.insert(k, toml::Value::Table(o));
+            }
             (_, v) => {
                 base.insert(k, v);
             }
@@ -322,7 +341,8 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
-/// A `{value, source}` table is replaced whole, never merged field by field.
+/// A `{value, source}` table is replaced whole, never merged field by field (its `range`
+/// carries over when the new table has none).
 fn is_leaf(t: &toml::Table) -> bool {
     t.contains_key("value")
 }
@@ -684,7 +704,86 @@ impl Chip {
                 }
             }
         }
+        for (f, p, _) in self.cost_params() {
+            if let Some([lo, hi]) = p.range {
+                if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo <= hi) {
+                    return Err(bad(
+                        &format!("{f}.range"),
+                        format!("[{lo}, {hi}]"),
+                        "must be [lo, hi] with 0 <= lo <= hi, both finite",
+                    ));
+                }
+                if p.range_source.as_deref().is_none_or(str::is_empty) {
+                    return Err(bad(
+                        &format!("{f}.range_source"),
+                        "none".into(),
+                        "a range needs its source",
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Every cost parameter (the numbers a calibration or a replay may change: operation
+    /// latencies and energies, bandwidths, barrier, static power) with its field path and unit.
+    pub fn cost_params(&self) -> Vec<(String, &Sourced<f64>, &'static str)> {
+        let mut v: Vec<(String, &Sourced<f64>, &'static str)> = vec![
+            (
+                "noc.link_bits_per_ns".into(),
+                &self.noc.link_bits_per_ns,
+                "bit/ns",
+            ),
+            (
+                "board.link_latency_ns".into(),
+                &self.board.link_latency_ns,
+                "ns",
+            ),
+            (
+                "board.link_energy_pj".into(),
+                &self.board.link_energy_pj,
+                "pJ",
+            ),
+            (
+                "board.link_bits_per_ns".into(),
+                &self.board.link_bits_per_ns,
+                "bit/ns",
+            ),
+            ("barrier.base_ns".into(), &self.barrier.base_ns, "ns"),
+            (
+                "barrier.per_tile_ns".into(),
+                &self.barrier.per_tile_ns,
+                "ns",
+            ),
+            (
+                "barrier.per_chip_ns".into(),
+                &self.barrier.per_chip_ns,
+                "ns",
+            ),
+            (
+                "barrier.energy_pj_per_tile".into(),
+                &self.barrier.energy_pj_per_tile,
+                "pJ",
+            ),
+            ("static.chip_mw".into(), &self.static_power.chip_mw, "mW"),
+            ("static.board_mw".into(), &self.static_power.board_mw, "mW"),
+        ];
+        for (name, c) in self.op_costs() {
+            v.push((format!("{name}.latency_ns"), &c.latency_ns, "ns"));
+            v.push((format!("{name}.energy_pj"), &c.energy_pj, "pJ"));
+        }
+        v
+    }
+
+    /// The cost parameters whose value lies outside their plausible range, with the range.
+    pub fn out_of_range(&self) -> Vec<(String, f64, [f64; 2])> {
+        self.cost_params()
+            .into_iter()
+            .filter_map(|(f, p, _)| {
+                let r = p.range?;
+                (p.value < r[0] || p.value > r[1]).then_some((f, p.value, r))
+            })
+            .collect()
     }
 
     /// Every operation cost with its field path.
@@ -880,6 +979,63 @@ mod tests {
         // Chips multiply too.
         let e = Chip::from_toml(&mesh(8, 16, 4, (64, 64)), "big.toml").unwrap_err();
         assert!(e.to_string().contains("2097152 cores"), "{e}");
+    }
+
+    #[test]
+    fn every_loihi2_cost_parameter_has_a_sourced_range_holding_its_prior_and_its_fit() {
+        let priors = Chip::loihi2_priors().expect("priors");
+        for (f, p, _) in priors.cost_params() {
+            let [lo, hi] = p.range.unwrap_or_else(|| panic!("{f}: no range"));
+            assert!(
+                p.range_source.as_deref().is_some_and(|s| !s.is_empty()),
+                "{f}: no range source"
+            );
+            assert!(
+                lo <= p.value && p.value <= hi,
+                "{f}: prior {} outside [{lo}, {hi}]",
+                p.value
+            );
+        }
+        // The calibrated preset (its fit file carries no ranges: they come from the priors).
+        let fitted = Chip::default_chip();
+        assert!(
+            fitted
+                .cost_params()
+                .iter()
+                .all(|(_, p, _)| p.range.is_some())
+        );
+        assert!(
+            fitted.out_of_range().is_empty(),
+            "{:?}",
+            fitted.out_of_range()
+        );
+        let kp = Chip::preset("kapoho-point").expect("kapoho");
+        assert!(kp.cost_params().iter().all(|(_, p, _)| p.range.is_some()));
+    }
+
+    #[test]
+    fn an_override_keeps_the_range_and_bad_ranges_are_refused() {
+        let c = Chip::from_toml(
+            "extends = \"loihi2\"\nname = \"x\"\n[ops]\nsynop = { latency_ns = { value = 9.0, source = \"t\" }, energy_pj = { value = 1.0, source = \"t\" } }\n",
+            "x.toml",
+        )
+        .expect("valid");
+        assert_eq!(c.ops.synop.latency_ns.range, Some([0.37, 3.5]));
+        assert_eq!(
+            c.out_of_range(),
+            vec![("ops.synop.latency_ns".to_string(), 9.0, [0.37, 3.5])]
+        );
+        for (range, says) in [
+            ("range = [2.0, 1.0], range_source = \"t\"", "0 <= lo <= hi"),
+            ("range = [-1.0, 1.0], range_source = \"t\"", "0 <= lo <= hi"),
+            ("range = [1.0, 2.0]", "needs its source"),
+        ] {
+            let text = format!(
+                "extends = \"loihi2\"\nname = \"x\"\n[static]\nchip_mw = {{ value = 1.0, source = \"t\", {range} }}\n"
+            );
+            let e = Chip::from_toml(&text, "x.toml").unwrap_err();
+            assert!(e.to_string().contains(says), "{range}: {e}");
+        }
     }
 
     #[test]

@@ -46,9 +46,36 @@ pub fn execute(args: ChipArgs) -> Result<()> {
             );
             println!();
             let entries = c.entries();
+            let ranges: std::collections::BTreeMap<String, (f64, [f64; 2], String)> = c
+                .cost_params()
+                .into_iter()
+                .filter_map(|(f, p, _)| {
+                    Some((
+                        f,
+                        (
+                            p.value,
+                            p.range?,
+                            p.range_source.clone().unwrap_or_default(),
+                        ),
+                    ))
+                })
+                .collect();
             let w = entries.iter().map(|e| e.0.len()).max().unwrap_or(10);
             for (field, value, unit, source) in entries {
-                println!("{field:<w$}  {value:>10} {unit:<6} {source}");
+                let range = match ranges.get(&field) {
+                    Some((v, [lo, hi], _)) => {
+                        let flag = if v < lo || v > hi { " OUTSIDE" } else { "" };
+                        format!("[{lo}, {hi}]{flag}")
+                    }
+                    None => String::new(),
+                };
+                println!("{field:<w$}  {value:>10} {unit:<6} {range:<22} {source}");
+            }
+            if !ranges.is_empty() {
+                println!("\nplausible ranges of the cost parameters:");
+                for (field, (_, [lo, hi], src)) in &ranges {
+                    println!("{field:<w$}  [{lo}, {hi}]  {src}");
+                }
             }
             Ok(())
         }
