@@ -1305,4 +1305,16 @@ fn netx_run_refuses_what_does_not_apply_in_one_line() {
         s(&out),
     ]);
     assert!(!out.exists());
+    // Inputs must be integers: NaN and fractions are one-line errors naming the element.
+    let x = dir.path().join("x.npy");
+    let mut vals = vec![0f32; 16 * 16 * 3 * 2];
+    vals[5] = f32::NAN;
+    write_npy_f32(&x, &[16, 16, 3, 2], &vals);
+    let err = fails(&["run", s(&net), "--input", s(&x), "--output", s(&out)]);
+    assert!(err.contains("element 5 is NaN"), "{err}");
+    vals[5] = 0.5;
+    write_npy_f32(&x, &[16, 16, 3, 2], &vals);
+    let err = fails(&["run", s(&net), "--input", s(&x)]);
+    assert!(err.contains("element 5 is 0.5"), "{err}");
+    assert!(!out.exists());
 }
