@@ -100,7 +100,15 @@ pub struct CoreCounters {
     pub axon_out: u64,
     /// Synaptic-memory words read.
     pub synmem_reads: u64,
-    /// Time the core was busy, ns.
+    /// Busy time of the neuron unit (updates or idle checks), ns.
+    pub neuron_busy_ns: f64,
+    /// Busy time of the synapse unit (messages in, synaptic-memory reads, synaptic
+    /// operations), ns.
+    pub synapse_busy_ns: f64,
+    /// Busy time of the axon unit (messages out), ns.
+    pub axon_busy_ns: f64,
+    /// Busy time of the busiest of the three units, which work at the same time, ns (never
+    /// more than `finish_ns`).
     pub busy_ns: f64,
     /// Time its last work finished, ns from the start of the timestep.
     pub finish_ns: f64,
@@ -546,7 +554,8 @@ impl TimingModel {
                 st.updates += self.core_neurons[c];
             }
             k.axon_out = sc.out_msgs[c];
-            k.busy_ns = u_ns + x_ns;
+            k.neuron_busy_ns = u_ns;
+            k.axon_busy_ns = x_ns;
             k.energy_pj = u_pj + sc.out_msgs[c] as f64 * self.e_spike;
             st.lower_bound_ns = st.lower_bound_ns.max(u_ns);
         }
@@ -603,7 +612,7 @@ impl TimingModel {
                         k.syn_ops += u64::from(fw.synops);
                         k.spikes_in += u64::from(fw.msgs);
                         k.synmem_reads += u64::from(fw.words);
-                        k.busy_ns += r;
+                        k.synapse_busy_ns += r;
                         k.energy_pj += e;
                         st.energy.synaptic_pj += e;
                         (r, d)
@@ -634,6 +643,7 @@ impl TimingModel {
             let fin = finish(c, sc.emit[c], sc);
             let k = &mut sc.counters[c];
             k.finish_ns = fin;
+            k.busy_ns = k.neuron_busy_ns.max(k.synapse_busy_ns).max(k.axon_busy_ns);
             st.lower_bound_ns = st
                 .lower_bound_ns
                 .max(k.syn_ops as f64 * self.t_synop)
@@ -1093,6 +1103,14 @@ mod formulas {
         let (st, k) = step(&m, &[(0, &w)]);
         close(k[0].finish_ns, 88.0);
         assert_eq!(k[0].axon_out, 22);
+        // Its units work at the same time: the core is busy as long as its busiest unit.
+        close(k[0].neuron_busy_ns, 60.0);
+        close(k[0].axon_busy_ns, 88.0);
+        close(k[0].synapse_busy_ns, 0.0);
+        close(k[0].busy_ns, 88.0);
+        for c in &k {
+            assert!(c.busy_ns <= c.finish_ns, "{c:?}");
+        }
         close(k[2].finish_ns, 101.0);
         close(k[1].finish_ns, 136.0);
         close(st.duration_ns, 136.0 + 120.0);
@@ -1182,6 +1200,15 @@ mod formulas {
             (6, 4, 3)
         );
         assert_eq!((k[0].axon_out, k[0].synmem_reads), (6, 3));
+        // Busy time per unit: neuron 60, axon 6 x 4, synapse 45 (flow 0's receive work); core
+        // 1 checks its idle neurons (6) and receives flow 1 (88).
+        close(k[0].neuron_busy_ns, 60.0);
+        close(k[0].axon_busy_ns, 24.0);
+        close(k[0].synapse_busy_ns, 45.0);
+        close(k[0].busy_ns, 60.0);
+        close(k[1].neuron_busy_ns, 6.0);
+        close(k[1].synapse_busy_ns, 88.0);
+        close(k[1].busy_ns, 88.0);
         // Energy. Synaptic: (3 x 7 + 3 x 11 + 6 x 3) + (4 x 7 + 8 x 11 + 10 x 3)
         // + (2 x 7 + 2 x 11 + 4 x 3) = 72 + 146 + 48.
         close(st.energy.synaptic_pj, 266.0);
