@@ -17,11 +17,18 @@
 //! step     = max_d finish_d + barrier(tiles, chips)
 //! ```
 //!
-//! The host (embedded I/O processor) sends inputs and receives outputs serially at its own
-//! per-message cost. The step is never shorter than the max-affine lower bound
-//! `max(max_c U_c, max_c synops_c t_synop, max_c words_c t_read, max_c msgs_in_c t_in,
-//! max_l T_l, barrier)` (Timcheck, Pierro, Shrestha 2026): each of those terms is part of a
-//! finish time above.
+//! The host (the chip's embedded I/O processors) is one more endpoint with two independent
+//! paths: it injects the inputs one after the other at its per-message cost, and extracts the
+//! outputs one after the other at its own; injection and extraction overlap (the host's
+//! `emit` is its injection, its receive work the extraction).
+//!
+//! `Step::lower_bound_ns` reports the max-affine lower bound of Timcheck, Pierro and Shrestha
+//! (2026), `max(max_c U_c, max_c synops_c t_synop, max_c words_c t_read, max_c msgs_in_c t_in,
+//! max_l T_l, barrier)`, computed here from the same counters as the step: it says how far a
+//! timestep is from their model, and cannot by itself catch an error in these formulas. The
+//! check is `tests/lower_bound.rs`, which recomputes the bound from the functional run's raw
+//! counts and the chip's constants, without this module, on every timestep of every shipped
+//! model; the formulas themselves are tested against hand-computed timesteps below.
 
 use crate::engine::TokenWork;
 use loisim_arch::Chip;
@@ -93,7 +100,15 @@ pub struct CoreCounters {
     pub axon_out: u64,
     /// Synaptic-memory words read.
     pub synmem_reads: u64,
-    /// Time the core was busy, ns.
+    /// Busy time of the neuron unit (updates or idle checks), ns.
+    pub neuron_busy_ns: f64,
+    /// Busy time of the synapse unit (messages in, synaptic-memory reads, synaptic
+    /// operations), ns.
+    pub synapse_busy_ns: f64,
+    /// Busy time of the axon unit (messages out), ns.
+    pub axon_busy_ns: f64,
+    /// Busy time of the busiest of the three units, which work at the same time, ns (never
+    /// more than `finish_ns`).
     pub busy_ns: f64,
     /// Time its last work finished, ns from the start of the timestep.
     pub finish_ns: f64,
@@ -539,7 +554,8 @@ impl TimingModel {
                 st.updates += self.core_neurons[c];
             }
             k.axon_out = sc.out_msgs[c];
-            k.busy_ns = u_ns + x_ns;
+            k.neuron_busy_ns = u_ns;
+            k.axon_busy_ns = x_ns;
             k.energy_pj = u_pj + sc.out_msgs[c] as f64 * self.e_spike;
             st.lower_bound_ns = st.lower_bound_ns.max(u_ns);
         }
@@ -596,7 +612,7 @@ impl TimingModel {
                         k.syn_ops += u64::from(fw.synops);
                         k.spikes_in += u64::from(fw.msgs);
                         k.synmem_reads += u64::from(fw.words);
-                        k.busy_ns += r;
+                        k.synapse_busy_ns += r;
                         k.energy_pj += e;
                         st.energy.synaptic_pj += e;
                         (r, d)
@@ -627,6 +643,7 @@ impl TimingModel {
             let fin = finish(c, sc.emit[c], sc);
             let k = &mut sc.counters[c];
             k.finish_ns = fin;
+            k.busy_ns = k.neuron_busy_ns.max(k.synapse_busy_ns).max(k.axon_busy_ns);
             st.lower_bound_ns = st
                 .lower_bound_ns
                 .max(k.syn_ops as f64 * self.t_synop)
@@ -841,5 +858,403 @@ mod tests {
             .expect("a flow between cores");
         f.src = Endpoint::Core(unused);
         let _ = TimingModel::new(&prog);
+    }
+}
+
+/// Every formula of the timestep against values computed by hand on a three-core network
+/// with round constants (docs/cost-model.md, sections 4 and 6).
+#[cfg(test)]
+mod formulas {
+    use super::*;
+    use crate::engine::FlowWork;
+    use loisim_arch::OpCost;
+
+    fn set(c: &mut OpCost, ns: f64, pj: f64) {
+        c.latency_ns.value = ns;
+        c.energy_pj.value = pj;
+    }
+
+    /// The default chip with round constants (one chip on its board).
+    fn chip() -> Chip {
+        let mut c = Chip::default_chip();
+        assert_eq!(c.n_chips(), 1);
+        let o = &mut c.ops;
+        set(&mut o.neuron_update, 10.0, 40.0);
+        set(&mut o.neuron_instruction, 1.0, 2.0);
+        set(&mut o.neuron_idle, 3.0, 5.0);
+        set(&mut o.spike_out, 4.0, 20.0);
+        set(&mut o.message_in, 5.0, 7.0);
+        set(&mut o.synmem_word_read, 6.0, 11.0);
+        set(&mut o.synop, 2.0, 3.0);
+        set(&mut c.noc.hop_x, 8.0, 30.0);
+        set(&mut c.noc.hop_y, 9.0, 40.0);
+        set(&mut c.noc.local, 1.0, 1.5);
+        c.noc.link_bits_per_ns.value = 32.0;
+        c.board.link_latency_ns.value = 100.0;
+        c.board.link_energy_pj.value = 500.0;
+        c.board.link_bits_per_ns.value = 8.0;
+        c.barrier.base_ns.value = 100.0;
+        c.barrier.per_tile_ns.value = 10.0;
+        c.barrier.per_chip_ns.value = 1000.0;
+        c.barrier.energy_pj_per_tile.value = 10.0;
+        c.static_power.chip_mw.value = 100.0;
+        c.static_power.board_mw.value = 1000.0;
+        set(&mut c.io.input_message, 50.0, 1000.0);
+        set(&mut c.io.output_message, 40.0, 900.0);
+        c
+    }
+
+    fn link(axis: Axis, chip_link: bool) -> Link {
+        Link {
+            from: (0, 0),
+            to: (1, 0),
+            axis,
+            chip_link,
+        }
+    }
+
+    /// Links: 0 an X link, 1 a Y link, 2 a chip-to-chip link.
+    fn links() -> Vec<Link> {
+        vec![
+            link(Axis::X, false),
+            link(Axis::Y, false),
+            link(Axis::X, true),
+        ]
+    }
+
+    /// Core 0 (stage 0): 4 neurons of 5 instructions. Core 1 (stage 1): 2 neurons of 3
+    /// instructions. Core 2 (stage 1): 3 neurons of 2 instructions. Flows: 0 host -> core 0
+    /// (no link: local), 1 core 0 -> core 1 over links 0 and 1, 2 core 0 -> core 2 over link 0,
+    /// 3 core 1 -> host over the chip link.
+    fn parts(links: &[Link], tiles: u32, chips: u32) -> TimingParts<'_> {
+        let core = |stage, neurons: u64, instr: f64| CoreSpec {
+            stage,
+            neurons,
+            instructions: neurons as f64 * instr,
+            first_instructions: instr,
+        };
+        let flow = |src, dst, stage, l: &[u32]| FlowSpec {
+            src,
+            dst,
+            stage,
+            links: l.iter().map(|&i| LinkId(i)).collect(),
+        };
+        TimingParts {
+            depth: 1,
+            cores: vec![core(0, 4, 5.0), core(1, 2, 3.0), core(1, 3, 2.0)],
+            flows: vec![
+                flow(None, Some(0), 0, &[]),
+                flow(Some(0), Some(1), 0, &[0, 1]),
+                flow(Some(0), Some(2), 0, &[0]),
+                flow(Some(1), None, 1, &[2]),
+            ],
+            links,
+            tiles,
+            chips,
+        }
+    }
+
+    fn fw(msgs: u32, words: u32, synops: u32) -> FlowWork {
+        FlowWork {
+            msgs,
+            bits: msgs * 48,
+            words,
+            synops,
+        }
+    }
+
+    /// The work of one token: flow 0 3 messages (3 words, 6 synops), flow 1 4 (8, 10),
+    /// flow 2 2 (2, 4), flow 3 5 messages to the host.
+    fn work() -> TokenWork {
+        TokenWork {
+            flows: vec![fw(3, 3, 6), fw(4, 8, 10), fw(2, 2, 4), fw(5, 0, 0)],
+        }
+    }
+
+    fn step(model: &TimingModel, active: &[(u32, &TokenWork)]) -> (Step, Vec<CoreCounters>) {
+        let mut sc = Scratch::default();
+        sc.set_detailed(true);
+        let st = model.step(active, &mut sc);
+        (st, sc.counters().to_vec())
+    }
+
+    #[track_caller]
+    fn close(got: f64, want: f64) {
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "got {got}, want {want}"
+        );
+    }
+
+    #[test]
+    fn barrier_is_base_plus_tiles_plus_extra_chips() {
+        let (c, l) = (chip(), links());
+        // 100 + 10 x 2 tiles.
+        close(
+            TimingModel::from_parts(&c, &parts(&l, 2, 1)).barrier_ns(),
+            120.0,
+        );
+        // 100 + 10 x 5 tiles + 1000 x (3 - 1) chips.
+        close(
+            TimingModel::from_parts(&c, &parts(&l, 5, 3)).barrier_ns(),
+            2150.0,
+        );
+        // Energy: 10 pJ per tile, every timestep.
+        let m = TimingModel::from_parts(&c, &parts(&l, 5, 3));
+        let silent = TokenWork {
+            flows: vec![FlowWork::default(); 4],
+        };
+        close(step(&m, &[(0, &silent)]).0.energy.barrier_pj, 50.0);
+    }
+
+    #[test]
+    fn neuron_unit_time_is_updates_and_instructions_or_idle_checks() {
+        let (c, l) = (chip(), links());
+        let m = TimingModel::from_parts(&c, &parts(&l, 2, 1));
+        let silent = TokenWork {
+            flows: vec![FlowWork::default(); 4],
+        };
+        // Stage 0: core 0 updates 4 x (10 + 5 x 1) = 60 ns; cores 1 and 2 check their idle
+        // neurons, 2 x 3 = 6 and 3 x 3 = 9 ns.
+        let (st, k) = step(&m, &[(0, &silent)]);
+        close(st.duration_ns, 60.0 + 120.0);
+        close(k[0].finish_ns, 60.0);
+        close(k[1].finish_ns, 6.0);
+        close(k[2].finish_ns, 9.0);
+        assert_eq!(st.updates, 4);
+        assert_eq!(st.busiest_core, Some((0, 60.0)));
+        // Energy: 4 x (40 + 5 x 2) active, (2 + 3) x 5 idle.
+        close(st.energy.neuron_pj, 200.0 + 25.0);
+        // Stage 1: core 1 2 x (10 + 3) = 26, core 2 3 x (10 + 2) = 36, core 0 idle 4 x 3 = 12.
+        let (st, _) = step(&m, &[(1, &silent)]);
+        close(st.duration_ns, 36.0 + 120.0);
+        assert_eq!(st.updates, 5);
+        close(
+            st.energy.neuron_pj,
+            2.0 * (40.0 + 3.0 * 2.0) + 3.0 * (40.0 + 2.0 * 2.0) + 4.0 * 5.0,
+        );
+        // Every stage at once: the slowest is core 0 (60 ns).
+        let (st, _) = step(&m, &[(0, &silent), (1, &silent)]);
+        close(st.duration_ns, 60.0 + 120.0);
+        assert_eq!(st.updates, 9);
+    }
+
+    #[test]
+    fn route_latency_is_the_sum_of_hops_or_the_local_latency() {
+        let l = links();
+        // One message of no bits on each flow, no receive work, so that a receiver finishes
+        // at its one message's arrival: emission + route latency.
+        let one = FlowWork {
+            msgs: 1,
+            ..FlowWork::default()
+        };
+        let w = TokenWork {
+            flows: vec![one; 4],
+        };
+        let mut cm = chip();
+        // Updates free, so that the arrival is what finishes a receiver.
+        set(&mut cm.ops.neuron_update, 0.0, 0.0);
+        set(&mut cm.ops.neuron_instruction, 0.0, 0.0);
+        set(&mut cm.ops.neuron_idle, 0.0, 0.0);
+        set(&mut cm.ops.message_in, 0.0, 0.0);
+        let m0 = TimingModel::from_parts(&cm, &parts(&l, 2, 1));
+        let (st, k) = step(&m0, &[(0, &w)]);
+        // Core 0 emits 2 messages: 8 ns window. Flow 1 (X + Y hops): 8 + 8 + 9 = 25 ns;
+        // flow 2 (X hop): 8 + 8 = 16; flow 0 (host, local): 50 + 1 = 51.
+        close(k[1].finish_ns, 25.0);
+        close(k[2].finish_ns, 16.0);
+        close(k[0].finish_ns, 51.0);
+        // Flow 3 (chip link): core 1 emits at 4 ns, + 100 ns, host receives for 40 ns.
+        let (st1, _) = step(&m0, &[(1, &w)]);
+        close(st1.duration_ns, 4.0 + 100.0 + 40.0 + 120.0);
+        // Hop energy per message: 30 + 40 (flow 1), 30 (flow 2), 1.5 (flow 0); spike out 20
+        // per message from a core.
+        close(st.energy.noc_pj, (20.0 + 70.0) + (20.0 + 30.0) + 1.5);
+        close(st1.energy.noc_pj, 20.0 + 500.0);
+    }
+
+    #[test]
+    fn emission_window_is_the_longer_of_the_neuron_unit_and_the_sends() {
+        let (c, l) = (chip(), links());
+        let m = TimingModel::from_parts(&c, &parts(&l, 2, 1));
+        // Core 0 sends 20 + 2 messages: 22 x 4 = 88 ns > its 60 ns of updates. The last
+        // message of flow 2 leaves at 88 ns, arrives at 88 + 8, and core 2 then processes it
+        // (its share of the receive work, 2 x 5 / 2 = 5 ns): 101 ns. Core 1's last message
+        // arrives at 88 + 17 (+ 5 = 110), but its first arrives at 10 + 5 + 4 + 17 = 36 and
+        // its 20 messages take 100 ns back to back: 136 ns.
+        let w = TokenWork {
+            flows: vec![
+                FlowWork::default(),
+                FlowWork {
+                    msgs: 20,
+                    bits: 0,
+                    words: 0,
+                    synops: 0,
+                },
+                FlowWork {
+                    msgs: 2,
+                    bits: 0,
+                    words: 0,
+                    synops: 0,
+                },
+                FlowWork::default(),
+            ],
+        };
+        let (st, k) = step(&m, &[(0, &w)]);
+        close(k[0].finish_ns, 88.0);
+        assert_eq!(k[0].axon_out, 22);
+        // Its units work at the same time: the core is busy as long as its busiest unit.
+        close(k[0].neuron_busy_ns, 60.0);
+        close(k[0].axon_busy_ns, 88.0);
+        close(k[0].synapse_busy_ns, 0.0);
+        close(k[0].busy_ns, 88.0);
+        for c in &k {
+            assert!(c.busy_ns <= c.finish_ns, "{c:?}");
+        }
+        close(k[2].finish_ns, 101.0);
+        close(k[1].finish_ns, 136.0);
+        close(st.duration_ns, 136.0 + 120.0);
+    }
+
+    #[test]
+    fn link_serialisation_holds_back_the_last_message() {
+        let (c, l) = (chip(), links());
+        let m = TimingModel::from_parts(&c, &parts(&l, 2, 1));
+        // Flow 1 carries 3200 bits over links 0 and 1 (32 bit/ns: 100 ns each), flow 2 320
+        // bits over link 0, which is then busy (3200 + 320) / 32 = 110 ns. One message each,
+        // no receive work. Flow 2's last message: max(emit 60, 110) + 8 = 118; flow 1's:
+        // max(60, 110) + 17 = 127.
+        let w = TokenWork {
+            flows: vec![
+                FlowWork::default(),
+                FlowWork {
+                    msgs: 1,
+                    bits: 3200,
+                    words: 0,
+                    synops: 0,
+                },
+                FlowWork {
+                    msgs: 1,
+                    bits: 320,
+                    words: 0,
+                    synops: 0,
+                },
+                FlowWork::default(),
+            ],
+        };
+        let (st, k) = step(&m, &[(0, &w)]);
+        close(k[1].finish_ns, 127.0 + 5.0);
+        close(k[2].finish_ns, 118.0 + 5.0);
+        assert_eq!(st.busiest_link, Some((0, 110.0)));
+        // A chip link: 5 messages, 2400 bits at 8 bit/ns, from core 1.
+        let w = TokenWork {
+            flows: vec![
+                FlowWork::default(),
+                FlowWork::default(),
+                FlowWork::default(),
+                FlowWork {
+                    msgs: 5,
+                    bits: 2400,
+                    words: 0,
+                    synops: 0,
+                },
+            ],
+        };
+        // 2400 / 8 = 300 ns on the chip link; last = max(26, 300) + 100; the host's share
+        // of its receive work is 40 ns; first = 13 + 4 + 100 = 117, + 5 x 40 = 317 < 440.
+        let (st, _) = step(&m, &[(1, &w)]);
+        assert_eq!(st.busiest_link, Some((2, 300.0)));
+        close(st.duration_ns, 440.0 + 120.0);
+    }
+
+    /// The worked example of the cost model: receive work, first and last arrivals, host
+    /// injection, every energy component, the lower bound and the counters.
+    #[test]
+    fn a_hand_computed_timestep() {
+        let (c, l) = (chip(), links());
+        let m = TimingModel::from_parts(&c, &parts(&l, 2, 1));
+        let w = work();
+        let (st, k) = step(&m, &[(0, &w)]);
+        // Core 0: U = 60, X = 6 x 4 = 24, emit 60. Host: 3 x 50 = 150.
+        // Links: 0 carries (4 + 2) x 48 = 288 bits (9 ns), 1 192 bits (6 ns).
+        // Flow 0 (host -> core 0, local 1 ns): last 150 + 1 = 151, first 50 + 1 = 51,
+        //   R = 3 x 5 + 3 x 6 + 6 x 2 = 45: core 0 finishes at max(60, 51 + 45, 151 + 15) = 166.
+        // Flow 1 (17 ns): last max(60, 9) + 17 = 77, first 10 + 5 + 4 + 17 = 36,
+        //   R = 4 x 5 + 8 x 6 + 10 x 2 = 88: core 1 at max(6, 36 + 88, 77 + 22) = 124.
+        // Flow 2 (8 ns): last 68, first 27, R = 2 x 5 + 2 x 6 + 4 x 2 = 30:
+        //   core 2 at max(9, 27 + 30, 68 + 15) = 83.
+        close(k[0].finish_ns, 166.0);
+        close(k[1].finish_ns, 124.0);
+        close(k[2].finish_ns, 83.0);
+        close(st.duration_ns, 166.0 + 120.0);
+        close(st.barrier_ns, 120.0);
+        assert_eq!(st.busiest_core, Some((0, 166.0)));
+        assert_eq!(st.busiest_link, Some((0, 9.0)));
+        // Lower bound: max(U 60, idle 6 and 9, synops 20, words 48, messages in 20, link 9,
+        // barrier 120).
+        close(st.lower_bound_ns, 120.0);
+        assert_eq!((st.msgs, st.synops, st.updates), (9, 20, 4));
+        // Counters of core 0.
+        assert_eq!(
+            (k[0].syn_ops, k[0].dendrite_updates, k[0].spikes_in),
+            (6, 4, 3)
+        );
+        assert_eq!((k[0].axon_out, k[0].synmem_reads), (6, 3));
+        // Busy time per unit: neuron 60, axon 6 x 4, synapse 45 (flow 0's receive work); core
+        // 1 checks its idle neurons (6) and receives flow 1 (88).
+        close(k[0].neuron_busy_ns, 60.0);
+        close(k[0].axon_busy_ns, 24.0);
+        close(k[0].synapse_busy_ns, 45.0);
+        close(k[0].busy_ns, 60.0);
+        close(k[1].neuron_busy_ns, 6.0);
+        close(k[1].synapse_busy_ns, 88.0);
+        close(k[1].busy_ns, 88.0);
+        // Energy. Synaptic: (3 x 7 + 3 x 11 + 6 x 3) + (4 x 7 + 8 x 11 + 10 x 3)
+        // + (2 x 7 + 2 x 11 + 4 x 3) = 72 + 146 + 48.
+        close(st.energy.synaptic_pj, 266.0);
+        // Neuron: 4 x (40 + 5 x 2) + (2 + 3) x 5.
+        close(st.energy.neuron_pj, 225.0);
+        // NoC: flow 1 4 x (20 + 30 + 40), flow 2 2 x (20 + 30), flow 0 3 x 1.5 (no spike out
+        // from the host).
+        close(st.energy.noc_pj, 360.0 + 100.0 + 4.5);
+        // I/O: 3 inputs x 1000.
+        close(st.energy.io_pj, 3000.0);
+        close(st.energy.barrier_pj, 20.0);
+        // Static: (100 mW x 1 chip + 1000 mW) x 286 ns.
+        close(st.energy.static_pj, 1100.0 * 286.0);
+        close(m.static_mw(), 1100.0);
+        close(
+            st.energy.total_pj(),
+            266.0 + 225.0 + 464.5 + 3000.0 + 20.0 + 1100.0 * 286.0,
+        );
+        // Core 0's energy: its updates, its sends, what it received.
+        close(k[0].energy_pj, 200.0 + 6.0 * 20.0 + 72.0);
+        // Stage 1: core 1 sends 5 messages to the host over the chip link (240 bits, 30 ns):
+        // last max(26, 30) + 100 = 130, first 13 + 4 + 100 = 117; the host receives 5 x 40:
+        // max(117 + 200, 130 + 40) = 317.
+        let (st, _) = step(&m, &[(1, &w)]);
+        close(st.duration_ns, 317.0 + 120.0);
+        close(st.energy.io_pj, 5.0 * 900.0);
+        close(st.energy.noc_pj, 5.0 * (20.0 + 500.0));
+        close(st.energy.synaptic_pj, 0.0);
+    }
+
+    #[test]
+    fn the_host_injects_and_extracts_concurrently() {
+        let (c, l) = (chip(), links());
+        let m = TimingModel::from_parts(&c, &parts(&l, 2, 1));
+        let w = work();
+        // Both stages at once (a pipeline timestep): the host injects 3 inputs (150 ns) while
+        // it extracts core 1's 5 outputs (first at 117 ns, 5 x 40 ns of work: 317 ns). Its
+        // injection and extraction paths are independent, so the host finishes at 317 ns,
+        // not 150 + 200 ns after the start. Cores: 0 at 166, 1 at 124, 2 at 83 (as in stage
+        // 0; their updates end earlier).
+        let (st, k) = step(&m, &[(0, &w), (1, &w)]);
+        close(st.duration_ns, 317.0 + 120.0);
+        close(k[0].finish_ns, 166.0);
+        close(k[1].finish_ns, 124.0);
+        close(k[2].finish_ns, 83.0);
+        assert_eq!(st.busiest_core, Some((0, 166.0)));
+        close(st.energy.io_pj, 3.0 * 1000.0 + 5.0 * 900.0);
     }
 }

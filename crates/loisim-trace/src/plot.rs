@@ -22,8 +22,9 @@
 //!   underneath.
 //! - `core_utilization`: one panel per mode, every core a cell at its place on the router mesh
 //!   (router row 0 at the top, a router's cores as a block, chips outlined and, on a board of
-//!   several chips, only the chips in use drawn), coloured by busy time over run time
-//!   (viridis, with a colour bar); unused cores light grey, used cores of a run without time
+//!   several chips, only the chips in use drawn), coloured by utilisation, the busy time of
+//!   the core's busiest unit (neuron, synapse or axon) over run time (viridis, with a colour
+//!   bar); unused cores light grey, used cores of a run without time
 //!   darker grey. Cells carry the population's short name (`enc`, `L0.ssm`, `L0.gt`, `dec`)
 //!   and busy percentage when they fit, else the router block its name when all of the
 //!   router's used cores run one population, else nothing.
@@ -1549,7 +1550,7 @@ fn mesh_panel<DB: DrawingBackend>(
         let mean = known.iter().sum::<f64>() / known.len() as f64;
         let max = known.iter().copied().fold(0.0, f64::max);
         format!(
-            "{}: {} cores used, busy {:.0}% of the time on average, {:.0}% at most, over {}",
+            "{}: {} cores used, busiest unit busy {:.0}% of the time on average, {:.0}% at most, over {}",
             m.mode,
             s.cores.len(),
             100.0 * mean,

@@ -52,7 +52,8 @@ pub struct ModeSeries {
     pub energy_static_uj: Vec<f64>,
     /// Energy per token by component, µJ (whole run divided by the tokens).
     pub breakdown_uj_per_token: Breakdown,
-    /// Time each core was busy over the whole run, ns (indexed like [`RunSeries::cores`]).
+    /// Busy time of each core's busiest unit (neuron, synapse or axon, summed over the whole
+    /// run), ns, never more than `total_ns` (indexed like [`RunSeries::cores`]).
     pub core_busy_ns: Vec<f64>,
     /// Length of the run, ns.
     pub total_ns: f64,

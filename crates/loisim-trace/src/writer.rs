@@ -3,10 +3,16 @@
 //! | file | content |
 //! |---|---|
 //! | `timesteps.csv` | every timestep of every mode: duration, energy by component, messages, synaptic operations, busiest core and link |
-//! | `cores.csv` | per core and timestep, inside the window: the Loihi 2 profiler's counters (`syn_ops`, `dendrite_updates`, `spikes_in`, `axon_out`) plus synaptic-memory reads, busy time, finish time, energy |
-//! | `core_summary.csv` | per core and mode, over the whole run: the same counters summed and the utilisation |
+//! | `cores.csv` | per core and timestep, inside the window: the Loihi 2 profiler's counters (`syn_ops`, `dendrite_updates`, `spikes_in`, `axon_out`) plus synaptic-memory reads, the busy time of each unit (neuron, synapse, axon) and of the busiest one, finish time, energy |
+//! | `core_summary.csv` | per core and mode, over the whole run: the same counters and busy times summed, and the utilisation of each unit and of the busiest one |
 //! | `trace.json` | Chrome / Perfetto trace events inside the window: one process per mode and chip, one track per core, a slice per core and timestep, a timestep track, power and energy counters, token markers |
 //! | `series.json` | what `loisim plot` draws ([`RunSeries`]) |
+//!
+//! Utilisation is defined per unit of a core: the neuron unit (updates, idle checks), the
+//! synapse unit (messages in, synaptic-memory reads, synaptic operations) and the axon unit
+//! (messages out) work at the same time, so each is busy at most as long as its timestep, and
+//! `<unit>_utilization = <unit>_busy_ns / run time` is at most 1. A core's `utilization` (and
+//! the series' `core_busy_ns`, which the core-utilisation figure draws) is its busiest unit's.
 //!
 //! Long runs: `cores.csv` and `trace.json` cover a window of tokens (default: the first 32);
 //! the window shrinks if the estimate of those two files would pass `max_bytes` (100 MB).
@@ -107,6 +113,8 @@ struct ModeAcc {
     series: ModeSeries,
     /// Per core: syn_ops, dendrite_updates, spikes_in, axon_out, synmem_reads, energy.
     sums: Vec<[f64; 6]>,
+    /// Per core: busy time of the neuron, synapse and axon units, ns.
+    unit_busy: Vec<[f64; 3]>,
     token_latency: f64,
     token_dyn: f64,
     token_static: f64,
@@ -208,7 +216,7 @@ impl<'p> TraceWriter<'p> {
         self.io(r, 0);
         let r = writeln!(
             self.cores.buf,
-            "mode,timestep,token,core,chip,x,y,slot,population,syn_ops,dendrite_updates,spikes_in,axon_out,synmem_reads,busy_ns,finish_ns,energy_pj"
+            "mode,timestep,token,core,chip,x,y,slot,population,syn_ops,dendrite_updates,spikes_in,axon_out,synmem_reads,neuron_busy_ns,synapse_busy_ns,axon_busy_ns,busy_ns,finish_ns,energy_pj"
         );
         self.io(r, 1);
         let r = write!(
@@ -298,7 +306,7 @@ impl<'p> TraceWriter<'p> {
         };
         writeln!(
             summary.buf,
-            "mode,core,chip,x,y,slot,population,syn_ops,dendrite_updates,spikes_in,axon_out,synmem_reads,energy_pj,busy_ns,utilization"
+            "mode,core,chip,x,y,slot,population,syn_ops,dendrite_updates,spikes_in,axon_out,synmem_reads,energy_pj,neuron_busy_ns,synapse_busy_ns,axon_busy_ns,busy_ns,neuron_utilization,synapse_utilization,axon_utilization,utilization"
         )
         .map_err(|e| io(&summary.final_path, e))?;
         let mut modes = Vec::new();
@@ -321,11 +329,20 @@ impl<'p> TraceWriter<'p> {
             acc.series.mode = name.to_string();
             acc.series.total_ns = m.total_ns;
             acc.series.breakdown_uj_per_token = Breakdown::of(e, 1.0 / n / 1e6);
+            let util = |busy: f64| {
+                if m.total_ns > 0.0 {
+                    busy / m.total_ns
+                } else {
+                    0.0
+                }
+            };
             for (k, (site, s)) in cores.iter().zip(&acc.sums).enumerate() {
-                let busy = acc.series.core_busy_ns[k];
+                let [neuron, synapse, axon] = acc.unit_busy[k];
+                let busy = neuron.max(synapse).max(axon);
+                acc.series.core_busy_ns[k] = busy;
                 writeln!(
                     summary.buf,
-                    "{name},{},{},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{:.6}",
+                    "{name},{},{},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{:.1},{:.1},{:.1},{:.6},{:.6},{:.6},{:.6}",
                     site.core,
                     site.chip,
                     site.gx,
@@ -338,12 +355,14 @@ impl<'p> TraceWriter<'p> {
                     s[3],
                     s[4],
                     s[5],
+                    neuron,
+                    synapse,
+                    axon,
                     busy,
-                    if m.total_ns > 0.0 {
-                        busy / m.total_ns
-                    } else {
-                        0.0
-                    }
+                    util(neuron),
+                    util(synapse),
+                    util(axon),
+                    util(busy)
                 )
                 .map_err(|e| io(&summary.final_path, e))?;
             }
@@ -377,6 +396,7 @@ impl TraceSink for TraceWriter<'_> {
             let nc = self.prog.cores.len();
             self.modes[mi].sums = vec![[0.0; 6]; nc];
             self.modes[mi].series.core_busy_ns = vec![0.0; nc];
+            self.modes[mi].unit_busy = vec![[0.0; 3]; nc];
             self.metadata(rec.mode);
         }
         let st = rec.step;
@@ -417,7 +437,10 @@ impl TraceSink for TraceWriter<'_> {
         {
             let acc = &mut self.modes[mi];
             for (k, c) in rec.counters.iter().enumerate() {
-                acc.series.core_busy_ns[k] += c.busy_ns;
+                let u = &mut acc.unit_busy[k];
+                u[0] += c.neuron_busy_ns;
+                u[1] += c.synapse_busy_ns;
+                u[2] += c.axon_busy_ns;
                 let s = &mut acc.sums[k];
                 s[0] += c.syn_ops as f64;
                 s[1] += c.dendrite_updates as f64;
@@ -464,7 +487,7 @@ impl TraceSink for TraceWriter<'_> {
             let l = core.location;
             let r = writeln!(
                 self.cores.buf,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.2},{:.2},{:.2}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2}",
                 rec.mode.name(),
                 rec.timestep,
                 rec.token,
@@ -479,6 +502,9 @@ impl TraceSink for TraceWriter<'_> {
                 c.spikes_in,
                 c.axon_out,
                 c.synmem_reads,
+                c.neuron_busy_ns,
+                c.synapse_busy_ns,
+                c.axon_busy_ns,
                 c.busy_ns,
                 c.finish_ns,
                 c.energy_pj
@@ -489,7 +515,8 @@ impl TraceSink for TraceWriter<'_> {
                 "ph": "X", "pid": pid_base + l.chip, "tid": core.id.0 + 1, "name": pop,
                 "ts": start_us, "dur": c.finish_ns.max(c.busy_ns) / 1e3,
                 "args": {"syn_ops": c.syn_ops, "dendrite_updates": c.dendrite_updates, "spikes_in": c.spikes_in,
-                         "axon_out": c.axon_out, "synmem_reads": c.synmem_reads, "busy_ns": c.busy_ns, "energy_pj": c.energy_pj}
+                         "axon_out": c.axon_out, "synmem_reads": c.synmem_reads, "neuron_busy_ns": c.neuron_busy_ns,
+                         "synapse_busy_ns": c.synapse_busy_ns, "axon_busy_ns": c.axon_busy_ns, "busy_ns": c.busy_ns, "energy_pj": c.energy_pj}
             }));
         }
         let pid = pid_base;
