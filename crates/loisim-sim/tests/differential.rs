@@ -58,10 +58,8 @@ fn check(model: &Model, tokens: &[Vec<i32>], opts: &CompileOptions) {
         .into_iter()
         .flatten()
     {
-        assert!(
-            m.min_margin_over_lower_bound_ns >= 0.0,
-            "a timestep is below the max-affine bound"
-        );
+        // (The max-affine lower bound is checked from raw counts in tests/lower_bound.rs; the
+        // reported margin is built from the same step and cannot fail.)
         assert_eq!(m.n_tokens, tokens.len());
     }
 }
