@@ -1,0 +1,1276 @@
+//! Activity files: the functional work of a chip run, recorded once (`loisim run --activity
+//! FILE`) and priced again at other chip costs without running the engine (`loisim replay`).
+//!
+//! The timing and energy of a timestep depend only on the work each flow carried (messages,
+//! bits, synaptic-memory words read, synaptic operations), on the program's structure (its
+//! cores with their stage, neurons and neuron-program instructions; its flows with their
+//! routes; the links they cross; the tiles and chips used) and on the chip's cost parameters
+//! (every per-core and per-link figure, neuron updates, instructions and idle checks included,
+//! follows from these). An activity file holds the first two and the functional figures of the
+//! run's report, so a replay reads nothing else and gives the report a full run on a chip of
+//! the same structure would give.
+//!
+//! Layout (integers little-endian; docs/cost-model.md, "Replay"):
+//!
+//! ```text
+//! magic      8 bytes  "LOISIMAC"
+//! version    u32      VERSION
+//! header     u32 length + postcard(Header): kind, modes, the recording chip (TOML), the program
+//!                     hash, the structure (cores, flows, the links they cross, tiles, chips)
+//! blocks     tag 1, u32 tokens, u32 length, bytes: per token (S5) or priced step (netx), the
+//!                     flows with work as LEB128 varints: count, then per flow the gap to the
+//!                     previous flow's index, messages, bits, words, synaptic operations
+//! trailer    tag 2, u32 length + postcard(Trailer): tokens, calibration setup, the report's
+//!                     functional figures (JSON, floats as their bits)
+//! checksum   u64      FNV-1a 64 of every byte before it
+//! ```
+//!
+//! Every length and count is checked against a cap before anything is allocated; the
+//! checksum is checked before a report is returned.
+
+use crate::report::{self, Report};
+use crate::{Error, ModelKind, Result};
+use loisim_arch::Chip;
+use loisim_compiler::layout::{Axis, Link, LinkId};
+use loisim_sim::engine::{FlowWork, TokenWork};
+use loisim_sim::timing::{CoreSpec, FlowSpec, Scratch, TimingModel, TimingParts};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The first bytes of every activity file.
+pub const MAGIC: [u8; 8] = *b"LOISIMAC";
+/// The format version this loisim writes and reads.
+pub const VERSION: u32 = 1;
+/// Largest header, block or trailer loisim reads: 64 MiB.
+pub const MAX_SECTION_BYTES: u32 = 64 << 20;
+/// Most tokens (or steps) one block may hold.
+pub const MAX_BLOCK_TOKENS: u32 = 1 << 20;
+/// Most flows a recorded program may have.
+pub const MAX_FLOWS: usize = 1 << 24;
+/// Deepest pipeline a recorded S5 program may have (timesteps per token).
+pub const MAX_DEPTH: u32 = 1 << 16;
+/// Most flow entries the pipeline's window of recent tokens may hold (depth x flows): the
+/// memory a replay keeps, 16 bytes each.
+pub const MAX_WINDOW_FLOWS: u64 = 1 << 24;
+/// Tokens (or steps) per block the writer emits.
+const BLOCK_TOKENS: u32 = 1024;
+const TAG_BLOCK: u8 = 1;
+const TAG_END: u8 = 2;
+
+// ---------------------------------------------------------------------------------------------
+// What a file holds
+// ---------------------------------------------------------------------------------------------
+
+/// The model kind, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum KindRec {
+    S5,
+    Netx,
+}
+
+/// One core of the structure.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct CoreRec {
+    stage: u32,
+    neurons: u64,
+    instructions: f64,
+    first_instructions: f64,
+}
+
+/// One flow: sender and receiver (core index, or the host), the sender's stage, the links it
+/// crosses (indices into the structure's links).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct FlowRec {
+    src: Option<u32>,
+    dst: Option<u32>,
+    stage: u32,
+    links: Vec<u32>,
+}
+
+/// One board link a flow crosses, in board order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct LinkRec {
+    from: (u32, u32),
+    to: (u32, u32),
+    y: bool,
+    chip_link: bool,
+}
+
+/// What the timing model reads of a mapped program (see [`TimingParts`]); only the board links
+/// some flow crosses are kept, renumbered in board order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Structure {
+    depth: u32,
+    cores: Vec<CoreRec>,
+    flows: Vec<FlowRec>,
+    links: Vec<LinkRec>,
+    tiles: u32,
+    chips: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Header {
+    kind: KindRec,
+    fall_through: bool,
+    pipeline: bool,
+    /// netx: the LIF reset interval (what a sample is).
+    reset_interval: Option<u32>,
+    /// The recording chip, complete (no `extends`).
+    chip_toml: String,
+    /// FNV-1a 64 of the postcard bytes of `structure`.
+    program_hash: u64,
+    structure: Structure,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Trailer {
+    /// Records (tokens, or priced steps) in the blocks.
+    tokens: u64,
+    /// Whether the run was the poster's setup (the default model on its full default input).
+    calibration_setup: bool,
+    /// The run's report without its cost figures, wall clock and files (JSON, floats tagged).
+    report: String,
+}
+
+impl Structure {
+    fn of(parts: &TimingParts<'_>) -> Self {
+        let mut used: Vec<u32> = parts
+            .flows
+            .iter()
+            .flat_map(|f| f.links.iter().map(|l| l.0))
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        let renumber = |l: &LinkId| used.partition_point(|&u| u < l.0) as u32;
+        Self {
+            depth: parts.depth,
+            cores: parts
+                .cores
+                .iter()
+                .map(|c| CoreRec {
+                    stage: c.stage,
+                    neurons: c.neurons,
+                    instructions: c.instructions,
+                    first_instructions: c.first_instructions,
+                })
+                .collect(),
+            flows: parts
+                .flows
+                .iter()
+                .map(|f| FlowRec {
+                    src: f.src.map(|c| c as u32),
+                    dst: f.dst.map(|c| c as u32),
+                    stage: f.stage,
+                    links: f.links.iter().map(renumber).collect(),
+                })
+                .collect(),
+            links: used
+                .iter()
+                .map(|&l| {
+                    let k = parts.links[l as usize];
+                    LinkRec {
+                        from: k.from,
+                        to: k.to,
+                        y: k.axis == Axis::Y,
+                        chip_link: k.chip_link,
+                    }
+                })
+                .collect(),
+            tiles: parts.tiles,
+            chips: parts.chips,
+        }
+    }
+
+    /// Checks what the timing model indexes with, against `chip` (the recording chip).
+    fn validate(&self, kind: KindRec, chip: &Chip) -> std::result::Result<(), String> {
+        let size = chip.board_size().map_err(|e| e.to_string())?;
+        let n_cores = self.cores.len();
+        if n_cores == 0 || n_cores as u64 > u64::from(size.cores) {
+            return Err(format!(
+                "the program has {n_cores} cores; its chip has 1 to {}",
+                size.cores
+            ));
+        }
+        if self.links.len() as u64 > u64::from(size.links) {
+            return Err(format!(
+                "the program crosses {} links; its chip's board has {}",
+                self.links.len(),
+                size.links
+            ));
+        }
+        // A flow joins two endpoints (cores or the host): at most one per ordered pair.
+        let pairs = (n_cores as u64 + 1).saturating_mul(n_cores as u64 + 1);
+        if self.flows.len() > MAX_FLOWS || self.flows.len() as u64 > pairs {
+            return Err(format!(
+                "the program has {} flows; {n_cores} cores and the host have at most {} (and \
+                 loisim reads at most {MAX_FLOWS})",
+                self.flows.len(),
+                pairs.min(MAX_FLOWS as u64)
+            ));
+        }
+        if self.tiles as u64 > n_cores as u64 || self.chips == 0 || self.chips > size.chips {
+            return Err(format!(
+                "the program uses {} tiles and {} chips for {n_cores} cores on a board of {} chips",
+                self.tiles, self.chips, size.chips
+            ));
+        }
+        match kind {
+            KindRec::S5 => {
+                if self.depth == 0 || self.depth > MAX_DEPTH {
+                    return Err(format!(
+                        "the program's pipeline is {} timesteps deep; loisim reads 1 to {MAX_DEPTH}",
+                        self.depth
+                    ));
+                }
+                let window = u64::from(self.depth).saturating_mul(self.flows.len() as u64);
+                if window > MAX_WINDOW_FLOWS {
+                    return Err(format!(
+                        "the program's pipeline ({} timesteps) times its flows ({}) is more than \
+                         the {MAX_WINDOW_FLOWS} loisim replays",
+                        self.depth,
+                        self.flows.len()
+                    ));
+                }
+            }
+            KindRec::Netx => {
+                if self.depth != 0 {
+                    return Err(format!(
+                        "a netx program has one stage; this one has {}",
+                        self.depth
+                    ));
+                }
+            }
+        }
+        if let Some((c, core)) = self
+            .cores
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.stage > self.depth)
+        {
+            return Err(format!(
+                "core {c} is at stage {}, past the program's depth {}",
+                core.stage, self.depth
+            ));
+        }
+        for (i, c) in self.cores.iter().enumerate() {
+            let finite = c.instructions.is_finite()
+                && c.first_instructions.is_finite()
+                && c.instructions >= 0.0
+                && c.first_instructions >= 0.0;
+            if !finite {
+                return Err(format!(
+                    "core {i} has {} instructions per update: not a finite non-negative number",
+                    c.instructions
+                ));
+            }
+        }
+        let n_links = self.links.len() as u64;
+        for (i, f) in self.flows.iter().enumerate() {
+            let bad_core = [f.src, f.dst]
+                .into_iter()
+                .flatten()
+                .find(|&c| c as usize >= n_cores);
+            if let Some(c) = bad_core {
+                return Err(format!(
+                    "flow {i} joins core {c}; the program has {n_cores}"
+                ));
+            }
+            if let Some(&l) = f.links.iter().find(|&&l| u64::from(l) >= n_links) {
+                return Err(format!(
+                    "flow {i} crosses link {l}; the program crosses {n_links}"
+                ));
+            }
+            let want = f.src.map_or(0, |c| self.cores[c as usize].stage);
+            if f.stage != want {
+                return Err(format!(
+                    "flow {i} is at stage {}; its sender is at stage {want}",
+                    f.stage
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The timing model of this structure on `chip`.
+    fn model(&self, chip: &Chip) -> TimingModel {
+        let links: Vec<Link> = self
+            .links
+            .iter()
+            .map(|l| Link {
+                from: l.from,
+                to: l.to,
+                axis: if l.y { Axis::Y } else { Axis::X },
+                chip_link: l.chip_link,
+            })
+            .collect();
+        TimingModel::from_parts(
+            chip,
+            &TimingParts {
+                depth: self.depth,
+                cores: self
+                    .cores
+                    .iter()
+                    .map(|c| CoreSpec {
+                        stage: c.stage,
+                        neurons: c.neurons,
+                        instructions: c.instructions,
+                        first_instructions: c.first_instructions,
+                    })
+                    .collect(),
+                flows: self
+                    .flows
+                    .iter()
+                    .map(|f| FlowSpec {
+                        src: f.src.map(|c| c as usize),
+                        dst: f.dst.map(|c| c as usize),
+                        stage: f.stage,
+                        links: f.links.iter().map(|&l| LinkId(l)).collect(),
+                    })
+                    .collect(),
+                links: &links,
+                tiles: self.tiles,
+                chips: self.chips,
+            },
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chip structure and costs
+// ---------------------------------------------------------------------------------------------
+
+/// Whether a field of a chip description (as [`Chip::entries`] names it) is a cost parameter,
+/// which a replay may change, rather than structure, which it may not: the latency and energy
+/// of every counted operation (`noc.hop_x/hop_y/local`, `ops.*`, `io.input_message`,
+/// `io.output_message`), link bandwidths and chip-to-chip link costs, the barrier and static
+/// power. Everything else (mesh, board size, per-core limits and memory, synapse encoding,
+/// message sizes, the I/O router) decides the mapping and the functional work.
+#[must_use]
+pub fn is_cost_field(chip: &Chip, field: &str) -> bool {
+    const COSTS: [&str; 4] = [
+        "noc.link_bits_per_ns",
+        "board.link_latency_ns",
+        "board.link_energy_pj",
+        "board.link_bits_per_ns",
+    ];
+    COSTS.contains(&field)
+        || field.starts_with("barrier.")
+        || field.starts_with("static.")
+        || chip.op_costs().iter().any(|(name, _)| {
+            field
+                .strip_prefix(name)
+                .is_some_and(|rest| rest == ".latency_ns" || rest == ".energy_pj")
+        })
+}
+
+/// The first structural field (not a cost parameter) on which `chip` differs from the
+/// recording chip, as `(field, recorded value, chip's value)`.
+#[must_use]
+pub fn structure_difference(recorded: &Chip, chip: &Chip) -> Option<(String, String, String)> {
+    let structural = |c: &Chip| -> Vec<(String, String)> {
+        c.entries()
+            .into_iter()
+            .filter(|(f, ..)| !is_cost_field(c, f))
+            .map(|(f, v, ..)| (f, v))
+            .collect()
+    };
+    let (a, b) = (structural(recorded), structural(chip));
+    for (f, v) in &a {
+        match b.iter().find(|(g, _)| g == f) {
+            Some((_, w)) if w == v => {}
+            Some((_, w)) => return Some((f.clone(), v.clone(), w.clone())),
+            None => return Some((f.clone(), v.clone(), "absent".into())),
+        }
+    }
+    b.iter()
+        .find(|(g, _)| !a.iter().any(|(f, _)| f == g))
+        .map(|(g, w)| (g.clone(), "absent".into(), w.clone()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding helpers
+// ---------------------------------------------------------------------------------------------
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// FNV-1a 64 of `bytes` (the program hash).
+#[must_use]
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    fnv(FNV_OFFSET, bytes)
+}
+
+/// The file's checksum: a 64-bit multiply-rotate hash of its bytes taken as little-endian
+/// words (8 bytes a step: FNV-1a byte by byte would take a good share of a replay), with the
+/// length and a final mix (SplitMix64's).
+#[derive(Clone, Copy, Debug)]
+pub struct Checksum {
+    h: u64,
+    tail: u64,
+    n_tail: u32,
+    len: u64,
+}
+
+impl Default for Checksum {
+    fn default() -> Self {
+        Self {
+            h: FNV_OFFSET,
+            tail: 0,
+            n_tail: 0,
+            len: 0,
+        }
+    }
+}
+
+impl Checksum {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+    #[inline]
+    fn word(&mut self, w: u64) {
+        self.h = (self.h ^ w).wrapping_mul(Self::K).rotate_left(29);
+    }
+
+    /// Adds bytes (any split of the same bytes gives the same checksum).
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        while self.n_tail != 0 {
+            let Some((&b, rest)) = bytes.split_first() else {
+                return;
+            };
+            self.tail |= u64::from(b) << (8 * self.n_tail);
+            self.n_tail += 1;
+            bytes = rest;
+            if self.n_tail == 8 {
+                let w = self.tail;
+                self.word(w);
+                self.tail = 0;
+                self.n_tail = 0;
+            }
+        }
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.word(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.tail |= u64::from(b) << (8 * self.n_tail);
+            self.n_tail += 1;
+        }
+    }
+
+    /// The checksum of the bytes so far.
+    #[must_use]
+    pub fn value(&self) -> u64 {
+        let mut c = *self;
+        if c.n_tail != 0 {
+            let w = c.tail;
+            c.word(w);
+        }
+        let mut z = c.h ^ c.len.wrapping_mul(Self::K);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The checksum of `bytes` (what an activity file's last 8 bytes hold of the bytes before).
+#[must_use]
+pub fn checksum(bytes: &[u8]) -> u64 {
+    let mut c = Checksum::default();
+    c.update(bytes);
+    c.value()
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[inline]
+fn get_varint(bytes: &[u8], pos: &mut usize) -> std::result::Result<u32, String> {
+    // Most numbers of a block fit one byte.
+    if let Some(&b) = bytes.get(*pos)
+        && b < 0x80
+    {
+        *pos += 1;
+        return Ok(u32::from(b));
+    }
+    get_varint_long(bytes, pos)
+}
+
+fn get_varint_long(bytes: &[u8], pos: &mut usize) -> std::result::Result<u32, String> {
+    let mut v: u64 = 0;
+    for shift in (0..35).step_by(7) {
+        let Some(&b) = bytes.get(*pos) else {
+            return Err("a block ends inside a number".into());
+        };
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return u32::try_from(v).map_err(|_| "a count in a block is above 2^32".to_string());
+        }
+    }
+    Err("a number in a block is longer than 5 bytes".into())
+}
+
+/// Floats of the report template are stored as their bits, so the replayed report holds
+/// exactly the recorded values (JSON text would round-trip them only to the parser's
+/// precision).
+const FLOAT_TAG: &str = "$f64";
+
+fn tag_floats(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let bits = n.as_f64().unwrap_or_default().to_bits();
+            let mut m = serde_json::Map::new();
+            m.insert(FLOAT_TAG.into(), Value::String(format!("{bits:016x}")));
+            *v = Value::Object(m);
+        }
+        Value::Array(a) => a.iter_mut().for_each(tag_floats),
+        Value::Object(m) => m.values_mut().for_each(tag_floats),
+        _ => {}
+    }
+}
+
+fn untag_floats(v: &mut serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) if m.len() == 1 && m.contains_key(FLOAT_TAG) => {
+            let bits = m
+                .get(FLOAT_TAG)
+                .and_then(Value::as_str)
+                .and_then(|s| u64::from_str_radix(s, 16).ok())
+                .ok_or("a float of the report is not 16 hexadecimal digits")?;
+            let n = serde_json::Number::from_f64(f64::from_bits(bits))
+                .ok_or("a float of the report is not finite")?;
+            *v = Value::Number(n);
+        }
+        Value::Array(a) => {
+            for x in a {
+                untag_floats(x)?;
+            }
+        }
+        Value::Object(m) => {
+            for x in m.values_mut() {
+                untag_floats(x)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The report without what a replay computes again or cannot know.
+fn template(report: &Report) -> Result<String> {
+    let mut t = report.clone();
+    t.fall_through = None;
+    t.pipeline = None;
+    t.calibration_targets = None;
+    t.sim = report::SimSpeed::default();
+    t.outputs = report::Outputs::default();
+    t.probe_dir = None;
+    let mut v = serde_json::to_value(&t)
+        .map_err(|e| Error::Invalid(format!("cannot record the report: {e}")))?;
+    tag_floats(&mut v);
+    Ok(v.to_string())
+}
+
+fn untemplate(text: &str) -> std::result::Result<Report, String> {
+    let mut v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("its report does not parse: {e}"))?;
+    untag_floats(&mut v)?;
+    serde_json::from_value(v).map_err(|e| format!("its report does not parse: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------------------------
+
+/// What a recording describes, besides its structure.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecordingOf {
+    pub kind: ModelKind,
+    pub fall_through: bool,
+    pub pipeline: bool,
+    pub reset_interval: Option<u32>,
+}
+
+/// Writes an activity file (to a staged path: moved into place by the caller's staging once
+/// the run has succeeded).
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    out: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+    hash: Checksum,
+    block: Vec<u8>,
+    block_tokens: u32,
+    tokens: u64,
+    n_flows: usize,
+    error: Option<std::io::Error>,
+}
+
+impl Recorder {
+    /// Starts a file at `path` for a program whose timing model reads `parts` on `chip`.
+    pub(crate) fn create(
+        path: &Path,
+        of: RecordingOf,
+        chip: &Chip,
+        parts: &TimingParts<'_>,
+    ) -> Result<Self> {
+        let structure = Structure::of(parts);
+        let program_hash =
+            fnv1a64(&postcard::to_stdvec(&structure).map_err(|e| {
+                Error::Invalid(format!("cannot record the program's structure: {e}"))
+            })?);
+        let header = Header {
+            kind: match of.kind {
+                ModelKind::S5 => KindRec::S5,
+                ModelKind::Netx => KindRec::Netx,
+            },
+            fall_through: of.fall_through,
+            pipeline: of.pipeline,
+            reset_interval: of.reset_interval,
+            chip_toml: chip.to_toml(),
+            program_hash,
+            structure,
+        };
+        let bytes = postcard::to_stdvec(&header)
+            .map_err(|e| Error::Invalid(format!("cannot record the program's structure: {e}")))?;
+        let len = u32::try_from(bytes.len())
+            .ok()
+            .filter(|&n| n <= MAX_SECTION_BYTES)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "the program's structure takes {} bytes, more than the {MAX_SECTION_BYTES} an activity file holds",
+                    bytes.len()
+                ))
+            })?;
+        let file = std::fs::File::create(path).map_err(|e| Error::io("cannot write", path, e))?;
+        let mut r = Self {
+            out: std::io::BufWriter::new(file),
+            path: path.to_path_buf(),
+            hash: Checksum::default(),
+            block: Vec::new(),
+            block_tokens: 0,
+            tokens: 0,
+            n_flows: header.structure.flows.len(),
+            error: None,
+        };
+        r.put(&MAGIC);
+        r.put(&VERSION.to_le_bytes());
+        r.put(&len.to_le_bytes());
+        r.put(&bytes);
+        Ok(r)
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        if self.error.is_none() {
+            self.hash.update(bytes);
+            if let Err(e) = self.out.write_all(bytes) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// Records the work of the next token (or priced step), per flow.
+    pub(crate) fn token(&mut self, flows: &[FlowWork]) {
+        debug_assert_eq!(flows.len(), self.n_flows);
+        let nnz = flows.iter().filter(|w| **w != FlowWork::default()).count();
+        put_varint(&mut self.block, nnz as u32);
+        let mut next = 0usize;
+        for (i, w) in flows.iter().enumerate() {
+            if *w == FlowWork::default() {
+                continue;
+            }
+            put_varint(&mut self.block, (i - next) as u32);
+            next = i + 1;
+            for v in [w.msgs, w.bits, w.words, w.synops] {
+                put_varint(&mut self.block, v);
+            }
+        }
+        self.block_tokens += 1;
+        self.tokens += 1;
+        if self.block_tokens == BLOCK_TOKENS || self.block.len() >= (MAX_SECTION_BYTES / 2) as usize
+        {
+            self.flush_block();
+        }
+    }
+
+    fn flush_block(&mut self) {
+        if self.block_tokens == 0 {
+            return;
+        }
+        let block = std::mem::take(&mut self.block);
+        self.put(&[TAG_BLOCK]);
+        self.put(&self.block_tokens.to_le_bytes());
+        // Below MAX_SECTION_BYTES: a block is flushed once it passes half of it, and one
+        // token adds at most 25 bytes per flow of at most MAX_FLOWS.
+        self.put(&(block.len() as u32).to_le_bytes());
+        self.put(&block);
+        self.block = block;
+        self.block.clear();
+        self.block_tokens = 0;
+    }
+
+    /// Ends the file with the run's report (its functional figures) and the checksum.
+    pub(crate) fn finish(mut self, report: &Report, calibration_setup: bool) -> Result<()> {
+        self.flush_block();
+        let trailer = Trailer {
+            tokens: self.tokens,
+            calibration_setup,
+            report: template(report)?,
+        };
+        let bytes = postcard::to_stdvec(&trailer)
+            .map_err(|e| Error::Invalid(format!("cannot record the report: {e}")))?;
+        self.put(&[TAG_END]);
+        self.put(&(bytes.len() as u32).to_le_bytes());
+        self.put(&bytes);
+        let sum = self.hash.value();
+        self.put(&sum.to_le_bytes());
+        if let Some(e) = self.error.take() {
+            return Err(Error::io("cannot write", &self.path, e));
+        }
+        let path = self.path.clone();
+        self.out
+            .into_inner()
+            .map_err(|e| Error::io("cannot write", &path, e.into_error()))?
+            .sync_all()
+            .map_err(|e| Error::io("cannot write", &path, e))
+    }
+}
+
+/// A [`Recorder`] a simulation session feeds (the session owns its sink; the run takes the
+/// recorder back when the session is done).
+#[derive(Debug, Clone)]
+pub(crate) struct SharedRecorder(pub Arc<Mutex<Option<Recorder>>>);
+
+impl SharedRecorder {
+    pub(crate) fn new(r: Recorder) -> Self {
+        Self(Arc::new(Mutex::new(Some(r))))
+    }
+
+    /// The recorder, once the session is done.
+    pub(crate) fn take(&self) -> Option<Recorder> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+impl loisim_sim::WorkSink for SharedRecorder {
+    fn token(&mut self, work: &TokenWork) {
+        if let Some(r) = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            r.token(&work.flows);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading and replaying
+// ---------------------------------------------------------------------------------------------
+
+/// Reads a stream, hashing what it reads.
+struct Stream<R> {
+    r: R,
+    hash: Checksum,
+    name: String,
+}
+
+impl<R: Read> Stream<R> {
+    fn bad(&self, why: impl std::fmt::Display) -> Error {
+        Error::Invalid(format!("{}: {why}", self.name))
+    }
+
+    fn exact(&mut self, buf: &mut [u8], what: &str) -> Result<()> {
+        match self.r.read_exact(buf) {
+            Ok(()) => {
+                self.hash.update(buf);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(self.bad(format!(
+                "the activity file is truncated (it ends inside {what})"
+            ))),
+            Err(e) => Err(Error::io("cannot read", &self.name, e)),
+        }
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8> {
+        let mut b = [0u8; 1];
+        self.exact(&mut b, what)?;
+        Ok(b[0])
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.exact(&mut b, what)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// A length-prefixed section of at most [`MAX_SECTION_BYTES`], read as it arrives (a
+    /// length larger than the file allocates nothing).
+    fn section(&mut self, what: &str) -> Result<Vec<u8>> {
+        let len = self.u32(what)?;
+        if len > MAX_SECTION_BYTES {
+            return Err(self.bad(format!(
+                "{what} is {len} bytes, more than the {MAX_SECTION_BYTES} loisim reads"
+            )));
+        }
+        let mut buf = Vec::new();
+        (&mut self.r)
+            .take(u64::from(len))
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("cannot read", &self.name, e))?;
+        if buf.len() != len as usize {
+            return Err(self.bad(format!(
+                "the activity file is truncated (it ends inside {what})"
+            )));
+        }
+        self.hash.update(&buf);
+        Ok(buf)
+    }
+
+    /// Reads the magic, the version and the header's bytes.
+    fn header(&mut self) -> Result<Vec<u8>> {
+        let mut magic = [0u8; 8];
+        let n = read_up_to(&mut self.r, &mut magic)
+            .map_err(|e| Error::io("cannot read", &self.name, e))?;
+        if n < MAGIC.len() || magic != MAGIC {
+            return Err(self
+                .bad("not a loisim activity file (record one with `loisim run --activity FILE`)"));
+        }
+        self.hash.update(&magic);
+        let version = self.u32("the version")?;
+        if version != VERSION {
+            return Err(self.bad(format!(
+                "activity file version {version}; this loisim reads version {VERSION} (record the run again with this loisim)"
+            )));
+        }
+        self.section("the header")
+    }
+
+    /// Decodes a header read by [`Stream::header`] and checks it: the header and its
+    /// recording chip.
+    fn parse_header(&self, bytes: &[u8]) -> Result<(Header, Chip)> {
+        let header: Header = postcard::from_bytes(bytes)
+            .map_err(|e| self.bad(format!("the header is damaged ({e})")))?;
+        let chip = checked(self, &header)?;
+        Ok((header, chip))
+    }
+}
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Decodes one token's work from a block into `work` (all zero on entry).
+fn decode_token(
+    bytes: &[u8],
+    pos: &mut usize,
+    work: &mut [FlowWork],
+) -> std::result::Result<(), String> {
+    let n_flows = work.len();
+    let nnz = get_varint(bytes, pos)? as usize;
+    if nnz > n_flows {
+        return Err(format!(
+            "a token has work on {nnz} flows; the program has {n_flows}"
+        ));
+    }
+    let mut next = 0usize;
+    for _ in 0..nnz {
+        let i = next + get_varint(bytes, pos)? as usize;
+        if i >= n_flows {
+            return Err(format!(
+                "a token has work on flow {i}; the program has {n_flows}"
+            ));
+        }
+        let w = &mut work[i];
+        w.msgs = get_varint(bytes, pos)?;
+        w.bits = get_varint(bytes, pos)?;
+        w.words = get_varint(bytes, pos)?;
+        w.synops = get_varint(bytes, pos)?;
+        next = i + 1;
+    }
+    Ok(())
+}
+
+/// What a header says, for display.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivityInfo {
+    /// The model's kind.
+    pub kind: ModelKind,
+    /// The recording chip.
+    pub chip: Chip,
+    /// FNV-1a 64 of the recorded program structure.
+    pub program_hash: u64,
+    /// Cores of the program.
+    pub cores: usize,
+    /// Flows of the program.
+    pub flows: usize,
+}
+
+/// An activity file, opened: its header read and checked.
+#[derive(Debug)]
+pub struct Activity {
+    path: PathBuf,
+    /// The header's bytes, to know it again when replaying.
+    raw: Vec<u8>,
+    header: Header,
+    chip: Chip,
+}
+
+impl Activity {
+    /// Opens `path` and reads its header.
+    ///
+    /// # Errors
+    /// An unreadable file, not an activity file, another version, a damaged header.
+    pub fn open(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Err(Error::Invalid(format!(
+                "cannot read {}: it is a directory",
+                path.display()
+            )));
+        }
+        let f = std::fs::File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let mut s = Stream {
+            r: std::io::BufReader::new(f),
+            hash: Checksum::default(),
+            name: path.display().to_string(),
+        };
+        let raw = s.header()?;
+        let (header, chip) = s.parse_header(&raw)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            raw,
+            header,
+            chip,
+        })
+    }
+
+    /// What the header says.
+    #[must_use]
+    pub fn info(&self) -> ActivityInfo {
+        ActivityInfo {
+            kind: match self.header.kind {
+                KindRec::S5 => ModelKind::S5,
+                KindRec::Netx => ModelKind::Netx,
+            },
+            chip: self.chip.clone(),
+            program_hash: self.header.program_hash,
+            cores: self.header.structure.cores.len(),
+            flows: self.header.structure.flows.len(),
+        }
+    }
+
+    /// The chip the run was recorded on.
+    #[must_use]
+    pub fn recorded_chip(&self) -> &Chip {
+        &self.chip
+    }
+
+    /// Prices the recorded work on `chip` (default: the recording chip): the report a full run
+    /// of the same model and input on `chip` gives, but for its wall-clock figures (`sim`),
+    /// the files it wrote (`outputs`, `probe_dir`).
+    ///
+    /// # Errors
+    /// A chip whose structure differs from the recording chip's (the message names the
+    /// field), a damaged or truncated file.
+    pub fn replay(&self, chip: Option<&Chip>) -> Result<Report> {
+        let f =
+            std::fs::File::open(&self.path).map_err(|e| Error::io("cannot read", &self.path, e))?;
+        replay_stream(
+            Stream {
+                r: std::io::BufReader::with_capacity(1 << 16, f),
+                hash: Checksum::default(),
+                name: self.path.display().to_string(),
+            },
+            chip,
+            Some(self),
+        )
+    }
+}
+
+/// Replays activity-file bytes held in memory (`name` names them in messages).
+///
+/// # Errors
+/// As [`Activity::replay`].
+pub fn replay_bytes(name: &str, bytes: &[u8], chip: Option<&Chip>) -> Result<Report> {
+    replay_stream(
+        Stream {
+            r: bytes,
+            hash: Checksum::default(),
+            name: name.to_string(),
+        },
+        chip,
+        None,
+    )
+}
+
+/// The recording chip of a header, with the structure checked against it.
+fn checked<R: Read>(s: &Stream<R>, header: &Header) -> Result<Chip> {
+    let chip = Chip::from_toml(&header.chip_toml, "the activity file's chip")
+        .map_err(|e| s.bad(format!("the recording chip is damaged ({e})")))?;
+    header
+        .structure
+        .validate(header.kind, &chip)
+        .map_err(|e| s.bad(format!("the header is damaged: {e}")))?;
+    if header.kind == KindRec::S5 && !header.fall_through && !header.pipeline
+        || header.kind == KindRec::Netx && (header.fall_through || !header.pipeline)
+    {
+        return Err(s.bad("the header is damaged: its modes do not suit its kind of model"));
+    }
+    Ok(chip)
+}
+
+/// Sums of the priced steps of a netx run.
+#[derive(Debug, Default)]
+pub(crate) struct NetxTotals {
+    pub steps: u64,
+    pub total_ns: f64,
+    pub max_ns: f64,
+    pub energy: loisim_sim::timing::EnergyBreakdown,
+    pub synops: u64,
+    pub msgs: u64,
+}
+
+impl NetxTotals {
+    pub(crate) fn add(&mut self, st: &loisim_sim::timing::Step) {
+        self.steps += 1;
+        self.total_ns += st.duration_ns;
+        self.max_ns = self.max_ns.max(st.duration_ns);
+        self.energy.add(&st.energy);
+        self.synops += st.synops;
+        self.msgs += st.msgs;
+    }
+}
+
+/// What the priced steps add up to.
+enum Priced {
+    S5(
+        Option<loisim_sim::ModeResult>,
+        Option<loisim_sim::ModeResult>,
+    ),
+    Netx(NetxTotals),
+}
+
+/// Tokens a batch sent to the fall-through thread holds.
+const BATCH_TOKENS: usize = 64;
+
+/// Replays a stream; `known` is the same file opened before (its header is not decoded and
+/// checked again when the stream's is the same).
+fn replay_stream<R: Read + Send>(
+    mut s: Stream<R>,
+    chip: Option<&Chip>,
+    known: Option<&Activity>,
+) -> Result<Report> {
+    let started = std::time::Instant::now();
+    let raw = s.header()?;
+    let parsed;
+    let (header, recorded) = match known {
+        Some(a) if a.raw == raw => (&a.header, &a.chip),
+        _ => {
+            parsed = s.parse_header(&raw)?;
+            (&parsed.0, &parsed.1)
+        }
+    };
+    let chip = chip.unwrap_or(recorded);
+    if let Some((field, was, is)) = structure_difference(recorded, chip) {
+        return Err(Error::Invalid(format!(
+            "chip `{}`: {field} is {is}, and {was} in the recording chip `{}`; a replay prices \
+             the recorded work at another chip's costs, on the same structure (run the model \
+             again on this chip)",
+            chip.name, recorded.name
+        )));
+    }
+    let st = &header.structure;
+    let n_flows = st.flows.len();
+    let model = st.model(chip);
+    let modes = |fall_through, pipeline| loisim_sim::SimOptions {
+        fall_through,
+        pipeline,
+        threads: 1,
+    };
+    let (trailer, tokens, priced) = match header.kind {
+        KindRec::S5 if header.fall_through && header.pipeline => {
+            // The modes share nothing: fall-through (a timestep per stage of every token) is
+            // priced on a second thread, while this one reads, decodes and prices pipeline
+            // mode (a timestep per token, every stage): about even shares.
+            std::thread::scope(|sc| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<TokenWork>>(8);
+                let ft_model = model.clone();
+                let worker = sc.spawn(move || {
+                    let mut ft = loisim_sim::Replay::new(ft_model, &modes(true, false));
+                    for batch in rx {
+                        for w in batch {
+                            ft.token(w);
+                        }
+                    }
+                    ft.finish().0
+                });
+                let mut pl = loisim_sim::Replay::new(model, &modes(false, true));
+                let mut batch = Vec::with_capacity(BATCH_TOKENS);
+                let body = read_body(&mut s, n_flows, |w| {
+                    pl.token_ref(&w);
+                    batch.push(w);
+                    if batch.len() == BATCH_TOKENS {
+                        // The receiver lives until every batch is sent.
+                        let _ = tx.send(std::mem::replace(
+                            &mut batch,
+                            Vec::with_capacity(BATCH_TOKENS),
+                        ));
+                    }
+                });
+                let _ = tx.send(batch);
+                drop(tx);
+                let ft = worker
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                body.map(|(t, n)| (t, n, Priced::S5(ft, pl.finish().1)))
+            })?
+        }
+        KindRec::S5 => {
+            let mut r =
+                loisim_sim::Replay::new(model, &modes(header.fall_through, header.pipeline));
+            let (t, n) = read_body(&mut s, n_flows, |w| r.token(w))?;
+            let (ft, pl) = r.finish();
+            (t, n, Priced::S5(ft, pl))
+        }
+        KindRec::Netx => {
+            let mut scratch = Scratch::default();
+            let mut totals = NetxTotals::default();
+            let (t, n) = read_body(&mut s, n_flows, |w| {
+                totals.add(&model.step(&[(0, &w)], &mut scratch));
+            })?;
+            (t, n, Priced::Netx(totals))
+        }
+    };
+    let mut r =
+        untemplate(&trailer.report).map_err(|e| s.bad(format!("the trailer is damaged: {e}")))?;
+    r.chip = Some(chip.name.clone());
+    r.board = Some(chip.board.name.clone());
+    let wall_s = started.elapsed().as_secs_f64();
+    match priced {
+        Priced::S5(ft, pl) => {
+            if r.tokens as u64 != tokens {
+                return Err(s.bad(format!(
+                    "the activity file is damaged: its report counts {} tokens and its blocks hold {tokens}",
+                    r.tokens
+                )));
+            }
+            r.fall_through = ft.as_ref().map(report::FallThrough::of);
+            r.pipeline = pl.as_ref().map(report::Pipeline::of);
+            if trailer.calibration_setup && *chip == Chip::default_chip() {
+                r.calibration_targets = Some(report::CalibrationTargets::poster(
+                    r.fall_through.as_ref(),
+                    r.pipeline.as_ref(),
+                ));
+            }
+            r.sim = report::SimSpeed::new(wall_s, 1, r.tokens, r.synops());
+        }
+        Priced::Netx(totals) => {
+            let steps = totals.steps;
+            r.pipeline = Some(crate::netx::netx_pipeline(
+                &totals,
+                steps,
+                header.reset_interval,
+            ));
+            let synops: u64 = r.layers.iter().map(|l| l.syn_ops).sum();
+            r.sim = report::SimSpeed::new(wall_s, 1, steps as usize, synops);
+        }
+    }
+    r.outputs = report::Outputs::default();
+    r.probe_dir = None;
+    Ok(r)
+}
+
+/// Reads the blocks, the trailer and the checksum after the header, handing every token's work
+/// to `price` in order; returns the trailer and the tokens read.
+fn read_body<R: Read + Send>(
+    s: &mut Stream<R>,
+    n_flows: usize,
+    mut price: impl FnMut(TokenWork),
+) -> Result<(Trailer, u64)> {
+    let mut tokens: u64 = 0;
+    let trailer = loop {
+        match s.u8("a block tag")? {
+            TAG_BLOCK => {
+                let n = s.u32("a block's token count")?;
+                if n == 0 || n > MAX_BLOCK_TOKENS {
+                    return Err(s.bad(format!(
+                        "a block holds {n} tokens; loisim reads 1 to {MAX_BLOCK_TOKENS}"
+                    )));
+                }
+                let bytes = s.section("a block")?;
+                let mut pos = 0;
+                for _ in 0..n {
+                    let mut work = TokenWork {
+                        flows: vec![FlowWork::default(); n_flows],
+                    };
+                    decode_token(&bytes, &mut pos, &mut work.flows)
+                        .map_err(|e| s.bad(format!("a block is damaged: {e}")))?;
+                    price(work);
+                }
+                if pos != bytes.len() {
+                    return Err(s.bad(format!(
+                        "a block is damaged: {} bytes follow its {n} tokens",
+                        bytes.len() - pos
+                    )));
+                }
+                tokens += u64::from(n);
+            }
+            TAG_END => {
+                let bytes = s.section("the trailer")?;
+                break postcard::from_bytes::<Trailer>(&bytes)
+                    .map_err(|e| s.bad(format!("the trailer is damaged ({e})")))?;
+            }
+            t => return Err(s.bad(format!("unknown block tag {t} (the file is damaged)"))),
+        }
+    };
+    let want = s.hash.value();
+    let mut sum = [0u8; 8];
+    let n = read_up_to(&mut s.r, &mut sum).map_err(|e| Error::io("cannot read", &s.name, e))?;
+    if n < sum.len() {
+        return Err(s.bad("the activity file is truncated (it ends inside the checksum)"));
+    }
+    if u64::from_le_bytes(sum) != want {
+        return Err(s.bad("the activity file is damaged (its checksum does not match)"));
+    }
+    let mut rest = [0u8; 1];
+    if read_up_to(&mut s.r, &mut rest).map_err(|e| Error::io("cannot read", &s.name, e))? != 0 {
+        return Err(s.bad("the activity file is damaged (bytes follow its checksum)"));
+    }
+    if trailer.tokens != tokens {
+        return Err(s.bad(format!(
+            "the activity file is damaged: its trailer counts {} tokens and its blocks hold {tokens}",
+            trailer.tokens
+        )));
+    }
+    Ok((trailer, tokens))
+}
