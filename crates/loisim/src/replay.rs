@@ -1035,7 +1035,7 @@ pub fn replay_bytes(name: &str, bytes: &[u8], chip: Option<&Chip>) -> Result<Rep
 
 /// The recording chip of a header, with the structure checked against it.
 fn checked<R: Read>(s: &Stream<R>, header: &Header) -> Result<Chip> {
-    let chip = Chip::from_toml(&header.chip_toml, "the activity file's chip")
+    let chip = Chip::from_toml(&header.chip_toml, "in the header")
         .map_err(|e| s.bad(format!("the recording chip is damaged ({e})")))?;
     header
         .structure
