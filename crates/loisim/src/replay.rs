@@ -18,11 +18,12 @@
 //! header     u32 length + postcard(Header): kind, modes, the recording chip (TOML), the program
 //!                     hash, the structure (cores, flows, the links they cross, tiles, chips)
 //! blocks     tag 1, u32 tokens, u32 length, bytes: per token (S5) or priced step (netx), the
-//!                     flows with work as LEB128 varints: count, then per flow the gap to the
-//!                     previous flow's index, messages, bits, words, synaptic operations
+//!                     flows with work (index gaps, or a bitmap when most have work), then per
+//!                     such flow its messages, bits (less messages x the flow's bits per
+//!                     message), words and synaptic operations, as LEB128 varints
 //! trailer    tag 2, u32 length + postcard(Trailer): tokens, calibration setup, the report's
 //!                     functional figures (JSON, floats as their bits)
-//! checksum   u64      FNV-1a 64 of every byte before it
+//! checksum   u64      [`checksum`] of every byte before it
 //! ```
 //!
 //! Every length and count is checked against a cap before anything is allocated; the
@@ -621,6 +622,7 @@ pub(crate) struct Recorder {
     block_tokens: u32,
     tokens: u64,
     n_flows: usize,
+    codec: Codec,
     error: Option<std::io::Error>,
 }
 
@@ -669,6 +671,7 @@ impl Recorder {
             block_tokens: 0,
             tokens: 0,
             n_flows: header.structure.flows.len(),
+            codec: Codec::new(header.structure.flows.len()),
             error: None,
         };
         r.put(&MAGIC);
@@ -690,19 +693,7 @@ impl Recorder {
     /// Records the work of the next token (or priced step), per flow.
     pub(crate) fn token(&mut self, flows: &[FlowWork]) {
         debug_assert_eq!(flows.len(), self.n_flows);
-        let nnz = flows.iter().filter(|w| **w != FlowWork::default()).count();
-        put_varint(&mut self.block, nnz as u32);
-        let mut next = 0usize;
-        for (i, w) in flows.iter().enumerate() {
-            if *w == FlowWork::default() {
-                continue;
-            }
-            put_varint(&mut self.block, (i - next) as u32);
-            next = i + 1;
-            for v in [w.msgs, w.bits, w.words, w.synops] {
-                put_varint(&mut self.block, v);
-            }
-        }
+        self.codec.encode(flows, &mut self.block);
         self.block_tokens += 1;
         self.tokens += 1;
         if self.block_tokens == BLOCK_TOKENS || self.block.len() >= (MAX_SECTION_BYTES / 2) as usize
@@ -890,35 +881,174 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Decodes one token's work from a block into `work` (all zero on entry).
-fn decode_token(
-    bytes: &[u8],
-    pos: &mut usize,
-    work: &mut [FlowWork],
-) -> std::result::Result<(), String> {
-    let n_flows = work.len();
-    let nnz = get_varint(bytes, pos)? as usize;
-    if nnz > n_flows {
-        return Err(format!(
-            "a token has work on {nnz} flows; the program has {n_flows}"
-        ));
+/// The encoding of a token's work (or a netx step's): which flows carry work, as the gaps
+/// between their indices or, when most do, as a bitmap; then per such flow its messages, its
+/// bits less the messages times the flow's bits per message (the first seen on the flow: one
+/// message's bits are the same on most flows, so this is mostly 0), its words and its
+/// synaptic operations, all LEB128 varints (the bits' residual zigzag-coded). The writer and
+/// the reader keep the same bits per message of every flow.
+#[derive(Clone, Debug)]
+struct Codec {
+    bits_per_msg: Vec<u32>,
+}
+
+impl Codec {
+    fn new(n_flows: usize) -> Self {
+        Self {
+            bits_per_msg: vec![0; n_flows],
+        }
     }
-    let mut next = 0usize;
-    for _ in 0..nnz {
-        let i = next + get_varint(bytes, pos)? as usize;
-        if i >= n_flows {
+
+    /// The predicted bits of `msgs` messages on flow `i`.
+    #[inline]
+    fn predicted(&self, i: usize, msgs: u32) -> u64 {
+        (u64::from(msgs) * u64::from(self.bits_per_msg[i])).min(u64::from(u32::MAX))
+    }
+
+    #[inline]
+    fn learn(&mut self, i: usize, w: &FlowWork) {
+        if self.bits_per_msg[i] == 0 && w.msgs > 0 {
+            self.bits_per_msg[i] = w.bits / w.msgs;
+        }
+    }
+
+    fn encode(&mut self, flows: &[FlowWork], out: &mut Vec<u8>) {
+        let n = flows.len();
+        let nnz = flows.iter().filter(|w| **w != FlowWork::default()).count();
+        let dense = nnz >= n.div_ceil(8);
+        put_varint(out, ((nnz as u32) << 1) | u32::from(dense));
+        if dense {
+            let start = out.len();
+            out.resize(start + n.div_ceil(8), 0);
+            for (i, w) in flows.iter().enumerate() {
+                if *w != FlowWork::default() {
+                    out[start + i / 8] |= 1 << (i % 8);
+                }
+            }
+        } else {
+            let mut next = 0usize;
+            for (i, w) in flows.iter().enumerate() {
+                if *w != FlowWork::default() {
+                    put_varint(out, (i - next) as u32);
+                    next = i + 1;
+                }
+            }
+        }
+        for (i, w) in flows.iter().enumerate() {
+            if *w == FlowWork::default() {
+                continue;
+            }
+            let residual = i64::from(w.bits) - self.predicted(i, w.msgs) as i64;
+            put_varint(out, w.msgs);
+            put_varint64(out, ((residual << 1) ^ (residual >> 63)) as u64);
+            put_varint(out, w.words);
+            put_varint(out, w.synops);
+            self.learn(i, w);
+        }
+    }
+
+    /// Decodes one token's work into `work` (every flow is written).
+    fn decode(
+        &mut self,
+        bytes: &[u8],
+        pos: &mut usize,
+        work: &mut [FlowWork],
+    ) -> std::result::Result<(), String> {
+        let n_flows = work.len();
+        let head = get_varint(bytes, pos)?;
+        let (nnz, dense) = ((head >> 1) as usize, head & 1 == 1);
+        if nnz > n_flows {
             return Err(format!(
-                "a token has work on flow {i}; the program has {n_flows}"
+                "a token has work on {nnz} flows; the program has {n_flows}"
             ));
         }
-        let w = &mut work[i];
-        w.msgs = get_varint(bytes, pos)?;
-        w.bits = get_varint(bytes, pos)?;
-        w.words = get_varint(bytes, pos)?;
-        w.synops = get_varint(bytes, pos)?;
-        next = i + 1;
+        work.fill(FlowWork::default());
+        let mut flow = |i: usize, this: &mut Self, pos: &mut usize| {
+            let msgs = get_varint(bytes, pos)?;
+            let z = get_varint64(bytes, pos)?;
+            let residual = ((z >> 1) as i64) ^ -((z & 1) as i64);
+            let bits = u32::try_from(i128::from(this.predicted(i, msgs)) + i128::from(residual))
+                .map_err(|_| format!("flow {i} carries bits out of range"))?;
+            let w = FlowWork {
+                msgs,
+                bits,
+                words: get_varint(bytes, pos)?,
+                synops: get_varint(bytes, pos)?,
+            };
+            this.learn(i, &w);
+            work[i] = w;
+            Ok::<(), String>(())
+        };
+        if dense {
+            let len = n_flows.div_ceil(8);
+            let map = bytes
+                .get(*pos..*pos + len)
+                .ok_or("a block ends inside a token")?;
+            *pos += len;
+            let count: usize = map.iter().map(|b| b.count_ones() as usize).sum();
+            let spare = map.last().map_or(0, |&b| {
+                let used = n_flows - 8 * (len - 1);
+                if used < 8 { b >> used } else { 0 }
+            });
+            if count != nnz || spare != 0 {
+                return Err(format!(
+                    "a token's flow map marks {count} flows, not its {nnz}"
+                ));
+            }
+            for i in 0..n_flows {
+                if map[i / 8] >> (i % 8) & 1 == 1 {
+                    flow(i, self, pos)?;
+                }
+            }
+        } else {
+            let mut next = 0usize;
+            let mut order = Vec::with_capacity(nnz);
+            for _ in 0..nnz {
+                let i = next + get_varint(bytes, pos)? as usize;
+                if i >= n_flows {
+                    return Err(format!(
+                        "a token has work on flow {i}; the program has {n_flows}"
+                    ));
+                }
+                order.push(i);
+                next = i + 1;
+            }
+            for i in order {
+                flow(i, self, pos)?;
+            }
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+fn put_varint64(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[inline]
+fn get_varint64(bytes: &[u8], pos: &mut usize) -> std::result::Result<u64, String> {
+    if let Some(&b) = bytes.get(*pos)
+        && b < 0x80
+    {
+        *pos += 1;
+        return Ok(u64::from(b));
+    }
+    let mut v: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let Some(&b) = bytes.get(*pos) else {
+            return Err("a block ends inside a number".into());
+        };
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err("a number in a block is longer than 10 bytes".into())
 }
 
 /// What a header says, for display.
@@ -1121,32 +1251,48 @@ fn replay_stream<R: Read + Send>(
         KindRec::S5 if header.fall_through && header.pipeline => {
             // The modes share nothing: fall-through (a timestep per stage of every token) is
             // priced on a second thread, while this one reads, decodes and prices pipeline
-            // mode (a timestep per token, every stage): about even shares.
+            // mode (a timestep per token, every stage): about even shares. The second thread
+            // hands the buffers back.
             std::thread::scope(|sc| {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<TokenWork>>(8);
+                let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<TokenWork>>();
                 let ft_model = model.clone();
                 let worker = sc.spawn(move || {
                     let mut ft = loisim_sim::Replay::new(ft_model, &modes(true, false));
                     for batch in rx {
-                        for w in batch {
-                            ft.token(w);
+                        for w in &batch {
+                            ft.token_ref(w);
                         }
+                        // Nobody takes them back once the reading has ended.
+                        let _ = back_tx.send(batch);
                     }
                     ft.finish().0
                 });
                 let mut pl = loisim_sim::Replay::new(model, &modes(false, true));
                 let mut batch = Vec::with_capacity(BATCH_TOKENS);
-                let body = read_body(&mut s, n_flows, |w| {
-                    pl.token_ref(&w);
-                    batch.push(w);
-                    if batch.len() == BATCH_TOKENS {
-                        // The receiver lives until every batch is sent.
-                        let _ = tx.send(std::mem::replace(
-                            &mut batch,
-                            Vec::with_capacity(BATCH_TOKENS),
-                        ));
-                    }
-                });
+                let mut pool: Vec<TokenWork> = Vec::new();
+                let body = read_body(
+                    &mut s,
+                    n_flows,
+                    || {
+                        if pool.is_empty() {
+                            pool = back_rx.try_recv().unwrap_or_default();
+                        }
+                        pool.pop()
+                    },
+                    |w| {
+                        pl.token_ref(&w);
+                        batch.push(w);
+                        if batch.len() == BATCH_TOKENS {
+                            // The receiver lives until every batch is sent.
+                            let _ = tx.send(std::mem::replace(
+                                &mut batch,
+                                Vec::with_capacity(BATCH_TOKENS),
+                            ));
+                        }
+                        None
+                    },
+                );
                 let _ = tx.send(batch);
                 drop(tx);
                 let ft = worker
@@ -1158,16 +1304,30 @@ fn replay_stream<R: Read + Send>(
         KindRec::S5 => {
             let mut r =
                 loisim_sim::Replay::new(model, &modes(header.fall_through, header.pipeline));
-            let (t, n) = read_body(&mut s, n_flows, |w| r.token(w))?;
+            let (t, n) = read_body(
+                &mut s,
+                n_flows,
+                || None,
+                |w| {
+                    r.token_ref(&w);
+                    Some(w)
+                },
+            )?;
             let (ft, pl) = r.finish();
             (t, n, Priced::S5(ft, pl))
         }
         KindRec::Netx => {
             let mut scratch = Scratch::default();
             let mut totals = NetxTotals::default();
-            let (t, n) = read_body(&mut s, n_flows, |w| {
-                totals.add(&model.step(&[(0, &w)], &mut scratch));
-            })?;
+            let (t, n) = read_body(
+                &mut s,
+                n_flows,
+                || None,
+                |w| {
+                    totals.add(&model.step(&[(0, &w)], &mut scratch));
+                    Some(w)
+                },
+            )?;
             (t, n, Priced::Netx(totals))
         }
     };
@@ -1212,12 +1372,18 @@ fn replay_stream<R: Read + Send>(
 
 /// Reads the blocks, the trailer and the checksum after the header, handing every token's work
 /// to `price` in order; returns the trailer and the tokens read.
+///
+/// `price` may hand the work's buffer back for the next token; otherwise `spare` is asked for
+/// one (buffers priced on another thread come back that way), and a new one made without.
 fn read_body<R: Read + Send>(
     s: &mut Stream<R>,
     n_flows: usize,
-    mut price: impl FnMut(TokenWork),
+    mut spare: impl FnMut() -> Option<TokenWork>,
+    mut price: impl FnMut(TokenWork) -> Option<TokenWork>,
 ) -> Result<(Trailer, u64)> {
     let mut tokens: u64 = 0;
+    let mut codec = Codec::new(n_flows);
+    let mut kept: Option<TokenWork> = None;
     let trailer = loop {
         match s.u8("a block tag")? {
             TAG_BLOCK => {
@@ -1230,12 +1396,16 @@ fn read_body<R: Read + Send>(
                 let bytes = s.section("a block")?;
                 let mut pos = 0;
                 for _ in 0..n {
-                    let mut work = TokenWork {
-                        flows: vec![FlowWork::default(); n_flows],
-                    };
-                    decode_token(&bytes, &mut pos, &mut work.flows)
+                    let mut work = kept
+                        .take()
+                        .or_else(&mut spare)
+                        .unwrap_or_else(|| TokenWork {
+                            flows: vec![FlowWork::default(); n_flows],
+                        });
+                    codec
+                        .decode(&bytes, &mut pos, &mut work.flows)
                         .map_err(|e| s.bad(format!("a block is damaged: {e}")))?;
-                    price(work);
+                    kept = price(work);
                 }
                 if pos != bytes.len() {
                     return Err(s.bad(format!(
@@ -1273,4 +1443,79 @@ fn read_body<R: Read + Send>(
         )));
     }
     Ok((trailer, tokens))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(msgs: u32, bits: u32, words: u32, synops: u32) -> FlowWork {
+        FlowWork {
+            msgs,
+            bits,
+            words,
+            synops,
+        }
+    }
+
+    #[test]
+    fn the_codec_round_trips_sparse_dense_and_extreme_work() {
+        let z = FlowWork::default();
+        let tokens: Vec<Vec<FlowWork>> = vec![
+            // Sparse: gaps.
+            vec![z, w(3, 96, 4, 9), z, z, z, z, z, z, z, z, z, w(1, 40, 1, 2)],
+            // Dense: a bitmap; bits off the flow's bits per message (a mixed-width flow).
+            (0..12u32)
+                .map(|i| w(i + 1, 32 * (i + 1) + i, i, 3 * i))
+                .collect(),
+            // Extremes.
+            vec![
+                w(u32::MAX, u32::MAX, u32::MAX, u32::MAX),
+                w(1, 0, 0, 0),
+                w(0, 7, 0, 0),
+                w(u32::MAX, 0, 1, 1),
+                z,
+                z,
+                z,
+                z,
+                z,
+                z,
+                z,
+                w(2, u32::MAX, 0, 0),
+            ],
+            vec![z; 12],
+        ];
+        let mut enc = Codec::new(12);
+        let mut bytes = Vec::new();
+        for t in &tokens {
+            enc.encode(t, &mut bytes);
+        }
+        let mut dec = Codec::new(12);
+        let mut pos = 0;
+        let mut got = vec![w(9, 9, 9, 9); 12];
+        for t in &tokens {
+            dec.decode(&bytes, &mut pos, &mut got).expect("decodes");
+            assert_eq!(&got, t);
+        }
+        assert_eq!(pos, bytes.len());
+    }
+
+    #[test]
+    fn the_checksum_does_not_depend_on_how_the_bytes_are_split() {
+        let bytes: Vec<u8> = (0..100u32).map(|i| (i * 37 % 251) as u8).collect();
+        let whole = checksum(&bytes);
+        for cut in [0, 1, 3, 7, 8, 9, 50, 99, 100] {
+            let mut c = Checksum::default();
+            c.update(&bytes[..cut]);
+            c.update(&bytes[cut..]);
+            assert_eq!(c.value(), whole, "cut at {cut}");
+        }
+        // A flip anywhere, in a whole word or in the bytes after the last one, shows.
+        for at in [0, 63, 97, 99] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x80;
+            assert_ne!(checksum(&flipped), whole, "flip at {at}");
+        }
+        assert_ne!(checksum(&bytes[..99]), whole);
+    }
 }
