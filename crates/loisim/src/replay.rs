@@ -18,7 +18,7 @@
 //! header     u32 length + postcard(Header): kind, modes, the recording chip (TOML), the program
 //!                     hash, the structure (cores, flows, the links they cross, tiles, chips)
 //! blocks     tag 1, u32 tokens, u32 length, bytes: per token (S5) or priced step (netx), the
-//!                     flows with work (index gaps, or a bitmap when most have work), then per
+//!                     flows with work (a bitmap, or index gaps when few have work) and per
 //!                     such flow its messages, bits (less messages x the flow's bits per
 //!                     message), words and synaptic operations, as LEB128 varints
 //! trailer    tag 2, u32 length + postcard(Trailer): tokens, calibration setup, the report's
@@ -501,31 +501,31 @@ fn put_varint(out: &mut Vec<u8>, mut v: u32) {
     out.push(v as u8);
 }
 
+/// Reads a LEB128 `u32` (errors are static: the caller names the block).
 #[inline]
-fn get_varint(bytes: &[u8], pos: &mut usize) -> std::result::Result<u32, String> {
-    // Most numbers of a block fit one byte.
-    if let Some(&b) = bytes.get(*pos)
-        && b < 0x80
-    {
-        *pos += 1;
-        return Ok(u32::from(b));
-    }
-    get_varint_long(bytes, pos)
+fn get_varint(bytes: &[u8], pos: &mut usize) -> std::result::Result<u32, &'static str> {
+    u32::try_from(get_varint_fast(bytes, pos)?).map_err(|_| "a count is above 2^32")
 }
 
-fn get_varint_long(bytes: &[u8], pos: &mut usize) -> std::result::Result<u32, String> {
-    let mut v: u64 = 0;
-    for shift in (0..35).step_by(7) {
-        let Some(&b) = bytes.get(*pos) else {
-            return Err("a block ends inside a number".into());
-        };
-        *pos += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return u32::try_from(v).map_err(|_| "a count in a block is above 2^32".to_string());
+/// Reads a LEB128 `u64`, one- and two-byte numbers first.
+#[inline]
+fn get_varint_fast(bytes: &[u8], pos: &mut usize) -> std::result::Result<u64, &'static str> {
+    // Most numbers of a block fit one or two bytes.
+    let p = *pos;
+    if let Some(&[b0, b1]) = bytes
+        .get(p..p + 2)
+        .and_then(|s| <&[u8; 2]>::try_from(s).ok())
+    {
+        if b0 < 0x80 {
+            *pos = p + 1;
+            return Ok(u64::from(b0));
+        }
+        if b1 < 0x80 {
+            *pos = p + 2;
+            return Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7));
         }
     }
-    Err("a number in a block is longer than 5 bytes".into())
+    get_varint64(bytes, pos)
 }
 
 /// Floats of the report template are stored as their bits, so the replayed report holds
@@ -881,12 +881,13 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// The encoding of a token's work (or a netx step's): which flows carry work, as the gaps
-/// between their indices or, when most do, as a bitmap; then per such flow its messages, its
-/// bits less the messages times the flow's bits per message (the first seen on the flow: one
-/// message's bits are the same on most flows, so this is mostly 0), its words and its
-/// synaptic operations, all LEB128 varints (the bits' residual zigzag-coded). The writer and
-/// the reader keep the same bits per message of every flow.
+/// The encoding of a token's work (or a netx step's): the count of flows that carry work
+/// (with a flag), a bitmap of them when at least one in eight does, then per such flow, in
+/// index order, the gap from the previous one (without a bitmap), its messages, its bits less
+/// the messages times the flow's bits per message (the first seen on the flow: one message's
+/// bits are the same on most flows, so this is mostly 0), its words and its synaptic
+/// operations, all LEB128 varints (the bits' residual zigzag-coded). The writer and the reader
+/// keep the same bits per message of every flow.
 #[derive(Clone, Debug)]
 struct Codec {
     bits_per_msg: Vec<u32>,
@@ -925,18 +926,15 @@ impl Codec {
                     out[start + i / 8] |= 1 << (i % 8);
                 }
             }
-        } else {
-            let mut next = 0usize;
-            for (i, w) in flows.iter().enumerate() {
-                if *w != FlowWork::default() {
-                    put_varint(out, (i - next) as u32);
-                    next = i + 1;
-                }
-            }
         }
+        let mut next = 0usize;
         for (i, w) in flows.iter().enumerate() {
             if *w == FlowWork::default() {
                 continue;
+            }
+            if !dense {
+                put_varint(out, (i - next) as u32);
+                next = i + 1;
             }
             let residual = i64::from(w.bits) - self.predicted(i, w.msgs) as i64;
             put_varint(out, w.msgs);
@@ -947,43 +945,50 @@ impl Codec {
         }
     }
 
+    /// Decodes one flow's work.
+    #[inline]
+    fn flow(
+        &mut self,
+        i: usize,
+        bytes: &[u8],
+        pos: &mut usize,
+    ) -> std::result::Result<FlowWork, &'static str> {
+        let msgs = get_varint(bytes, pos)?;
+        let z = get_varint_fast(bytes, pos)?;
+        let residual = ((z >> 1) as i64) ^ -((z & 1) as i64);
+        let bits = (self.predicted(i, msgs) as i64)
+            .checked_add(residual)
+            .and_then(|b| u32::try_from(b).ok())
+            .ok_or("a flow's bits are out of range")?;
+        let w = FlowWork {
+            msgs,
+            bits,
+            words: get_varint(bytes, pos)?,
+            synops: get_varint(bytes, pos)?,
+        };
+        self.learn(i, &w);
+        Ok(w)
+    }
+
     /// Decodes one token's work into `work` (every flow is written).
     fn decode(
         &mut self,
         bytes: &[u8],
         pos: &mut usize,
         work: &mut [FlowWork],
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), &'static str> {
         let n_flows = work.len();
         let head = get_varint(bytes, pos)?;
         let (nnz, dense) = ((head >> 1) as usize, head & 1 == 1);
         if nnz > n_flows {
-            return Err(format!(
-                "a token has work on {nnz} flows; the program has {n_flows}"
-            ));
+            return Err("a token has work on more flows than the program has");
         }
         work.fill(FlowWork::default());
-        let mut flow = |i: usize, this: &mut Self, pos: &mut usize| {
-            let msgs = get_varint(bytes, pos)?;
-            let z = get_varint64(bytes, pos)?;
-            let residual = ((z >> 1) as i64) ^ -((z & 1) as i64);
-            let bits = u32::try_from(i128::from(this.predicted(i, msgs)) + i128::from(residual))
-                .map_err(|_| format!("flow {i} carries bits out of range"))?;
-            let w = FlowWork {
-                msgs,
-                bits,
-                words: get_varint(bytes, pos)?,
-                synops: get_varint(bytes, pos)?,
-            };
-            this.learn(i, &w);
-            work[i] = w;
-            Ok::<(), String>(())
-        };
         if dense {
             let len = n_flows.div_ceil(8);
             let map = bytes
                 .get(*pos..*pos + len)
-                .ok_or("a block ends inside a token")?;
+                .ok_or("it ends inside a token")?;
             *pos += len;
             let count: usize = map.iter().map(|b| b.count_ones() as usize).sum();
             let spare = map.last().map_or(0, |&b| {
@@ -991,30 +996,25 @@ impl Codec {
                 if used < 8 { b >> used } else { 0 }
             });
             if count != nnz || spare != 0 {
-                return Err(format!(
-                    "a token's flow map marks {count} flows, not its {nnz}"
-                ));
+                return Err("a token's flow map does not match its count");
             }
-            for i in 0..n_flows {
-                if map[i / 8] >> (i % 8) & 1 == 1 {
-                    flow(i, self, pos)?;
+            for (k, &byte) in map.iter().enumerate() {
+                let mut m = byte;
+                while m != 0 {
+                    let i = 8 * k + m.trailing_zeros() as usize;
+                    work[i] = self.flow(i, bytes, pos)?;
+                    m &= m - 1;
                 }
             }
         } else {
             let mut next = 0usize;
-            let mut order = Vec::with_capacity(nnz);
             for _ in 0..nnz {
                 let i = next + get_varint(bytes, pos)? as usize;
                 if i >= n_flows {
-                    return Err(format!(
-                        "a token has work on flow {i}; the program has {n_flows}"
-                    ));
+                    return Err("a token has work on a flow the program does not have");
                 }
-                order.push(i);
+                work[i] = self.flow(i, bytes, pos)?;
                 next = i + 1;
-            }
-            for i in order {
-                flow(i, self, pos)?;
             }
         }
         Ok(())
@@ -1029,18 +1029,12 @@ fn put_varint64(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-#[inline]
-fn get_varint64(bytes: &[u8], pos: &mut usize) -> std::result::Result<u64, String> {
-    if let Some(&b) = bytes.get(*pos)
-        && b < 0x80
-    {
-        *pos += 1;
-        return Ok(u64::from(b));
-    }
+/// Reads a LEB128 `u64`.
+fn get_varint64(bytes: &[u8], pos: &mut usize) -> std::result::Result<u64, &'static str> {
     let mut v: u64 = 0;
     for shift in (0..64).step_by(7) {
         let Some(&b) = bytes.get(*pos) else {
-            return Err("a block ends inside a number".into());
+            return Err("it ends inside a number");
         };
         *pos += 1;
         v |= u64::from(b & 0x7f) << shift;
@@ -1048,7 +1042,7 @@ fn get_varint64(bytes: &[u8], pos: &mut usize) -> std::result::Result<u64, Strin
             return Ok(v);
         }
     }
-    Err("a number in a block is longer than 10 bytes".into())
+    Err("a number is longer than 10 bytes")
 }
 
 /// What a header says, for display.
@@ -1404,7 +1398,7 @@ fn read_body<R: Read + Send>(
                         });
                     codec
                         .decode(&bytes, &mut pos, &mut work.flows)
-                        .map_err(|e| s.bad(format!("a block is damaged: {e}")))?;
+                        .map_err(|e| s.bad(format!("a block is damaged ({e})")))?;
                     kept = price(work);
                 }
                 if pos != bytes.len() {
