@@ -1185,6 +1185,90 @@ fn damaged_netx_files() {
     );
 }
 
+/// Recomputes an activity file's checksum (its last 8 bytes), so the damage reaches the
+/// parser instead of stopping at the checksum.
+fn repair_activity_checksum(bytes: &mut [u8]) {
+    if let Some(n) = bytes.len().checked_sub(8) {
+        let sum = loisim::replay::checksum(&bytes[..n]);
+        bytes[n..].copy_from_slice(&sum.to_le_bytes());
+    }
+}
+
+/// Activity files the CLI records itself: an S5 run (both modes) and a netx run.
+fn activity_seeds(dir: &Path) -> Vec<Seed> {
+    let record = |name: &str, args: &[&str]| {
+        let path = dir.join(name);
+        let o = Command::new(env!("CARGO_BIN_EXE_loisim"))
+            .current_dir(root())
+            .args(args)
+            .arg("--activity")
+            .arg(&path)
+            .output()
+            .expect("loisim run");
+        assert!(o.status.success(), "recording {name}: {o:?}");
+        std::fs::read(&path).expect("activity file")
+    };
+    let s5 = record(
+        "s5.act",
+        &[
+            "run",
+            MODEL,
+            "--tokens",
+            &INPUT_TOKENS.to_string(),
+            "--quiet",
+        ],
+    );
+    let net = root().join("crates/loisim-netx/tests/data/tiny.net");
+    let bias = root().join("crates/loisim-netx/tests/data/gts/tinynet/input_bias.npy");
+    let netx = record(
+        "netx.act",
+        &[
+            "run",
+            &net.to_string_lossy(),
+            "--bias",
+            &bias.to_string_lossy(),
+            "--steps",
+            "6",
+            "--reset-interval",
+            "4",
+        ],
+    );
+    let repaired = |label, bytes: Vec<u8>| Seed {
+        repair: Some(repair_activity_checksum),
+        ..seed(label, "a.act", vec![("a.act", bytes)])
+    };
+    vec![
+        repaired("S5 run, checksum recomputed after the damage", s5.clone()),
+        seed("S5 run", "a.act", vec![("a.act", s5)]),
+        repaired("netx run, checksum recomputed after the damage", netx),
+    ]
+}
+
+#[test]
+fn damaged_activity_files() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let seeds = activity_seeds(dir.path());
+    // Replayed on the recording chip (JSON and text) and at other costs.
+    let costlier = "extends = \"loihi2\"\n[ops.synop]\n\
+                    latency_ns = { value = 3.5, source = \"test\" }\n";
+    let seeds: Vec<Seed> = seeds
+        .into_iter()
+        .map(|mut s| {
+            s.files
+                .push(("costlier.toml", costlier.as_bytes().to_vec()));
+            s
+        })
+        .collect();
+    fuzz_reader(
+        "activity",
+        &seeds,
+        &[
+            cmd(&["replay", "@a.act", "--json"]),
+            cmd(&["replay", "@a.act", "--chip", "@costlier.toml"]),
+        ],
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fixed cases
 // ---------------------------------------------------------------------------------------------

@@ -1318,3 +1318,183 @@ fn netx_run_refuses_what_does_not_apply_in_one_line() {
     assert!(err.contains("element 5 is 0.5"), "{err}");
     assert!(!out.exists());
 }
+
+/// A report as `--json` prints it, without the keys a replay does not reproduce (the wall
+/// clock, audio and the files written).
+fn replay_compared(json: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(json).expect("json report");
+    let m = v.as_object_mut().expect("object");
+    for k in ["sim", "audio", "outputs"] {
+        m.remove(k);
+    }
+    v
+}
+
+/// `loihi2` with other synaptic-operation and host-input costs.
+fn costlier_chip(dir: &Path) -> PathBuf {
+    let p = dir.join("costlier.toml");
+    std::fs::write(
+        &p,
+        "extends = \"loihi2\"\n\
+         [ops.synop]\n\
+         latency_ns = { value = 3.5, source = \"test\" }\n\
+         energy_pj = { value = 40.0, source = \"test\" }\n\
+         [io.input_message]\n\
+         latency_ns = { value = 900.0, source = \"test\" }\n\
+         energy_pj = { value = 5000.0, source = \"test\" }\n",
+    )
+    .expect("write chip");
+    p
+}
+
+#[test]
+fn replay_of_an_s5_run_equals_full_runs_at_the_recording_and_other_costs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let act = dir.path().join("a.act");
+    let chip = costlier_chip(dir.path());
+    let model = "models/s5-sparse-0.25x.bin";
+    let full = ok(&[
+        "run",
+        model,
+        "--tokens",
+        "30",
+        "--json",
+        "--quiet",
+        "--activity",
+        s(&act),
+    ]);
+    let replayed = ok(&["replay", s(&act), "--json"]);
+    assert_eq!(replay_compared(&replayed), replay_compared(&full));
+    let full_other = ok(&[
+        "run",
+        model,
+        "--tokens",
+        "30",
+        "--json",
+        "--quiet",
+        "--chip",
+        s(&chip),
+    ]);
+    assert_ne!(replay_compared(&full_other), replay_compared(&full));
+    let replayed_other = ok(&["replay", s(&act), "--json", "--chip", s(&chip)]);
+    assert_eq!(
+        replay_compared(&replayed_other),
+        replay_compared(&full_other)
+    );
+    let text = ok(&["replay", s(&act)]);
+    assert!(text.contains("recorded on loihi2"), "{text}");
+    assert!(text.contains("fall-through  latency"), "{text}");
+    // Another structure: exit 2, one line naming the field.
+    let err = fails(&["replay", s(&act), "--chip", "kapoho-point"]);
+    assert!(err.contains("board.chips_x"), "{err}");
+}
+
+#[test]
+fn replay_of_a_netx_run_equals_the_full_run() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = root().join("crates/loisim-netx/tests/data");
+    let (net, bias) = (
+        data.join("tiny.net"),
+        data.join("gts/tinynet/input_bias.npy"),
+    );
+    let act = dir.path().join("tiny.act");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            s(&net),
+            "--bias",
+            s(&bias),
+            "--steps",
+            "12",
+            "--reset-interval",
+            "6",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        ok(&args)
+    };
+    let full = run(&["--activity", s(&act)]);
+    assert_eq!(
+        replay_compared(&ok(&["replay", s(&act), "--json"])),
+        replay_compared(&full)
+    );
+    let chip = costlier_chip(dir.path());
+    assert_eq!(
+        replay_compared(&ok(&["replay", s(&act), "--json", "--chip", s(&chip)])),
+        replay_compared(&run(&["--chip", s(&chip)]))
+    );
+    let text = ok(&["replay", s(&act)]);
+    assert!(text.contains("(netx) on loihi2"), "{text}");
+}
+
+#[test]
+fn activity_recording_and_replay_refuse_what_they_cannot_do() {
+    let dir = tempfile::tempdir().expect("dir");
+    let act = dir.path().join("a.act");
+    let model = "models/s5-sparse-0.25x.bin";
+    for (args, says) in [
+        (
+            vec![
+                "run",
+                model,
+                "--tokens",
+                "2",
+                "--reference",
+                "--activity",
+                s(&act),
+            ],
+            "without --reference",
+        ),
+        (vec!["replay", s(&act)], "cannot read"),
+        (vec!["replay", model], "not a loisim activity file"),
+    ] {
+        let err = fails(&args);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // A run that fails once started (the clean reference does not match the noisy input)
+    // leaves no activity file behind.
+    let (x, clean, short) = (
+        dir.path().join("x.wav"),
+        dir.path().join("c.wav"),
+        dir.path().join("short.wav"),
+    );
+    ok(&[
+        "gen-audio",
+        "--seconds",
+        "0.5",
+        "-o",
+        s(&x),
+        "--clean-output",
+        s(&clean),
+    ]);
+    ok(&["gen-audio", "--seconds", "0.25", "-o", s(&short)]);
+    let err = fails(&[
+        "run",
+        model,
+        "--input",
+        s(&x),
+        "--clean",
+        s(&short),
+        "--activity",
+        s(&act),
+    ]);
+    assert!(err.contains("must match"), "{err}");
+    assert!(!act.exists());
+    // A .wav input records and replays like tokens.
+    let full = ok(&[
+        "run",
+        model,
+        "--input",
+        s(&x),
+        "--clean",
+        s(&clean),
+        "--json",
+        "--activity",
+        s(&act),
+    ]);
+    assert!(full.contains("si_snr_db"), "{full}");
+    assert_eq!(
+        replay_compared(&ok(&["replay", s(&act), "--json"])),
+        replay_compared(&full)
+    );
+}

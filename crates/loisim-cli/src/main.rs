@@ -45,6 +45,8 @@ enum Command {
     Chip(commands::chip::ChipArgs),
     /// Draw figures from a trace directory, or compare the reference models.
     Plot(commands::plot::PlotArgs),
+    /// Price a run's recorded activity (`run --activity FILE`) at another chip's costs.
+    Replay(commands::replay::ReplayArgs),
 }
 
 fn init_tracing(verbose: u8) {
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
         Command::Map(a) => commands::map::execute(a),
         Command::Chip(a) => commands::chip::execute(a),
         Command::Plot(a) => commands::plot::execute(a),
+        Command::Replay(a) => commands::replay::execute(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -92,6 +92,27 @@ pub trait TraceSink {
     fn step(&mut self, rec: &StepRecord<'_>);
 }
 
+/// Receives the work of every token, in token order (activity recording: the work is all the
+/// timing model reads of a token, so a recording can be priced again at other chip costs
+/// without running the engine, see [`Replay`]).
+pub trait WorkSink: Send {
+    /// Called once per token, after its functional execution.
+    fn token(&mut self, work: &TokenWork);
+}
+
+/// A session's [`WorkSink`], if any.
+struct WorkSlot<'p>(Option<Box<dyn WorkSink + 'p>>);
+
+impl std::fmt::Debug for WorkSlot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "WorkSlot(recording)"
+        } else {
+            "WorkSlot(none)"
+        })
+    }
+}
+
 /// Totals of one mode.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModeResult {
@@ -384,6 +405,8 @@ pub struct Session<'p> {
     n_tokens: usize,
     /// Tokens whose work was split over two threads.
     split_tokens: usize,
+    /// Receives the work of every token.
+    work_sink: WorkSlot<'p>,
 }
 
 impl<'p> Session<'p> {
@@ -409,7 +432,14 @@ impl<'p> Session<'p> {
             pl: opts.pipeline.then(Pipeline::default),
             n_tokens: 0,
             split_tokens: 0,
+            work_sink: WorkSlot(None),
         }
+    }
+
+    /// Hands the work of every token from now on to `sink`, in token order (whatever the
+    /// thread count).
+    pub fn record_work(&mut self, sink: Box<dyn WorkSink + 'p>) {
+        self.work_sink = WorkSlot(Some(sink));
     }
 
     /// Tokens so far whose work ran split over two threads (the first
@@ -436,8 +466,12 @@ impl<'p> Session<'p> {
         let base = self.n_tokens;
         let mut outputs = Vec::with_capacity(tokens.len());
         let (model, ft, pl) = (&self.model, &mut self.ft, &mut self.pl);
+        let work_sink = &mut self.work_sink.0;
         let mut consume = |t: usize, tok: &TokenState, sink: &mut Option<&mut dyn TraceSink>| {
             outputs.push(tok.out.clone());
+            if let Some(w) = work_sink.as_mut() {
+                w.token(&tok.work);
+            }
             if let Some(ft) = ft.as_mut() {
                 ft.token(model, t, &tok.work, sink);
             }
@@ -556,6 +590,70 @@ impl<'p> Session<'p> {
             depth: self.prog.depth,
             threads: if self.split_tokens > 0 { 2 } else { 1 },
         }
+    }
+}
+
+/// Lays recorded token work out in time, in fall-through and pipeline mode, without the
+/// engine: the same timing model and the same order of operations as a [`Session`], so a
+/// program's recorded work priced with its own chip gives exactly the session's totals.
+#[derive(Debug)]
+pub struct Replay {
+    model: TimingModel,
+    ft: Option<FallThrough>,
+    pl: Option<Pipeline>,
+    n_tokens: usize,
+}
+
+impl Replay {
+    /// A replay priced by `model` (e.g. `TimingModel::from_parts` with another chip), in the
+    /// modes `opts` names (its thread count is not used).
+    pub fn new(model: TimingModel, opts: &SimOptions) -> Self {
+        Self {
+            model,
+            ft: opts.fall_through.then(FallThrough::default),
+            pl: opts.pipeline.then(Pipeline::default),
+            n_tokens: 0,
+        }
+    }
+
+    /// The timing model.
+    pub fn model(&self) -> &TimingModel {
+        &self.model
+    }
+
+    /// Prices the next token's work.
+    pub fn token(&mut self, work: TokenWork) {
+        if let Some(ft) = self.ft.as_mut() {
+            ft.token(&self.model, self.n_tokens, &work, &mut None);
+        }
+        if let Some(pl) = self.pl.as_mut() {
+            pl.token(&self.model, work, &mut None);
+        }
+        self.n_tokens += 1;
+    }
+
+    /// Prices the next token's work, borrowed (copied into the pipeline's window when the
+    /// replay lays out pipeline mode).
+    pub fn token_ref(&mut self, work: &TokenWork) {
+        if let Some(ft) = self.ft.as_mut() {
+            ft.token(&self.model, self.n_tokens, work, &mut None);
+        }
+        if let Some(pl) = self.pl.as_mut() {
+            pl.token(&self.model, work.clone(), &mut None);
+        }
+        self.n_tokens += 1;
+    }
+
+    /// Tokens priced so far.
+    pub fn n_tokens(&self) -> usize {
+        self.n_tokens
+    }
+
+    /// Drains the pipeline: the totals of each mode.
+    pub fn finish(mut self) -> (Option<ModeResult>, Option<ModeResult>) {
+        let fall_through = self.ft.as_mut().map(FallThrough::finish);
+        let pipeline = self.pl.as_mut().map(|p| p.finish(&self.model, &mut None));
+        (fall_through, pipeline)
     }
 }
 

@@ -12,7 +12,7 @@ use crate::engine::{FlowWork, TokenWork};
 use crate::net_engine::NetProgram;
 use crate::timing::{CoreCounters, CoreSpec, FlowSpec, Scratch, Step, TimingModel, TimingParts};
 use loisim_arch::{Chip, ChipError};
-use loisim_compiler::layout::{Board, CoreId, Endpoint};
+use loisim_compiler::layout::{Board, CoreId, Endpoint, Link};
 
 /// The timing model of one mapped IR network, with its scratch space.
 #[derive(Debug)]
@@ -27,6 +27,76 @@ pub struct NetPricer {
 impl NetPricer {
     /// The pricer of `prog` (built with `NetProgram::for_chip`) whose mapping core `k` sits on
     /// board core `cores[k]` of `chip` (`loisim_compiler::net_map::place`).
+    ///
+    /// # Errors
+    /// The chip's board is invalid or too large.
+    ///
+    /// # Panics
+    /// `cores` does not hold one board core per core of `prog`.
+    pub fn new(prog: &NetProgram, cores: &[CoreId], chip: &Chip) -> Result<Self, ChipError> {
+        let parts = NetParts::new(prog, cores, chip)?;
+        let n_flows = parts.flows.len();
+        let model = TimingModel::from_parts(chip, &parts.timing_parts());
+        Ok(Self {
+            model,
+            scratch: Scratch::default(),
+            work: TokenWork {
+                flows: vec![FlowWork::default(); n_flows],
+            },
+            tiles: parts.tiles,
+            chips: parts.chips,
+        })
+    }
+
+    /// Prices one timestep whose work per flow is `work` (`NetEngine::work`).
+    ///
+    /// # Panics
+    /// `work` has the wrong number of flows.
+    pub fn price(&mut self, work: &[FlowWork]) -> Step {
+        self.work.flows.copy_from_slice(work);
+        self.model.step(&[(0, &self.work)], &mut self.scratch)
+    }
+
+    /// Per-core counters of the last priced timestep (cores that did nothing hold stale
+    /// values unless `detailed`).
+    #[must_use]
+    pub fn counters(&self) -> &[CoreCounters] {
+        self.scratch.counters()
+    }
+
+    /// The timing model.
+    #[must_use]
+    pub fn model(&self) -> &TimingModel {
+        &self.model
+    }
+
+    /// Tiles and chips the network uses.
+    #[must_use]
+    pub fn tiles_and_chips(&self) -> (u32, u32) {
+        (self.tiles, self.chips)
+    }
+}
+
+/// What the timing model reads of a mapped IR network: its cores (one stage), flows and board
+/// links. With [`TimingModel::from_parts`] and the chip it was mapped onto, the model of
+/// [`NetPricer::new`]; with another chip of the same structure, the network priced at that
+/// chip's costs.
+#[derive(Clone, Debug)]
+pub struct NetParts {
+    /// Cores that hold neurons.
+    pub cores: Vec<CoreSpec>,
+    /// Flows (indexed like `NetProgram::flows`).
+    pub flows: Vec<FlowSpec>,
+    /// Every link of the board.
+    pub links: Vec<Link>,
+    /// Tiles used.
+    pub tiles: u32,
+    /// Chips used.
+    pub chips: u32,
+}
+
+impl NetParts {
+    /// The parts of `prog` whose mapping core `k` sits on board core `cores[k]` of `chip`.
     ///
     /// # Errors
     /// The chip's board is invalid or too large.
@@ -75,55 +145,25 @@ impl NetPricer {
         tiles.dedup();
         chips.sort_unstable();
         chips.dedup();
-        let (tiles, chips) = (tiles.len() as u32, chips.len().max(1) as u32);
-        let n_flows = flows.len();
-        let model = TimingModel::from_parts(
-            chip,
-            &TimingParts {
-                depth: 0,
-                cores: specs,
-                flows,
-                links: board.links(),
-                tiles,
-                chips,
-            },
-        );
         Ok(Self {
-            model,
-            scratch: Scratch::default(),
-            work: TokenWork {
-                flows: vec![FlowWork::default(); n_flows],
-            },
-            tiles,
-            chips,
+            cores: specs,
+            flows,
+            links: board.links().to_vec(),
+            tiles: tiles.len() as u32,
+            chips: chips.len().max(1) as u32,
         })
     }
 
-    /// Prices one timestep whose work per flow is `work` (`NetEngine::work`).
-    ///
-    /// # Panics
-    /// `work` has the wrong number of flows.
-    pub fn price(&mut self, work: &[FlowWork]) -> Step {
-        self.work.flows.copy_from_slice(work);
-        self.model.step(&[(0, &self.work)], &mut self.scratch)
-    }
-
-    /// Per-core counters of the last priced timestep (cores that did nothing hold stale
-    /// values unless `detailed`).
+    /// The parts as the timing model takes them.
     #[must_use]
-    pub fn counters(&self) -> &[CoreCounters] {
-        self.scratch.counters()
-    }
-
-    /// The timing model.
-    #[must_use]
-    pub fn model(&self) -> &TimingModel {
-        &self.model
-    }
-
-    /// Tiles and chips the network uses.
-    #[must_use]
-    pub fn tiles_and_chips(&self) -> (u32, u32) {
-        (self.tiles, self.chips)
+    pub fn timing_parts(&self) -> TimingParts<'_> {
+        TimingParts {
+            depth: 0,
+            cores: self.cores.clone(),
+            flows: self.flows.clone(),
+            links: &self.links,
+            tiles: self.tiles,
+            chips: self.chips,
+        }
     }
 }

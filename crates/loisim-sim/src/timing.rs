@@ -276,6 +276,14 @@ impl Scratch {
 impl TimingModel {
     /// Timing data of a compiled program.
     pub fn new(prog: &Program) -> Self {
+        Self::from_parts(&prog.chip, &Self::parts(prog))
+    }
+
+    /// What the timing model reads of a compiled program: its cores, flows and board links
+    /// (with [`TimingModel::from_parts`] and the program's chip, the same model as
+    /// [`TimingModel::new`]; with another chip of the same structure, the program priced at
+    /// that chip's costs).
+    pub fn parts(prog: &Program) -> TimingParts<'_> {
         let net = &prog.network;
         let cores: Vec<CoreSpec> = prog
             .cores
@@ -318,17 +326,14 @@ impl TimingModel {
             })
             .collect();
         let (tiles, chips) = prog.tiles_and_chips();
-        Self::from_parts(
-            &prog.chip,
-            &TimingParts {
-                depth: prog.depth,
-                cores,
-                flows,
-                links: &prog.links,
-                tiles,
-                chips,
-            },
-        )
+        TimingParts {
+            depth: prog.depth,
+            cores,
+            flows,
+            links: &prog.links,
+            tiles,
+            chips,
+        }
     }
 
     /// Timing data of any mapped network, from its cores, flows and board links.

@@ -21,6 +21,7 @@ pub mod error;
 pub mod netx;
 pub mod output;
 pub mod paths;
+pub mod replay;
 pub mod report;
 
 pub use error::{Error, Result};
@@ -133,6 +134,9 @@ pub struct RunOptions {
     /// knows the default model runs on its full default input) and the chip is the unmodified
     /// default chip: anywhere else the poster's figures describe a different experiment.
     pub calibration_setup: bool,
+    /// Record the run's activity here (an activity file: [`replay`]), to price it again at
+    /// other chip costs without running the model.
+    pub activity: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -145,6 +149,7 @@ impl Default for RunOptions {
             plot_dir: None,
             trace: TraceOptions::default(),
             calibration_setup: false,
+            activity: None,
         }
     }
 }
@@ -342,16 +347,44 @@ impl Simulation {
         let files = RunFiles::stage(opts, input)?;
         let prog = &*self.program;
         let mut writer = files.trace_writer(prog, opts)?;
+        let recorder = files
+            .activity
+            .as_deref()
+            .map(|p| {
+                replay::Recorder::create(
+                    p,
+                    replay::RecordingOf {
+                        kind: self.kind,
+                        fall_through: opts.modes.fall_through,
+                        pipeline: opts.modes.pipeline,
+                        reset_interval: None,
+                    },
+                    &prog.chip,
+                    &loisim_sim::timing::TimingModel::parts(prog),
+                )
+                .map(replay::SharedRecorder::new)
+            })
+            .transpose()?;
         let start = Instant::now();
         let (res, audio, outputs) = match input {
             Input::Tokens(tokens) => {
-                let res = loisim_sim::simulate(
-                    prog,
-                    tokens,
-                    &sim_opts,
-                    writer.as_mut().map(|w| w as &mut dyn TraceSink),
-                    progress,
-                )?;
+                let res = if tokens.is_empty() {
+                    return Err(loisim_sim::SimError::Empty.into());
+                } else {
+                    // What `loisim_sim::simulate` does, with the work recorded when asked.
+                    let mut session = loisim_sim::Session::new(prog, &sim_opts);
+                    if let Some(r) = &recorder {
+                        session.record_work(Box::new(r.clone()));
+                    }
+                    let outputs = session.run(
+                        tokens,
+                        writer.as_mut().map(|w| w as &mut dyn TraceSink),
+                        progress,
+                    )?;
+                    let mut res = session.finish(writer.as_mut().map(|w| w as &mut dyn TraceSink));
+                    res.outputs = outputs;
+                    res
+                };
                 if let Some(out) = &files.output {
                     output::write_npy_i32(out, &res.outputs, self.model.dims.d_output as usize)?;
                 }
@@ -360,6 +393,9 @@ impl Simulation {
             }
             Input::Wav { path, clean } => {
                 let mut session = loisim_sim::Session::new(prog, &sim_opts);
+                if let Some(r) = &recorder {
+                    session.record_work(Box::new(r.clone()));
+                }
                 let mut masks = Vec::new();
                 let keep = files.output.as_deref().is_some_and(|p| !audio::is_wav(p));
                 let summary = audio::denoise(
@@ -390,6 +426,9 @@ impl Simulation {
                 report.fall_through.as_ref(),
                 report.pipeline.as_ref(),
             ));
+        }
+        if let Some(r) = recorder.as_ref().and_then(replay::SharedRecorder::take) {
+            r.finish(&report, opts.calibration_setup)?;
         }
         report.outputs = files.finish(writer, &res, opts)?;
         Ok(Run { report, outputs })
@@ -466,6 +505,11 @@ impl Session {
 /// # Errors
 /// Inputs that do not suit the model, unreadable or unwritable files.
 pub fn run_reference(model: &Model, input: &Input, opts: &RunOptions) -> Result<Run> {
+    if opts.activity.is_some() {
+        return Err(Error::Invalid(
+            "--activity records the simulated chip's work; run without --reference".into(),
+        ));
+    }
     let files = RunFiles::stage(opts, input)?;
     let start = Instant::now();
     let mut r = Reference::new(model)?;
@@ -569,6 +613,8 @@ struct RunFiles {
     staging: output::Staging,
     /// Where the output is written (staged).
     output: Option<PathBuf>,
+    /// Where the activity is recorded (staged).
+    activity: Option<PathBuf>,
     /// Where the trace is written (staged, or a temporary directory for plots alone).
     trace: Option<PathBuf>,
     /// Keeps the temporary trace of a plot-only run.
@@ -598,6 +644,11 @@ impl RunFiles {
             .as_deref()
             .map(|p| staging.file(p))
             .transpose()?;
+        let activity = opts
+            .activity
+            .as_deref()
+            .map(|p| staging.file(p))
+            .transpose()?;
         let (trace, scratch) = match (&opts.trace_dir, &opts.plot_dir) {
             (Some(dir), _) => (Some(staging.dir(dir)?), None),
             (None, Some(_)) => {
@@ -610,6 +661,7 @@ impl RunFiles {
         Ok(Self {
             staging,
             output,
+            activity,
             trace,
             _scratch: scratch,
         })

@@ -297,6 +297,8 @@ pub struct NetxRunOptions {
     pub probe_dir: Option<std::path::PathBuf>,
     /// Probe only these layers (indices in netx's `net.layers`); `None`: all.
     pub probe_layers: Option<Vec<usize>>,
+    /// Record the run's activity here, for replay at other chip costs ([`crate::replay`]).
+    pub activity: Option<std::path::PathBuf>,
 }
 
 /// What a netx run gives back.
@@ -343,8 +345,7 @@ pub fn run_netx(
     opts: &NetxRunOptions,
 ) -> Result<NetxRun> {
     use crate::report::{
-        Arithmetic, ChannelDensity, Executor, ModelSize, NetxLayerActivity, NetxSamples, Pipeline,
-        Report, SimSpeed,
+        Arithmetic, ChannelDensity, Executor, ModelSize, NetxLayerActivity, Report, SimSpeed,
     };
     use loisim_sim::net_engine::NetProgram;
     use loisim_sim::net_timing::NetPricer;
@@ -427,6 +428,11 @@ pub fn run_netx(
             "--probe reads the simulated chip's state; run without --reference".into(),
         ));
     }
+    if opts.activity.is_some() && opts.reference {
+        return Err(Error::Invalid(
+            "--activity records the simulated chip's work; run without --reference".into(),
+        ));
+    }
     if let Some(&bad) = opts
         .probe_layers
         .iter()
@@ -461,14 +467,18 @@ pub fn run_netx(
         .as_ref()
         .map(|p| staging.dir(p))
         .transpose()?;
+    let activity_path = opts
+        .activity
+        .as_ref()
+        .map(|p| staging.file(p))
+        .transpose()?;
+    let mut recorder = None;
     let mut output = vec![0i64; n_out * steps as usize];
     let n_blocks = nx.blocks.len();
     let mut layer_counts = vec![[0u64; 4]; n_blocks];
     let mut nonzero_out = vec![0u64; n_blocks];
     let events: loisim_net::Events;
-    let mut step_ns: Vec<f64> = Vec::new();
-    let mut energy = loisim_sim::timing::EnergyBreakdown::default();
-    let (mut synops, mut msgs) = (0u64, 0u64);
+    let mut totals = crate::replay::NetxTotals::default();
     let mut record =
         |t: u64, outputs: &[Vec<i64>], act: &loisim_net::StepActivity, spikes_in: &[u64]| {
             for (k, b) in nx.blocks.iter().enumerate() {
@@ -520,6 +530,20 @@ pub fn run_netx(
         // The host reads the output layer (Lava's sink); the other layers' spikes stay on chip.
         prog.host_reads_only(&[nx.out]);
         let mut pricer = NetPricer::new(&prog, &layout.cores, chip)?;
+        if let Some(p) = &activity_path {
+            let parts = loisim_sim::net_timing::NetParts::new(&prog, &layout.cores, chip)?;
+            recorder = Some(crate::replay::Recorder::create(
+                p,
+                crate::replay::RecordingOf {
+                    kind: crate::ModelKind::Netx,
+                    fall_through: false,
+                    pipeline: true,
+                    reset_interval: opts_reset_interval(netx),
+                },
+                chip,
+                &parts.timing_parts(),
+            )?);
+        }
         cores_used = Some(prog.n_cores());
         let host_flow: Vec<bool> = prog.flows().iter().map(|f| f.src.is_none()).collect();
         let mut carry = vec![loisim_sim::engine::FlowWork::default(); host_flow.len()];
@@ -579,10 +603,10 @@ pub fn run_netx(
             }
             if t >= 1 {
                 let st = pricer.price(&work);
-                step_ns.push(st.duration_ns);
-                energy.add(&st.energy);
-                synops += st.synops;
-                msgs += st.msgs;
+                totals.add(&st);
+                if let Some(r) = recorder.as_mut() {
+                    r.token(&work);
+                }
                 for pr in &mut probes {
                     let b = &nx.blocks[pr.block];
                     let state = eng.probed_state(b.pop);
@@ -621,56 +645,9 @@ pub fn run_netx(
             npy.finish()
         })?;
     }
-    staging.commit()?;
     // Figures.
-    let priced = step_ns.len().max(1) as f64;
-    let total_ns: f64 = step_ns.iter().sum();
-    let per_sample_steps = opts_reset_interval(netx).map_or(steps, u64::from);
-    let pipeline = (!opts.reference).then(|| {
-        let step_mean_ns = total_ns / priced;
-        let sample_ns = step_mean_ns * per_sample_steps as f64;
-        let k = per_sample_steps as f64 / priced;
-        Pipeline {
-            tokens: None,
-            steps: Some(steps),
-            timesteps: steps,
-            latency_ms_per_sample: sample_ns / 1e6,
-            latency_us_per_token: None,
-            timestep_us_mean: step_mean_ns / 1e3,
-            timestep_us_max: step_ns.iter().copied().fold(0.0, f64::max) / 1e3,
-            energy_total_mj_per_sample: energy.total_pj() * k / 1e9,
-            energy_dynamic_mj_per_sample: energy.dynamic_pj() * k / 1e9,
-            energy_total_uj_per_token: None,
-            energy_dynamic_uj_per_token: None,
-            energy_total_uj_per_step: Some(energy.total_pj() / priced / 1e6),
-            energy_dynamic_uj_per_step: Some(energy.dynamic_pj() / priced / 1e6),
-            power_total_w: Some(if total_ns > 0.0 {
-                energy.total_pj() / total_ns / 1e3
-            } else {
-                0.0
-            }),
-            power_dynamic_w: Some(if total_ns > 0.0 {
-                energy.dynamic_pj() / total_ns / 1e3
-            } else {
-                0.0
-            }),
-            throughput_samples_per_s: if sample_ns > 0.0 {
-                1e9 / sample_ns
-            } else {
-                0.0
-            },
-            throughput_tokens_per_s: None,
-            energy_total_breakdown_mj_per_sample: crate::report::Breakdown::of(&energy, k / 1e9),
-            synops_per_token: None,
-            msgs_per_token: None,
-            synops_per_step: Some(synops as f64 / priced),
-            msgs_per_step: Some(msgs as f64 / priced),
-            samples: opts_reset_interval(netx).map(|r| NetxSamples {
-                steps_per_sample: u64::from(r),
-                samples_complete: steps / u64::from(r),
-            }),
-        }
-    });
+    let pipeline =
+        (!opts.reference).then(|| netx_pipeline(&totals, steps, opts_reset_interval(netx)));
     let layers = nx
         .blocks
         .iter()
@@ -757,6 +734,10 @@ pub fn run_netx(
         layers,
         probe_dir: opts.probe_dir.as_ref().map(|p| p.display().to_string()),
     };
+    if let Some(r) = recorder {
+        r.finish(&report, false)?;
+    }
+    staging.commit()?;
     let mut out_full_shape = out_shape;
     out_full_shape.push(steps as usize);
     Ok(NetxRun {
@@ -770,4 +751,61 @@ pub fn run_netx(
 
 fn opts_reset_interval(netx: &Netx) -> Option<u32> {
     netx.options.reset_interval
+}
+
+/// The pipeline figures of a netx run of `steps` steps from its priced steps (a sample is
+/// `reset_interval` steps, or the whole run without one).
+pub(crate) fn netx_pipeline(
+    totals: &crate::replay::NetxTotals,
+    steps: u64,
+    reset_interval: Option<u32>,
+) -> crate::report::Pipeline {
+    use crate::report::{NetxSamples, Pipeline};
+    let energy = &totals.energy;
+    let priced = totals.steps.max(1) as f64;
+    let total_ns = totals.total_ns;
+    let per_sample_steps = reset_interval.map_or(steps, u64::from);
+    let step_mean_ns = total_ns / priced;
+    let sample_ns = step_mean_ns * per_sample_steps as f64;
+    let k = per_sample_steps as f64 / priced;
+    Pipeline {
+        tokens: None,
+        steps: Some(steps),
+        timesteps: steps,
+        latency_ms_per_sample: sample_ns / 1e6,
+        latency_us_per_token: None,
+        timestep_us_mean: step_mean_ns / 1e3,
+        timestep_us_max: totals.max_ns / 1e3,
+        energy_total_mj_per_sample: energy.total_pj() * k / 1e9,
+        energy_dynamic_mj_per_sample: energy.dynamic_pj() * k / 1e9,
+        energy_total_uj_per_token: None,
+        energy_dynamic_uj_per_token: None,
+        energy_total_uj_per_step: Some(energy.total_pj() / priced / 1e6),
+        energy_dynamic_uj_per_step: Some(energy.dynamic_pj() / priced / 1e6),
+        power_total_w: Some(if total_ns > 0.0 {
+            energy.total_pj() / total_ns / 1e3
+        } else {
+            0.0
+        }),
+        power_dynamic_w: Some(if total_ns > 0.0 {
+            energy.dynamic_pj() / total_ns / 1e3
+        } else {
+            0.0
+        }),
+        throughput_samples_per_s: if sample_ns > 0.0 {
+            1e9 / sample_ns
+        } else {
+            0.0
+        },
+        throughput_tokens_per_s: None,
+        energy_total_breakdown_mj_per_sample: crate::report::Breakdown::of(energy, k / 1e9),
+        synops_per_token: None,
+        msgs_per_token: None,
+        synops_per_step: Some(totals.synops as f64 / priced),
+        msgs_per_step: Some(totals.msgs as f64 / priced),
+        samples: reset_interval.map(|r| NetxSamples {
+            steps_per_sample: u64::from(r),
+            samples_complete: steps / u64::from(r),
+        }),
+    }
 }

@@ -8,4 +8,5 @@ pub mod import;
 pub mod inspect;
 pub mod map;
 pub mod plot;
+pub mod replay;
 pub mod run;

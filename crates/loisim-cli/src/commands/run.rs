@@ -70,7 +70,9 @@ pub struct RunArgs {
     /// netx: probe only these layers (indices in netx's net.layers), e.g. `0,3`.
     #[arg(long, value_name = "I,J,...", value_delimiter = ',')]
     probe_layers: Option<Vec<usize>>,
-    /// Write the recorded activity of the run, for replay at other chip parameters (reserved).
+    /// Record the run's activity (the work of every token or step on every flow, and the
+    /// program's structure) into FILE, to price it again at other chip costs with `loisim
+    /// replay FILE --chip X`.
     #[arg(long, value_name = "FILE")]
     activity: Option<PathBuf>,
     /// Write the decoder output integers as int32 [tokens, outputs] `.npy`, or, for a `.wav`
@@ -126,7 +128,6 @@ fn execute_netx(args: &RunArgs, path: &std::path::Path) -> Result<()> {
             "--plot",
             "plots of netx runs are not implemented yet",
         ),
-        (args.activity.is_some(), "--activity", "it is reserved"),
     ] {
         if given {
             anyhow::bail!("{flag} does not apply to netx networks: {why}");
@@ -155,6 +156,7 @@ fn execute_netx(args: &RunArgs, path: &std::path::Path) -> Result<()> {
         output: args.output.clone(),
         probe_dir: args.probe.clone(),
         probe_layers: args.probe_layers.clone(),
+        activity: args.activity.clone(),
     };
     if args.probe_layers.is_some() && args.probe.is_none() {
         anyhow::bail!("--probe-layers needs --probe DIR");
@@ -170,7 +172,7 @@ fn execute_netx(args: &RunArgs, path: &std::path::Path) -> Result<()> {
 }
 
 /// The report of a netx run as text.
-fn netx_text(r: &Report, out_shape: &[usize]) -> String {
+pub(crate) fn netx_text(r: &Report, out_shape: &[usize]) -> String {
     let mut s = String::new();
     let mut line = |t: String| {
         s.push_str(&t);
@@ -283,9 +285,6 @@ pub fn execute(args: RunArgs) -> Result<()> {
             "--probe records the layers of lava-dl netx networks (.net); S5 runs record traces with --trace"
         );
     }
-    if args.activity.is_some() {
-        anyhow::bail!("--activity is reserved: this version does not record it");
-    }
     let (model, tokens) = load_model_and_tokens(
         args.model.as_ref(),
         args.input.as_ref().filter(|_| !wav_in),
@@ -312,6 +311,7 @@ pub fn execute(args: RunArgs) -> Result<()> {
         trace: trace_options(&args.trace_window)?,
         // The poster describes the default model on its full default input.
         calibration_setup: args.model.is_none() && args.input.is_none() && args.tokens.is_none(),
+        activity: args.activity.clone(),
     };
     let run = if args.reference {
         loisim::run_reference(&model, &input, &opts)?
@@ -366,7 +366,7 @@ fn progress_bar(len: u64, hidden: bool) -> indicatif::ProgressBar {
 }
 
 /// The report as text.
-fn text(r: &Report) -> String {
+pub(crate) fn text(r: &Report) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let mut line = |t: String| {
