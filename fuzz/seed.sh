@@ -11,7 +11,7 @@ fuzz="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$fuzz")"
 corpus="$fuzz/corpus"
 data="$root/tests/data/fxp-s5"
-mkdir -p "$corpus"/{model_bin,export_v1,checkpoint,npy,wav,chip_toml,differential,net_differential,netx}
+mkdir -p "$corpus"/{model_bin,export_v1,checkpoint,npy,wav,chip_toml,differential,net_differential,netx,activity}
 
 # u32 little-endian length of a file, as raw bytes.
 u32le() {
@@ -141,6 +141,13 @@ printf '\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12
 
 # netx: the smallest shipped lava-dl .net file (the PilotNet ones are over a MB).
 cp "$root"/crates/loisim-netx/tests/data/tiny.net "$corpus/netx/"
+
+# activity: small recorded runs (S5, 8 tokens; netx, 4 steps), when a loisim binary is at hand.
+if [[ -n "$loisim" ]]; then
+    "$loisim" run "$root/models/s5-sparse-0.25x.bin" --tokens 8 --quiet --activity "$corpus/activity/s5-8-tokens.act" >/dev/null
+    "$loisim" run "$root/crates/loisim-netx/tests/data/tiny.net" --bias "$root/crates/loisim-netx/tests/data/gts/tinynet/input_bias.npy" \
+        --steps 4 --activity "$corpus/activity/tiny-4-steps.act" >/dev/null
+fi
 
 # net_differential: likewise.
 cp "$corpus"/differential/* "$corpus/net_differential/"
