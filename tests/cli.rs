@@ -1498,3 +1498,33 @@ fn activity_recording_and_replay_refuse_what_they_cannot_do() {
         replay_compared(&full)
     );
 }
+
+#[test]
+fn sensitivity_is_reported_for_s5_and_netx_runs() {
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "run",
+        "models/s5-sparse-0.25x.bin",
+        "--tokens",
+        "40",
+        "--sensitivity",
+        "--json",
+        "--quiet",
+    ]))
+    .expect("json");
+    let s = &json["sensitivity"];
+    assert_eq!(s["figures"].as_array().map(Vec::len), Some(7));
+    assert_eq!(s["parameters"].as_array().map(Vec::len), Some(34));
+    let text = ok(&[
+        "run",
+        "crates/loisim-netx/tests/data/tiny.net",
+        "--bias",
+        "crates/loisim-netx/tests/data/gts/tinynet/input_bias.npy",
+        "--steps",
+        "6",
+        "--sensitivity",
+    ]);
+    assert!(text.contains("sensitivity: d ln(figure)"), "{text}");
+    assert!(text.contains("static.board_mw"), "{text}");
+    let err = fails(&["run", "--reference", "--tokens", "3", "--sensitivity"]);
+    assert!(err.contains("without --reference"), "{err}");
+}

@@ -775,6 +775,48 @@ impl Chip {
         v
     }
 
+    /// The cost parameter named `field` (a path of [`Chip::cost_params`]), to change it.
+    pub fn cost_param_mut(&mut self, field: &str) -> Option<&mut Sourced<f64>> {
+        fn op<'a>(c: &'a mut OpCost, what: &str) -> Option<&'a mut Sourced<f64>> {
+            match what {
+                "latency_ns" => Some(&mut c.latency_ns),
+                "energy_pj" => Some(&mut c.energy_pj),
+                _ => None,
+            }
+        }
+        match field {
+            "noc.link_bits_per_ns" => Some(&mut self.noc.link_bits_per_ns),
+            "board.link_latency_ns" => Some(&mut self.board.link_latency_ns),
+            "board.link_energy_pj" => Some(&mut self.board.link_energy_pj),
+            "board.link_bits_per_ns" => Some(&mut self.board.link_bits_per_ns),
+            "barrier.base_ns" => Some(&mut self.barrier.base_ns),
+            "barrier.per_tile_ns" => Some(&mut self.barrier.per_tile_ns),
+            "barrier.per_chip_ns" => Some(&mut self.barrier.per_chip_ns),
+            "barrier.energy_pj_per_tile" => Some(&mut self.barrier.energy_pj_per_tile),
+            "static.chip_mw" => Some(&mut self.static_power.chip_mw),
+            "static.board_mw" => Some(&mut self.static_power.board_mw),
+            _ => {
+                let (name, what) = field.rsplit_once('.')?;
+                let c = match name {
+                    "noc.hop_x" => &mut self.noc.hop_x,
+                    "noc.hop_y" => &mut self.noc.hop_y,
+                    "noc.local" => &mut self.noc.local,
+                    "ops.message_in" => &mut self.ops.message_in,
+                    "ops.synmem_word_read" => &mut self.ops.synmem_word_read,
+                    "ops.synop" => &mut self.ops.synop,
+                    "ops.neuron_update" => &mut self.ops.neuron_update,
+                    "ops.neuron_instruction" => &mut self.ops.neuron_instruction,
+                    "ops.neuron_idle" => &mut self.ops.neuron_idle,
+                    "ops.spike_out" => &mut self.ops.spike_out,
+                    "io.input_message" => &mut self.io.input_message,
+                    "io.output_message" => &mut self.io.output_message,
+                    _ => return None,
+                };
+                op(c, what)
+            }
+        }
+    }
+
     /// The cost parameters whose value lies outside their plausible range, with the range.
     pub fn out_of_range(&self) -> Vec<(String, f64, [f64; 2])> {
         self.cost_params()
@@ -1036,6 +1078,21 @@ mod tests {
             let e = Chip::from_toml(&text, "x.toml").unwrap_err();
             assert!(e.to_string().contains(says), "{range}: {e}");
         }
+    }
+
+    #[test]
+    fn every_cost_parameter_can_be_changed_by_its_name() {
+        let mut c = Chip::default_chip();
+        let names: Vec<String> = c.cost_params().into_iter().map(|(f, _, _)| f).collect();
+        for (i, f) in names.iter().enumerate() {
+            let p = c.cost_param_mut(f).unwrap_or_else(|| panic!("{f}"));
+            p.value = 1000.0 + i as f64;
+        }
+        for (i, (f, p, _)) in c.cost_params().into_iter().enumerate() {
+            assert_eq!(p.value, 1000.0 + i as f64, "{f}");
+        }
+        assert!(c.cost_param_mut("mesh.routers_x").is_none());
+        assert!(c.cost_param_mut("ops.synop.size").is_none());
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod output;
 pub mod paths;
 pub mod replay;
 pub mod report;
+pub mod sensitivity;
 
 pub use error::{Error, Result};
 pub use loisim_arch::Chip;
@@ -539,6 +540,7 @@ pub fn run_reference(model: &Model, input: &Input, opts: &RunOptions) -> Result<
         sim: report::SimSpeed::default(),
         layers: Vec::new(),
         probe_dir: None,
+        sensitivity: None,
     };
     let outputs = match input {
         Input::Tokens(tokens) => {

@@ -733,6 +733,7 @@ pub fn run_netx(
         sim: SimSpeed::new(wall_s, opts.threads.max(1), steps as usize, total_synops),
         layers,
         probe_dir: opts.probe_dir.as_ref().map(|p| p.display().to_string()),
+        sensitivity: None,
     };
     if let Some(r) = recorder {
         r.finish(&report, false)?;

@@ -89,6 +89,9 @@ pub struct Report {
     /// Where per-layer probes were written (netx networks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_dir: Option<String>,
+    /// Elasticities of the headline figures to every cost parameter (`run --sensitivity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<crate::sensitivity::Sensitivity>,
 }
 
 /// One layer's activity over a run (netx networks): totals over every step.
@@ -604,6 +607,7 @@ impl Report {
             sim: SimSpeed::default(),
             layers: Vec::new(),
             probe_dir: None,
+            sensitivity: None,
         }
     }
 

@@ -75,6 +75,10 @@ pub struct RunArgs {
     /// replay FILE --chip X`.
     #[arg(long, value_name = "FILE")]
     activity: Option<PathBuf>,
+    /// Elasticity of each headline figure to each cost parameter (+-1 % in log space, by
+    /// replaying the run's activity): printed, and in the JSON under `sensitivity`.
+    #[arg(long)]
+    sensitivity: bool,
     /// Write the decoder output integers as int32 [tokens, outputs] `.npy`, or, for a `.wav`
     /// input, the denoised audio as `.wav`.
     #[arg(long, value_name = "Y.npy|Y.wav")]
@@ -161,12 +165,27 @@ fn execute_netx(args: &RunArgs, path: &std::path::Path) -> Result<()> {
     if args.probe_layers.is_some() && args.probe.is_none() {
         anyhow::bail!("--probe-layers needs --probe DIR");
     }
+    let mut opts = opts;
+    let (tmp, recorded) = activity_for(args, opts.activity.clone())?;
+    opts.activity.clone_from(&recorded);
     let chip = args.chip.chip()?;
-    let run = loisim::netx::run_netx(&netx, &chip, &args.chip.netx_compile_options(&chip), &opts)?;
+    let mut run =
+        loisim::netx::run_netx(&netx, &chip, &args.chip.netx_compile_options(&chip), &opts)?;
+    add_sensitivity(
+        &mut run.report,
+        recorded.as_deref(),
+        &chip,
+        args.sensitivity,
+    )?;
+    drop(tmp);
     if args.json {
         println!("{}", run.report.to_json());
     } else {
-        print!("{}", netx_text(&run.report, &run.output.shape));
+        print!(
+            "{}{}",
+            netx_text(&run.report, &run.output.shape),
+            sensitivity_text(&run.report)
+        );
     }
     Ok(())
 }
@@ -313,10 +332,13 @@ pub fn execute(args: RunArgs) -> Result<()> {
         calibration_setup: args.model.is_none() && args.input.is_none() && args.tokens.is_none(),
         activity: args.activity.clone(),
     };
-    let run = if args.reference {
+    let (tmp, recorded) = activity_for(&args, opts.activity.clone())?;
+    opts.activity.clone_from(&recorded);
+    let chip = args.chip.chip()?;
+    let mut run = if args.reference {
         loisim::run_reference(&model, &input, &opts)?
     } else {
-        let sim = Simulation::compile(model, &args.chip.chip()?, &args.chip.compile_options())?;
+        let sim = Simulation::compile(model, &chip, &args.chip.compile_options())?;
         opts.modes = args.mode.map_or(sim.kind().default_modes(), ModeArg::modes);
         let bar = progress_bar(n_tokens, args.json || args.quiet || wav_in);
         let mut tick = |n: usize| {
@@ -328,12 +350,96 @@ pub fn execute(args: RunArgs) -> Result<()> {
         bar.finish_and_clear();
         run?
     };
+    add_sensitivity(
+        &mut run.report,
+        recorded.as_deref(),
+        &chip,
+        args.sensitivity,
+    )?;
+    drop(tmp);
     if args.json {
         println!("{}", run.report.to_json());
     } else {
-        print!("{}", text(&run.report));
+        print!("{}{}", text(&run.report), sensitivity_text(&run.report));
     }
     Ok(())
+}
+
+/// Where the run's activity is recorded: `--activity FILE`, or a temporary file when
+/// `--sensitivity` needs one (kept alive by the returned directory).
+fn activity_for(
+    args: &RunArgs,
+    given: Option<PathBuf>,
+) -> Result<(Option<tempfile::TempDir>, Option<PathBuf>)> {
+    if !args.sensitivity || given.is_some() {
+        return Ok((None, given));
+    }
+    if args.reference {
+        anyhow::bail!("--sensitivity prices the simulated chip's work; run without --reference");
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("loisim-sensitivity-")
+        .tempdir()?;
+    let path = dir.path().join("run.act");
+    Ok((Some(dir), Some(path)))
+}
+
+/// Adds the elasticities to the report (with `--sensitivity`).
+fn add_sensitivity(
+    report: &mut Report,
+    recorded: Option<&std::path::Path>,
+    chip: &loisim::Chip,
+    on: bool,
+) -> Result<()> {
+    if let (true, Some(path)) = (on, recorded) {
+        let activity = loisim::replay::Activity::open(path)?;
+        report.sensitivity = Some(loisim::sensitivity::sensitivity(&activity, chip)?);
+    }
+    Ok(())
+}
+
+/// The sensitivity table as text: one row per parameter that moves some figure by more than
+/// 0.001 per unit of log change.
+pub(crate) fn sensitivity_text(r: &Report) -> String {
+    use std::fmt::Write;
+    let Some(s) = &r.sensitivity else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let short: Vec<String> = s
+        .figures
+        .iter()
+        .map(|f| {
+            f.replace("fall_through.", "ft.")
+                .replace("pipeline.", "pl.")
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nsensitivity: d ln(figure) / d ln(parameter), +-1 % ({} of {} parameters move a figure):",
+        s.parameters
+            .iter()
+            .filter(|p| p.elasticities.iter().any(|e| e.abs() > 1e-3))
+            .count(),
+        s.parameters.len()
+    );
+    let _ = write!(out, "  {:<34}", "parameter");
+    for f in &short {
+        let _ = write!(out, " {:>12}", f.chars().take(12).collect::<String>());
+    }
+    out.push('\n');
+    for p in &s.parameters {
+        if !p.elasticities.iter().any(|e| e.abs() > 1e-3) {
+            continue;
+        }
+        let _ = write!(out, "  {:<34}", p.parameter);
+        for e in &p.elasticities {
+            let _ = write!(out, " {e:>12.4}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "  (columns: {})", s.figures.join(", "));
+    out
 }
 
 /// The trace window of `--trace-window`.

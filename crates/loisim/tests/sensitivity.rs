@@ -1,0 +1,86 @@
+//! Sensitivity of the headline figures to the cost parameters, by replaying a recorded run.
+//! Times are sums and maxima of terms each proportional to one latency or to the inverse of
+//! one bandwidth, so every time figure is homogeneous of degree 1 in (latencies, 1 /
+//! bandwidths): its elasticities to the latencies minus those to the bandwidths sum to 1
+//! (Euler). Likewise every dynamic energy is linear in the operation energies.
+
+use loisim::replay::Activity;
+use loisim::sensitivity::sensitivity;
+use loisim::{Chip, CompileOptions, Input, RunOptions, Simulation};
+use std::path::PathBuf;
+
+fn models() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+#[test]
+fn elasticities_satisfy_eulers_identity_and_name_the_static_power() {
+    let chip = Chip::default_chip();
+    let model = loisim::load_model(&models().join("s5-sparse-0.25x.bin")).expect("model");
+    let mut tokens =
+        loisim::read_tokens(&models().join("default-input.npy"), &model).expect("tokens");
+    tokens.truncate(200);
+    let sim = Simulation::compile(model, &chip, &CompileOptions::default()).expect("compile");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("run.act");
+    let opts = RunOptions {
+        activity: Some(path.clone()),
+        ..RunOptions::default()
+    };
+    sim.run(&Input::Tokens(tokens), &opts, None).expect("run");
+    let act = Activity::open(&path).expect("activity");
+    let s = sensitivity(&act, &chip).expect("sensitivity");
+    assert_eq!(s.parameters.len(), chip.cost_params().len());
+    assert_eq!(s.figures.len(), 7);
+    let col = |name: &str| s.figures.iter().position(|f| f == name).expect(name);
+    let sum = |fig: usize, pick: &dyn Fn(&str) -> f64| -> f64 {
+        s.parameters
+            .iter()
+            .map(|p| pick(&p.parameter) * p.elasticities[fig])
+            .sum()
+    };
+    let time_weight = |p: &str| {
+        if p.ends_with("_bits_per_ns") {
+            -1.0
+        } else if p.ends_with("_ns") {
+            1.0
+        } else {
+            0.0
+        }
+    };
+    let energy_weight =
+        |p: &str| f64::from(u8::from(p.ends_with("_pj") || p.ends_with("_pj_per_tile")));
+    for fig in [
+        "fall_through.latency_us_per_token",
+        "pipeline.timestep_us_mean",
+        "pipeline.latency_ms_per_sample",
+    ] {
+        let e = sum(col(fig), &time_weight);
+        assert!(
+            (e - 1.0).abs() < 0.02,
+            "{fig}: latency elasticities sum to {e}"
+        );
+    }
+    for fig in [
+        "fall_through.energy_dynamic_uj_per_token",
+        "pipeline.energy_dynamic_mj_per_sample",
+    ] {
+        let e = sum(col(fig), &energy_weight);
+        assert!(
+            (e - 1.0).abs() < 1e-4,
+            "{fig}: energy elasticities sum to {e}"
+        );
+    }
+    // Total energy: the static powers take the share static energy has of it.
+    let board = s
+        .parameters
+        .iter()
+        .find(|p| p.parameter == "static.board_mw")
+        .expect("board");
+    let t = col("pipeline.energy_total_mj_per_sample");
+    assert!(board.elasticities[t] > 0.0 && board.elasticities[t] < 1.0);
+    assert_eq!(
+        board.elasticities[col("pipeline.energy_dynamic_mj_per_sample")],
+        0.0
+    );
+}
