@@ -1528,3 +1528,27 @@ fn sensitivity_is_reported_for_s5_and_netx_runs() {
     let err = fails(&["run", "--reference", "--tokens", "3", "--sensitivity"]);
     assert!(err.contains("without --reference"), "{err}");
 }
+
+/// `loisim ... | head`: a reader that closes the pipe early ends the command quietly (exit 0,
+/// nothing on stderr), not with a panic.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    for args in [
+        vec!["chip", "show"],
+        vec!["map", "crates/loisim-netx/tests/data/tiny.net", "--json"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_loisim"))
+            .args(&args)
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // Close the reading end before the command writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}

@@ -5,6 +5,27 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+/// `print!` that returns a write error instead of panicking: a closed pipe (`loisim ... | head`)
+/// ends the command quietly with success (see `main`).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($t)*)?
+    }};
+}
+
+/// `println!` that returns a write error instead of panicking (see `out!`).
+macro_rules! outln {
+    () => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock())?
+    }};
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*)?
+    }};
+}
+
 mod commands;
 
 use clap::{Parser, Subcommand};

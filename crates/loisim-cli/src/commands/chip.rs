@@ -30,11 +30,11 @@ pub fn execute(args: ChipArgs) -> Result<()> {
         ChipCommand::Show { chip, toml } => {
             let c = Chip::load(&chip)?;
             if toml {
-                print!("{}", c.to_toml());
+                out!("{}", c.to_toml());
                 return Ok(());
             }
-            println!("{}: {}", c.name, c.summary);
-            println!(
+            outln!("{}: {}", c.name, c.summary);
+            outln!(
                 "board {} with {} chip(s) of {} cores ({}x{} routers x {} cores): {} cores",
                 c.board.name,
                 c.n_chips(),
@@ -44,7 +44,7 @@ pub fn execute(args: ChipArgs) -> Result<()> {
                 c.mesh.cores_per_router.value,
                 c.n_cores()
             );
-            println!();
+            outln!();
             let entries = c.entries();
             let ranges: std::collections::BTreeMap<String, (f64, [f64; 2], String)> = c
                 .cost_params()
@@ -69,12 +69,12 @@ pub fn execute(args: ChipArgs) -> Result<()> {
                     }
                     None => String::new(),
                 };
-                println!("{field:<w$}  {value:>10} {unit:<6} {range:<22} {source}");
+                outln!("{field:<w$}  {value:>10} {unit:<6} {range:<22} {source}");
             }
             if !ranges.is_empty() {
-                println!("\nplausible ranges of the cost parameters:");
+                outln!("\nplausible ranges of the cost parameters:");
                 for (field, (_, [lo, hi], src)) in &ranges {
-                    println!("{field:<w$}  [{lo}, {hi}]  {src}");
+                    outln!("{field:<w$}  [{lo}, {hi}]  {src}");
                 }
             }
             Ok(())

@@ -44,7 +44,7 @@ pub fn execute(args: GenAudioArgs) -> Result<()> {
         loisim_audio::write_wav(c, &clip.clean, loisim_audio::SAMPLE_RATE)?;
     }
     staging.commit()?;
-    println!(
+    outln!(
         "wrote {} ({:.2} s at 16 kHz, SNR {:.2} dB){}",
         args.output.display(),
         args.seconds,

@@ -97,7 +97,7 @@ pub fn execute(args: GenArgs) -> Result<()> {
             .context("writing the qconfig")?;
     }
     staging.commit()?;
-    println!(
+    outln!(
         "generated {} (H={}, P={}, L={}) -> {} ({} bytes)",
         name,
         g.model.dims.d_model,

@@ -38,7 +38,7 @@ pub fn execute(args: ImportArgs) -> Result<()> {
     }
     let bytes = loisim_model::codec::encode(&model)?;
     loisim::output::write_bytes(&args.output, &bytes).context("writing the model")?;
-    println!(
+    outln!(
         "imported {} (H={}, P={}, L={}) -> {} ({} bytes)",
         model.name,
         model.dims.d_model,

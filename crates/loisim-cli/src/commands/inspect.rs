@@ -136,9 +136,9 @@ pub fn execute(args: InspectArgs) -> Result<()> {
         let netx = loisim::netx::load_netx(&args.model, &args.netx.options()?)?;
         let summary = netx.summary();
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            outln!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
-            print!("{}", summary.text());
+            out!("{}", summary.text());
         }
         return Ok(());
     }
@@ -175,9 +175,9 @@ pub fn execute(args: InspectArgs) -> Result<()> {
             macs_per_token_dense: s.macs_dense,
             macs_per_token_effective: s.macs_effective,
         };
-        println!("{}", serde_json::to_string_pretty(&j)?);
+        outln!("{}", serde_json::to_string_pretty(&j)?);
     } else {
-        print!("{}", report(&model));
+        out!("{}", report(&model));
     }
     Ok(())
 }

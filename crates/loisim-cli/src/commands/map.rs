@@ -45,9 +45,9 @@ pub fn execute(args: MapArgs) -> Result<()> {
         let chip = args.chip.chip()?;
         let report = loisim::netx::map_netx(&netx, &chip, &args.chip.netx_compile_options(&chip))?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            outln!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            print!("{}", report.text());
+            out!("{}", report.text());
         }
         return Ok(());
     }
@@ -61,9 +61,9 @@ pub fn execute(args: MapArgs) -> Result<()> {
     let sim = loisim::Simulation::compile(model, &args.chip.chip()?, &args.chip.compile_options())?;
     let report = sim.map_report(tokens.as_deref())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.text());
+        out!("{}", report.text());
     }
     Ok(())
 }

@@ -87,7 +87,7 @@ pub fn execute(args: PlotArgs) -> Result<()> {
     let files: Vec<PathBuf> = files.iter().map(|f| staging.final_path(f)).collect();
     staging.commit()?;
     for f in files {
-        println!("wrote {}", f.display());
+        outln!("wrote {}", f.display());
     }
     Ok(())
 }

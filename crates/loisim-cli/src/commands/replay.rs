@@ -29,10 +29,10 @@ pub fn execute(args: ReplayArgs) -> Result<()> {
     let chip = args.chip.as_deref().map(loisim::Chip::load).transpose()?;
     let report = activity.replay(chip.as_ref())?;
     if args.json {
-        println!("{}", report.to_json());
+        outln!("{}", report.to_json());
     } else {
         let info = activity.info();
-        println!(
+        outln!(
             "loisim replay: {} recorded on {} (program {:016x}: {} cores, {} flows)",
             args.activity.display(),
             info.chip.name,
@@ -41,8 +41,8 @@ pub fn execute(args: ReplayArgs) -> Result<()> {
             info.flows
         );
         match info.kind {
-            ModelKind::Netx => print!("{}", super::run::netx_text(&report, &[])),
-            _ => print!("{}", super::run::text(&report)),
+            ModelKind::Netx => out!("{}", super::run::netx_text(&report, &[])),
+            _ => out!("{}", super::run::text(&report)),
         }
     }
     Ok(())

@@ -179,9 +179,9 @@ fn execute_netx(args: &RunArgs, path: &std::path::Path) -> Result<()> {
     )?;
     drop(tmp);
     if args.json {
-        println!("{}", run.report.to_json());
+        outln!("{}", run.report.to_json());
     } else {
-        print!(
+        out!(
             "{}{}",
             netx_text(&run.report, &run.output.shape),
             sensitivity_text(&run.report)
@@ -358,9 +358,9 @@ pub fn execute(args: RunArgs) -> Result<()> {
     )?;
     drop(tmp);
     if args.json {
-        println!("{}", run.report.to_json());
+        outln!("{}", run.report.to_json());
     } else {
-        print!("{}{}", text(&run.report), sensitivity_text(&run.report));
+        out!("{}{}", text(&run.report), sensitivity_text(&run.report));
     }
     Ok(())
 }
