@@ -9,6 +9,10 @@
 //! - `io.*_message.energy_pj`: the fall-through dynamic energy per token;
 //! - `static.board_mw`: the pipeline total energy per sample.
 //!
+//! The default model runs once with its activity recorded; every trial of the fit is a replay
+//! of that recording at the trial's costs (`loisim::replay`), and the fitted chip's figures come
+//! from a full run.
+//!
 //! The solve alternates secant steps on the two latency parameters with the exact linear
 //! solves of the two energy parameters until nothing moves, each clamped into the plausible
 //! ranges of the chip description ([`Bounds`]); a parameter left on a bound names a poster
@@ -117,12 +121,17 @@ pub fn measure(chip: &Chip, model: &Model, tokens: &[Vec<i32>]) -> Result<Figure
             None,
         )?
         .report;
-    let ft = r.fall_through.context("no fall-through result")?;
-    let pl = r.pipeline.context("no pipeline result")?;
+    figures(&r, chip)
+}
+
+/// The poster's figures of a report on `chip`.
+fn figures(r: &loisim::Report, chip: &Chip) -> Result<Figures> {
+    let ft = r.fall_through.as_ref().context("no fall-through result")?;
+    let pl = r.pipeline.as_ref().context("no pipeline result")?;
     let io_uj = ft.energy_total_breakdown_uj_per_token.io;
     let e_io_uj = chip.io.input_message.energy_pj.value / 1e6;
     Ok(Figures {
-        targets: CalibrationTargets::poster(Some(&ft), Some(&pl)),
+        targets: CalibrationTargets::poster(Some(ft), Some(pl)),
         ft_latency_us: ft.latency_us_per_token,
         ft_energy_uj: ft.energy_dynamic_uj_per_token,
         ft_throughput: ft.throughput_tokens_per_s,
@@ -133,6 +142,49 @@ pub fn measure(chip: &Chip, model: &Model, tokens: &[Vec<i32>]) -> Result<Figure
         io_msgs_per_token: if e_io_uj > 0.0 { io_uj / e_io_uj } else { 0.0 },
         pl_dynamic_mj: pl.energy_dynamic_mj_per_sample,
     })
+}
+
+/// The default model's run recorded once (an activity file), priced again for every trial of
+/// the fit: every parameter the calibration moves is a cost parameter, so a replay gives the
+/// full run's figures (`loisim::replay`).
+#[derive(Debug)]
+pub struct Recorded {
+    _dir: tempfile::TempDir,
+    activity: loisim::replay::Activity,
+}
+
+impl Recorded {
+    /// Runs the model once on `chip` and records its activity.
+    ///
+    /// # Errors
+    /// The model does not compile or run, or the file cannot be written.
+    pub fn new(chip: &Chip, model: &Model, tokens: &[Vec<i32>]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("poster.act");
+        let sim =
+            loisim::Simulation::compile(model.clone(), chip, &loisim::CompileOptions::default())
+                .context("compiling the default model")?;
+        sim.run(
+            &loisim::Input::Tokens(tokens.to_vec()),
+            &loisim::RunOptions {
+                activity: Some(path.clone()),
+                ..loisim::RunOptions::default()
+            },
+            None,
+        )?;
+        Ok(Self {
+            activity: loisim::replay::Activity::open(&path)?,
+            _dir: dir,
+        })
+    }
+
+    /// The poster's figures on `chip` (a chip of the recording chip's structure).
+    ///
+    /// # Errors
+    /// The chip's structure differs.
+    pub fn measure(&self, chip: &Chip) -> Result<Figures> {
+        figures(&self.activity.replay(Some(chip))?, chip)
+    }
 }
 
 /// One secant solve of `f(x) = target` starting from `x0`, re-measuring each step.
@@ -233,6 +285,8 @@ impl Bounds {
 /// figures it gives.
 pub fn fit(prior: &Chip, model: &Model, tokens: &[Vec<i32>]) -> Result<(Fit, Figures)> {
     let bounds = Bounds::of(prior);
+    let rec = Recorded::new(prior, model, tokens)?;
+    let measure = |chip: &Chip, _: &Model, _: &[Vec<i32>]| rec.measure(chip);
     let mut fit = Fit {
         t_io_ns: prior.io.input_message.latency_ns.value,
         k_lat: 1.0,
@@ -267,7 +321,8 @@ pub fn fit(prior: &Chip, model: &Model, tokens: &[Vec<i32>]) -> Result<(Fit, Fig
             break;
         }
     }
-    let figs = measure(&apply(prior, &fit), model, tokens)?;
+    // The fitted chip's figures from a full run (the trials were replays of one recording).
+    let figs = self::measure(&apply(prior, &fit), model, tokens)?;
     Ok((fit, figs))
 }
 
