@@ -17,6 +17,7 @@
 //! only when the whole run has succeeded ([`output::Staging`]).
 
 pub mod audio;
+pub mod calibration;
 pub mod error;
 pub mod netx;
 pub mod output;
@@ -541,6 +542,7 @@ pub fn run_reference(model: &Model, input: &Input, opts: &RunOptions) -> Result<
         layers: Vec::new(),
         probe_dir: None,
         sensitivity: None,
+        ranges: None,
     };
     let outputs = match input {
         Input::Tokens(tokens) => {

@@ -734,6 +734,7 @@ pub fn run_netx(
         layers,
         probe_dir: opts.probe_dir.as_ref().map(|p| p.display().to_string()),
         sensitivity: None,
+        ranges: None,
     };
     if let Some(r) = recorder {
         r.finish(&report, false)?;

@@ -92,6 +92,9 @@ pub struct Report {
     /// Elasticities of the headline figures to every cost parameter (`run --sensitivity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensitivity: Option<crate::sensitivity::Sensitivity>,
+    /// Calibration-conditioned ranges of the headline figures (`run --ranges`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<crate::calibration::ConditionedRanges>,
 }
 
 /// One layer's activity over a run (netx networks): totals over every step.
@@ -608,6 +611,7 @@ impl Report {
             layers: Vec::new(),
             probe_dir: None,
             sensitivity: None,
+            ranges: None,
         }
     }
 

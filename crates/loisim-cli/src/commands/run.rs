@@ -79,6 +79,11 @@ pub struct RunArgs {
     /// replaying the run's activity): printed, and in the JSON under `sensitivity`.
     #[arg(long)]
     sensitivity: bool,
+    /// Calibration-conditioned ranges of the headline figures: 16 seeded draws of the cost
+    /// parameters the poster leaves open, each refitted to the poster by replay and kept when
+    /// its four figures stay within 10 % (docs/cost-model.md, "Ranges"); about 15 s.
+    #[arg(long)]
+    ranges: bool,
     /// Write the decoder output integers as int32 [tokens, outputs] `.npy`, or, for a `.wav`
     /// input, the denoised audio as `.wav`.
     #[arg(long, value_name = "Y.npy|Y.wav")]
@@ -171,12 +176,7 @@ fn execute_netx(args: &RunArgs, path: &std::path::Path) -> Result<()> {
     let chip = args.chip.chip()?;
     let mut run =
         loisim::netx::run_netx(&netx, &chip, &args.chip.netx_compile_options(&chip), &opts)?;
-    add_sensitivity(
-        &mut run.report,
-        recorded.as_deref(),
-        &chip,
-        args.sensitivity,
-    )?;
+    add_sensitivity(&mut run.report, recorded.as_deref(), &chip, args)?;
     drop(tmp);
     if args.json {
         outln!("{}", run.report.to_json());
@@ -184,8 +184,9 @@ fn execute_netx(args: &RunArgs, path: &std::path::Path) -> Result<()> {
         out!(
             "{}{}",
             netx_text(&run.report, &run.output.shape),
-            sensitivity_text(&run.report)
+            sensitivity_text(&run.report),
         );
+        out!("{}", ranges_text(&run.report));
     }
     Ok(())
 }
@@ -350,17 +351,17 @@ pub fn execute(args: RunArgs) -> Result<()> {
         bar.finish_and_clear();
         run?
     };
-    add_sensitivity(
-        &mut run.report,
-        recorded.as_deref(),
-        &chip,
-        args.sensitivity,
-    )?;
+    add_sensitivity(&mut run.report, recorded.as_deref(), &chip, &args)?;
     drop(tmp);
     if args.json {
         outln!("{}", run.report.to_json());
     } else {
-        out!("{}{}", text(&run.report), sensitivity_text(&run.report));
+        out!(
+            "{}{}{}",
+            text(&run.report),
+            sensitivity_text(&run.report),
+            ranges_text(&run.report)
+        );
     }
     Ok(())
 }
@@ -371,11 +372,13 @@ fn activity_for(
     args: &RunArgs,
     given: Option<PathBuf>,
 ) -> Result<(Option<tempfile::TempDir>, Option<PathBuf>)> {
-    if !args.sensitivity || given.is_some() {
+    if !(args.sensitivity || args.ranges) || given.is_some() {
         return Ok((None, given));
     }
     if args.reference {
-        anyhow::bail!("--sensitivity prices the simulated chip's work; run without --reference");
+        anyhow::bail!(
+            "--sensitivity and --ranges price the simulated chip's work; run without --reference"
+        );
     }
     let dir = tempfile::Builder::new()
         .prefix("loisim-sensitivity-")
@@ -384,18 +387,50 @@ fn activity_for(
     Ok((Some(dir), Some(path)))
 }
 
-/// Adds the elasticities to the report (with `--sensitivity`).
+/// Adds the elasticities (`--sensitivity`) and the conditioned ranges (`--ranges`) to the report.
 fn add_sensitivity(
     report: &mut Report,
     recorded: Option<&std::path::Path>,
     chip: &loisim::Chip,
-    on: bool,
+    args: &RunArgs,
 ) -> Result<()> {
-    if let (true, Some(path)) = (on, recorded) {
-        let activity = loisim::replay::Activity::open(path)?;
+    let Some(path) = recorded else {
+        return Ok(());
+    };
+    if !(args.sensitivity || args.ranges) {
+        return Ok(());
+    }
+    let activity = loisim::replay::Activity::open(path)?;
+    if args.sensitivity {
         report.sensitivity = Some(loisim::sensitivity::sensitivity(&activity, chip)?);
     }
+    if args.ranges {
+        report.ranges = Some(loisim::calibration::conditioned_ranges(
+            &activity,
+            chip,
+            loisim::calibration::RANGE_SAMPLES,
+            loisim::calibration::RANGE_SEED,
+        )?);
+    }
     Ok(())
+}
+
+/// The conditioned ranges as text.
+pub(crate) fn ranges_text(r: &Report) -> String {
+    use std::fmt::Write;
+    let Some(g) = &r.ranges else {
+        return String::new();
+    };
+    let mut out = format!(
+        "\nranges: {} of {} seeded parameter sets reproduce the poster within {:.0} % after refitting:\n",
+        g.samples_accepted,
+        g.samples_drawn,
+        100.0 * g.poster_tolerance
+    );
+    for (k, [lo, hi]) in &g.ranges {
+        let _ = writeln!(out, "  {k:<48} [{lo:.4}, {hi:.4}]");
+    }
+    out
 }
 
 /// The sensitivity table as text: one row per parameter that moves some figure by more than
