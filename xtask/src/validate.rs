@@ -73,6 +73,7 @@ impl Workload {
         c
     }
 
+    /// The run's report, with its calibration-conditioned ranges.
     fn run(&self, root: &Path, chip: &Chip) -> Result<Report> {
         let data = root.join(DATA);
         let opts = NetxOptions {
@@ -85,7 +86,9 @@ impl Workload {
                 .transpose()
                 .map_err(Into::into)
         };
-        let run = loisim::netx::run_netx(
+        let dir = tempfile::tempdir()?;
+        let act = dir.path().join("run.act");
+        let mut run = loisim::netx::run_netx(
             &netx,
             chip,
             &loisim::netx::default_compile_options(chip),
@@ -94,9 +97,16 @@ impl Workload {
                 bias: read(self.bias)?,
                 steps: Some(self.steps),
                 threads: 2,
+                activity: Some(act.clone()),
                 ..NetxRunOptions::default()
             },
         )?;
+        run.report.ranges = Some(loisim::calibration::conditioned_ranges(
+            &loisim::replay::Activity::open(&act)?,
+            chip,
+            loisim::calibration::RANGE_SAMPLES,
+            loisim::calibration::RANGE_SEED,
+        )?);
         Ok(run.report)
     }
 }
@@ -149,27 +159,60 @@ pub fn section(root: &Path) -> Result<String> {
     );
     let _ = writeln!(
         s,
-        "| workload | cores | steps | timestep, mean (us) | timestep, max (us) | dynamic energy per step (uJ) | total energy per step (uJ) | synops per step |\n|---|---|---|---|---|---|---|---|"
+        "| workload | cores | steps | timestep, mean (us) [range] | timestep, max (us) | dynamic energy per step (uJ) [range] | total energy per step (uJ) [range] | synops per step |\n|---|---|---|---|---|---|---|---|"
     );
     let mut commands = String::new();
+    let mut accepted = Vec::new();
     for w in &WORKLOADS {
         let r = w.run(root, &chip)?;
         let p = r.pipeline.as_ref().context("pipeline figures")?;
+        let g = r.ranges.as_ref().context("ranges")?;
+        let range = |k: &str| -> Result<[f64; 2]> {
+            g.ranges
+                .get(k)
+                .copied()
+                .with_context(|| format!("no range of {k}"))
+        };
+        let (t, ed, et) = (
+            range("pipeline.timestep_us_mean_range")?,
+            range("pipeline.energy_dynamic_uj_per_step_range")?,
+            range("pipeline.energy_total_uj_per_step_range")?,
+        );
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.3} | {:.3} | {:.4} | {:.2} | {:.0} |",
+            "| {} | {} | {} | {:.1} [{:.1}, {:.1}] | {:.1} | {:.3} [{:.3}, {:.3}] | {:.1} [{:.1}, {:.1}] | {:.0} |",
             w.name,
             r.cores_used.unwrap_or(0),
             w.steps,
             p.timestep_us_mean,
+            t[0],
+            t[1],
             p.timestep_us_max,
             p.energy_dynamic_uj_per_step.unwrap_or(0.0),
+            ed[0],
+            ed[1],
             p.energy_total_uj_per_step.unwrap_or(0.0),
+            et[0],
+            et[1],
             p.synops_per_step.unwrap_or(0.0)
         );
+        accepted.push(format!(
+            "{}: {} of {}",
+            w.name, g.samples_accepted, g.samples_drawn
+        ));
         let _ = writeln!(commands, "- {}: {}.\n  `{}`", w.name, w.what, w.command());
     }
-    let _ = writeln!(s, "\nWhat each row runs:\n\n{commands}\n{END}");
+    let _ = writeln!(
+        s,
+        "\nThe ranges in brackets are calibration-conditioned (`loisim run --ranges`, \
+         docs/cost-model.md \"Ranges\"): {} seeded sets of the cost parameters the poster \
+         leaves open, each refitted to the poster and kept within {:.0} % of its four figures \
+         (kept: {}).\n",
+        loisim::calibration::RANGE_SAMPLES,
+        100.0 * loisim::calibration::POSTER_TOLERANCE,
+        accepted.join("; ")
+    );
+    let _ = writeln!(s, "What each row runs:\n\n{commands}\n{END}");
     Ok(s)
 }
 

@@ -69,6 +69,12 @@ pub fn headline(r: &Report) -> Vec<(String, f64)> {
             "pipeline.energy_total_mj_per_sample".into(),
             p.energy_total_mj_per_sample,
         ));
+        if let Some(e) = p.energy_dynamic_uj_per_step {
+            v.push(("pipeline.energy_dynamic_uj_per_step".into(), e));
+        }
+        if let Some(e) = p.energy_total_uj_per_step {
+            v.push(("pipeline.energy_total_uj_per_step".into(), e));
+        }
     }
     v
 }
