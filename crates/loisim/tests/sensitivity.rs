@@ -84,3 +84,63 @@ fn elasticities_satisfy_eulers_identity_and_name_the_static_power() {
         0.0
     );
 }
+
+/// Every figure moves monotonically with every cost parameter, in the parameter's direction:
+/// latencies, energies, barrier and static powers raise or keep every figure; bandwidths lower
+/// or keep it. Checked at seeded random points of the plausible box (every parameter drawn
+/// log-uniformly inside its range), each parameter raised by 10 %.
+#[test]
+fn every_figure_moves_monotonically_in_each_parameters_direction() {
+    let chip = Chip::default_chip();
+    let model = loisim::load_model(&models().join("s5-sparse-0.25x.bin")).expect("model");
+    let mut tokens =
+        loisim::read_tokens(&models().join("default-input.npy"), &model).expect("tokens");
+    tokens.truncate(60);
+    let sim = Simulation::compile(model, &chip, &CompileOptions::default()).expect("compile");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("run.act");
+    let opts = RunOptions {
+        activity: Some(path.clone()),
+        ..RunOptions::default()
+    };
+    sim.run(&Input::Tokens(tokens), &opts, None).expect("run");
+    let act = Activity::open(&path).expect("activity");
+    let names: Vec<(String, [f64; 2])> = chip
+        .cost_params()
+        .into_iter()
+        .map(|(f, p, _)| (f, p.range.expect("a range")))
+        .collect();
+    let mut state = 0x1234_5678_u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for point in 0..4 {
+        let mut c = chip.clone();
+        for (f, [lo, hi]) in &names {
+            let u = next();
+            c.cost_param_mut(f).expect("param").value = if *lo > 0.0 {
+                (lo.ln() + u * (hi.ln() - lo.ln())).exp()
+            } else {
+                lo + u * (hi - lo)
+            };
+        }
+        let base = loisim::sensitivity::headline(&act.replay(Some(&c)).expect("replay"));
+        for (f, _) in &names {
+            let mut up = c.clone();
+            up.cost_param_mut(f).expect("param").value *= 1.1;
+            let moved = loisim::sensitivity::headline(&act.replay(Some(&up)).expect("replay"));
+            let falls = f.ends_with("_bits_per_ns");
+            for ((k, b), (_, m)) in base.iter().zip(&moved) {
+                let ok = if falls {
+                    *m <= b * (1.0 + 1e-12)
+                } else {
+                    *m >= b * (1.0 - 1e-12)
+                };
+                assert!(ok, "point {point}: raising {f} moved {k} from {b} to {m}");
+            }
+        }
+    }
+}
