@@ -1,22 +1,6 @@
-//! Calibration of the `loihi2` cost model against the poster's four Loihi 2 measurements.
-//!
-//! Four parameters are fitted, each mainly governing one figure (docs/cost-model.md explains
-//! the reading of every figure):
-//! - `io.*_message.latency_ns` (host message cost): the pipeline timestep, hence the pipeline
-//!   latency per sample, which the host's injection of 257 inputs per token bounds;
-//! - a common scale `k` on the neurocore operation latencies (priors from Loihi 1 figures and
-//!   the Loihi 2 brief's speed-ups): the fall-through latency per token;
-//! - `io.*_message.energy_pj`: the fall-through dynamic energy per token;
-//! - `static.board_mw`: the pipeline total energy per sample.
-//!
-//! The default model runs once with its activity recorded; every trial of the fit is a replay
-//! of that recording at the trial's costs (`loisim::replay`), and the fitted chip's figures come
-//! from a full run.
-//!
-//! The solve alternates secant steps on the two latency parameters with the exact linear
-//! solves of the two energy parameters until nothing moves, each clamped into the plausible
-//! ranges of the chip description ([`Bounds`]); a parameter left on a bound names a poster
-//! figure the model cannot meet inside the ranges.
+//! Calibration of the `loihi2` cost model against the poster's four Loihi 2 measurements: the
+//! fit itself is `loisim::calibration` (four parameters, reading B of docs/cost-model.md §8.3,
+//! inside the plausible ranges); this module writes its results into the fit file and the docs.
 
 pub use loisim::calibration::*;
 use loisim_arch::Chip;
@@ -33,7 +17,7 @@ pub fn fit_toml(prior: &Chip, fit: &Fit, figs: &Figures) -> String {
     );
     s.push_str("# docs/cost-model.md.\n");
     s.push_str(&format!(
-        "# Residuals: fall-through {:.2} us/token ({:+.2}%), {:.3} uJ/token dynamic ({:+.2}%); pipeline {:.3} ms/sample ({:+.2}%), {:.2} mJ/sample ({:+.2}%).\n\n",
+        "# Residuals: fall-through {:.2} us/token ({:+.2}%), {:.3} uJ/token total on the chip rails ({:+.2}%); pipeline {:.3} ms/sample ({:+.2}%), {:.2} mJ/sample total of the whole board ({:+.2}%).\n",
         figs.ft_latency_us,
         100.0 * (figs.ft_latency_us / TARGET_FT_LATENCY_US - 1.0),
         figs.ft_energy_uj,
@@ -43,6 +27,15 @@ pub fn fit_toml(prior: &Chip, fit: &Fit, figs: &Figures) -> String {
         figs.pl_energy_mj,
         100.0 * (figs.pl_energy_mj / TARGET_PL_ENERGY_MJ - 1.0),
     ));
+    let on_bounds = Bounds::of(prior).at_bounds(fit);
+    if on_bounds.is_empty() {
+        s.push_str("# Every fitted parameter lies strictly inside its plausible range.\n\n");
+    } else {
+        s.push_str(&format!(
+            "# On the bound of its plausible range (the figure it governs keeps the residual above): {}.\n\n",
+            on_bounds.join(", ")
+        ));
+    }
     s.push_str("[ops]\n");
     let mut prior_mut = prior.clone();
     for op in CORE_OPS {
@@ -56,18 +49,26 @@ pub fn fit_toml(prior: &Chip, fit: &Fit, figs: &Figures) -> String {
         ));
     }
     s.push_str("\n[io]\n");
-    for (name, what) in [
-        ("input_message", "injecting one input message"),
-        ("output_message", "extracting one output message"),
-    ] {
-        s.push_str(&format!(
-            "{name} = {{ latency_ns = {{ value = {:.4}, source = \"fitted: host {what}; the pipeline timestep is bounded by the host injecting each token, fitted to the poster's pipeline latency (60.58 ms/sample)\" }}, energy_pj = {{ value = {:.1}, source = \"fitted: host {what}; fitted to the poster's fall-through dynamic energy (13 uJ/token) after the neurocore energies\" }} }}\n",
-            fit.t_io_ns, fit.e_io_pj
-        ));
-    }
-    s.push_str("\n[static]\n");
     s.push_str(&format!(
-        "board_mw = {{ value = {:.1}, source = \"fitted: board static power (embedded processors, I/O, board) fitted to the poster's pipeline energy (185.8 mJ/sample); Nesbit et al. measured 1.78 W on an Oheo Gulch board\" }}\n",
+        "sequencer_message = {{ latency_ns = {{ value = {:.4}, source = \"fitted: the on-chip sequencer's time per input message; the pipeline timestep is bounded by the sequencing of each token's inputs, fitted to the poster's pipeline latency (60.58 ms/sample)\" }} }}\n",
+        fit.t_seq_ns
+    ));
+    s.push_str("\n[static]\n");
+    for f in CHIP_STATICS {
+        let p = prior.cost_params().into_iter().find(|(g, _, _)| g == f);
+        if let Some((_, p, _)) = p {
+            let name = f.trim_start_matches("static.");
+            s.push_str(&format!(
+                "{name} = {{ value = {:.2}, source = \"fitted: prior {} mW ({}) x {:.4}, the common scale of chip-rail static powers fitted to the poster's fall-through energy (13 uJ/token, total on the chip rails)\" }}\n",
+                p.value * fit.s_static,
+                p.value,
+                p.source.replace('"', "'"),
+                fit.s_static
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "board_mw = {{ value = {:.1}, source = \"fitted: static power the board adds to the chip rails (FPGA, embedded host), fitted to the poster's pipeline energy (185.8 mJ/sample, total of the whole board) inside its plausible range; Nesbit et al. measured 1.78 W on an Oheo Gulch board\" }}\n",
         fit.board_mw
     ));
     s
@@ -90,7 +91,7 @@ pub fn doc_table(prior: &Chip, fitted: &Chip, fit_file: &str) -> String {
             f / p
         ));
     };
-    let pairs: [(&str, &loisim_arch::OpCost, &loisim_arch::OpCost); 9] = [
+    let pairs: [(&str, &loisim_arch::OpCost, &loisim_arch::OpCost); 8] = [
         (
             "ops.message_in",
             &prior.ops.message_in,
@@ -119,14 +120,9 @@ pub fn doc_table(prior: &Chip, fitted: &Chip, fit_file: &str) -> String {
         ),
         ("ops.spike_out", &prior.ops.spike_out, &fitted.ops.spike_out),
         (
-            "io.input_message",
-            &prior.io.input_message,
-            &fitted.io.input_message,
-        ),
-        (
-            "io.output_message",
-            &prior.io.output_message,
-            &fitted.io.output_message,
+            "io.sequencer_message",
+            &prior.io.sequencer_message,
+            &fitted.io.sequencer_message,
         ),
     ];
     for (name, p, f) in pairs {
@@ -137,26 +133,21 @@ pub fn doc_table(prior: &Chip, fitted: &Chip, fit_file: &str) -> String {
             f.latency_ns.value,
         );
     }
-    row(
-        "io.input_message.energy_pj",
-        "pJ",
-        prior.io.input_message.energy_pj.value,
-        fitted.io.input_message.energy_pj.value,
-    );
-    row(
-        "io.output_message.energy_pj",
-        "pJ",
-        prior.io.output_message.energy_pj.value,
-        fitted.io.output_message.energy_pj.value,
-    );
-    row(
-        "static.board_mw",
-        "mW",
-        prior.static_power.board_mw.value,
-        fitted.static_power.board_mw.value,
-    );
+    let (ps, fs) = (&prior.static_power, &fitted.static_power);
+    for (name, p, f) in [
+        ("static.vdd_mw", &ps.vdd_mw, &fs.vdd_mw),
+        ("static.vdd_m_mw", &ps.vdd_m_mw, &fs.vdd_m_mw),
+        ("static.vdd_io_mw", &ps.vdd_io_mw, &fs.vdd_io_mw),
+        ("static.board_mw", &ps.board_mw, &fs.board_mw),
+    ] {
+        row(name, "mW", p.value, f.value);
+    }
     s.push('\n');
-    for line in fit_file.lines().filter(|l| l.starts_with("# Residuals:")) {
+    for line in fit_file.lines().filter(|l| {
+        l.starts_with("# Residuals:")
+            || l.starts_with("# On the bound")
+            || l.starts_with("# Every fitted")
+    }) {
         s.push_str(line.trim_start_matches("# "));
         s.push('\n');
     }
@@ -193,21 +184,21 @@ mod tests {
             "the priors sit inside"
         );
         let wild = Fit {
-            t_io_ns: 1e9,
+            t_seq_ns: 1e9,
             k_lat: 0.0,
-            e_io_pj: -5.0,
+            s_static: -5.0,
             board_mw: 1e7,
         };
         let c = b.clamp(&wild);
-        assert_eq!(c.t_io_ns, b.t_io_ns[1]);
+        assert_eq!(c.t_seq_ns, b.t_seq_ns[1]);
         assert_eq!(c.k_lat, b.k_lat[0]);
-        assert_eq!(c.e_io_pj, b.e_io_pj[0]);
+        assert_eq!(c.s_static, b.s_static[0]);
         assert_eq!(c.board_mw, b.board_mw[1]);
         assert_eq!(b.at_bounds(&c).len(), 4);
         let inside = Fit {
-            t_io_ns: 21.0,
-            k_lat: 1.5,
-            e_io_pj: 11_000.0,
+            t_seq_ns: 21.0,
+            k_lat: 1.3,
+            s_static: 1.0,
             board_mw: 2_000.0,
         };
         assert_eq!(b.clamp(&inside), inside);

@@ -104,8 +104,8 @@ fn calibrate(write: bool) -> Result<()> {
         tokens.len()
     );
     println!(
-        "  host message latency      {:>10.3} ns   (prior {} ns)",
-        fit.t_io_ns, prior.io.input_message.latency_ns.value
+        "  sequencer message latency {:>10.3} ns   (prior {} ns)",
+        fit.t_seq_ns, prior.io.sequencer_message.latency_ns.value
     );
     println!(
         "  neurocore latency scale   {:>10.4}      (applied to the priors of ops.*.latency_ns)",
@@ -127,21 +127,23 @@ fn calibrate(write: bool) -> Result<()> {
         );
     }
     println!(
-        "  host message energy       {:>10.1} pJ   (prior {} pJ)",
-        fit.e_io_pj, prior.io.input_message.energy_pj.value
+        "  chip-rail static scale    {:>10.4}      ({:.1} mW on the chip rails; prior {} mW)",
+        fit.s_static,
+        prior.static_power.chip_mw() * fit.s_static,
+        prior.static_power.chip_mw()
     );
     println!(
-        "  board static power        {:>10.1} mW   (prior {} mW; chip {} mW)",
-        fit.board_mw, prior.static_power.board_mw.value, prior.static_power.chip_mw.value
+        "  board static power        {:>10.1} mW   (prior {} mW)",
+        fit.board_mw, prior.static_power.board_mw.value
     );
     println!();
     println!(
-        "  {:<40} {:>12} {:>12} {:>9}",
+        "  {:<50} {:>12} {:>12} {:>9}",
         "figure", "loisim", "poster", "residual"
     );
     for r in &figs.targets.rows {
         println!(
-            "  {:<40} {:>12.3} {:>12.3} {:>+8.2}%{}",
+            "  {:<50} {:>12.3} {:>12.3} {:>+8.2}%{}",
             r.figure,
             r.loisim,
             r.target,

@@ -179,20 +179,94 @@ pub struct Io {
     pub router_x: Sourced<u32>,
     /// Router (y).
     pub router_y: Sourced<u32>,
-    /// Injecting one input message.
+    /// Who sends the inputs: the chip's on-chip sequencer or the host.
+    pub inputs: Sourced<InputSource>,
+    /// The on-chip sequencer sending one input message (inputs held on chip, sequenced by the
+    /// chip's embedded processors; priced on VDD-IO).
+    pub sequencer_message: OpCost,
+    /// The host injecting one input message (when `inputs` is `host`).
     pub input_message: OpCost,
-    /// Extracting one output message.
+    /// The host extracting one output message.
     pub output_message: OpCost,
 }
 
-/// Static (leakage and always-on) power.
+/// Who sends a network's inputs into the mesh.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputSource {
+    /// The chip's own sequencer streams inputs held on chip ("on-chip IO sequencing").
+    #[default]
+    Sequencer,
+    /// The host (embedded processor / board) injects every input message.
+    Host,
+}
+
+impl std::fmt::Display for InputSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sequencer => "sequencer",
+            Self::Host => "host",
+        })
+    }
+}
+
+/// How a multi-chip board's static power is attributed to a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StaticRule {
+    /// Every chip's static power and the whole board's.
+    #[default]
+    WholeBoard,
+    /// Intel's notebooks' rule: the board's static power divided by its chips, counted for the
+    /// chips the run uses; unused chips' static power subtracted.
+    UsedChips,
+}
+
+impl std::fmt::Display for StaticRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::WholeBoard => "whole-board",
+            Self::UsedChips => "used-chips",
+        })
+    }
+}
+
+/// Static (leakage and always-on) power, per power domain.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticPower {
-    /// Per chip (neurocores, routers), mW.
-    pub chip_mw: Sourced<f64>,
-    /// Per board (embedded processors, I/O, board logic), mW.
+    /// Per chip, on the neurocore-logic rail (VDD), mW.
+    pub vdd_mw: Sourced<f64>,
+    /// Per chip, on the memory rail (VDD-M), mW.
+    pub vdd_m_mw: Sourced<f64>,
+    /// Per chip, on the chip-I/O rail (VDD-IO), mW.
+    pub vdd_io_mw: Sourced<f64>,
+    /// Per board, what the chip rails do not include (FPGA, embedded host, board logic), mW.
     pub board_mw: Sourced<f64>,
+    /// How a multi-chip board's static power is attributed to a run.
+    pub rule: Sourced<StaticRule>,
+}
+
+impl StaticPower {
+    /// Chip-rail static power of one chip (all three rails), mW.
+    #[must_use]
+    pub fn chip_mw(&self) -> f64 {
+        self.vdd_mw.value + self.vdd_m_mw.value + self.vdd_io_mw.value
+    }
+}
+
+/// How dynamic energy divides between the power domains where a term's split is not known:
+/// shares, each on VDD-M or VDD-IO, the rest on VDD or the board (estimates with ranges).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerSplit {
+    /// Share of a neuron update's or idle check's energy on VDD-M (state read and write); the
+    /// rest on VDD. Instructions are VDD.
+    pub neuron_state_vdd_m_share: Sourced<f64>,
+    /// Share of an axon lookup's energy (message in, spike out) on VDD-M; the rest on VDD.
+    pub axon_lookup_vdd_m_share: Sourced<f64>,
+    /// Share of a host message's energy on the chip's VDD-IO; the rest on the board.
+    pub host_message_vdd_io_share: Sourced<f64>,
 }
 
 /// A complete chip and board description.
@@ -222,6 +296,8 @@ pub struct Chip {
     /// Static power.
     #[serde(rename = "static")]
     pub static_power: StaticPower,
+    /// How dynamic energy divides between power domains.
+    pub power: PowerSplit,
 }
 
 /// Why a chip description could not be loaded.
@@ -671,7 +747,9 @@ impl Chip {
                 "barrier.energy_pj_per_tile",
                 self.barrier.energy_pj_per_tile.value,
             ),
-            ("static.chip_mw", self.static_power.chip_mw.value),
+            ("static.vdd_mw", self.static_power.vdd_mw.value),
+            ("static.vdd_m_mw", self.static_power.vdd_m_mw.value),
+            ("static.vdd_io_mw", self.static_power.vdd_io_mw.value),
             ("static.board_mw", self.static_power.board_mw.value),
         ];
         for (f, v) in nonneg {
@@ -680,6 +758,22 @@ impl Chip {
                     f,
                     v.to_string(),
                     "must be a finite non-negative number",
+                ));
+            }
+        }
+        for (f, v) in self.shares() {
+            if !(0.0..=1.0).contains(&v.value) {
+                return Err(bad(
+                    &f,
+                    v.value.to_string(),
+                    "is a share and must be in 0..=1",
+                ));
+            }
+            if v.range.is_some_and(|[_, hi]| hi > 1.0) {
+                return Err(bad(
+                    &format!("{f}.range"),
+                    format!("{:?}", v.range),
+                    "is a share's range and must lie in 0..=1",
                 ));
             }
         }
@@ -765,14 +859,43 @@ impl Chip {
                 &self.barrier.energy_pj_per_tile,
                 "pJ",
             ),
-            ("static.chip_mw".into(), &self.static_power.chip_mw, "mW"),
+            ("static.vdd_mw".into(), &self.static_power.vdd_mw, "mW"),
+            ("static.vdd_m_mw".into(), &self.static_power.vdd_m_mw, "mW"),
+            (
+                "static.vdd_io_mw".into(),
+                &self.static_power.vdd_io_mw,
+                "mW",
+            ),
             ("static.board_mw".into(), &self.static_power.board_mw, "mW"),
         ];
         for (name, c) in self.op_costs() {
             v.push((format!("{name}.latency_ns"), &c.latency_ns, "ns"));
             v.push((format!("{name}.energy_pj"), &c.energy_pj, "pJ"));
         }
+        for (f, p) in self.shares() {
+            v.push((f, p, "share"));
+        }
         v
+    }
+
+    /// The domain-split parameters (shares in 0..=1) with their field paths: they move energy
+    /// between power domains and leave every total unchanged.
+    pub fn shares(&self) -> Vec<(String, &Sourced<f64>)> {
+        let p = &self.power;
+        vec![
+            (
+                "power.neuron_state_vdd_m_share".into(),
+                &p.neuron_state_vdd_m_share,
+            ),
+            (
+                "power.axon_lookup_vdd_m_share".into(),
+                &p.axon_lookup_vdd_m_share,
+            ),
+            (
+                "power.host_message_vdd_io_share".into(),
+                &p.host_message_vdd_io_share,
+            ),
+        ]
     }
 
     /// The cost parameter named `field` (a path of [`Chip::cost_params`]), to change it.
@@ -793,8 +916,13 @@ impl Chip {
             "barrier.per_tile_ns" => Some(&mut self.barrier.per_tile_ns),
             "barrier.per_chip_ns" => Some(&mut self.barrier.per_chip_ns),
             "barrier.energy_pj_per_tile" => Some(&mut self.barrier.energy_pj_per_tile),
-            "static.chip_mw" => Some(&mut self.static_power.chip_mw),
+            "static.vdd_mw" => Some(&mut self.static_power.vdd_mw),
+            "static.vdd_m_mw" => Some(&mut self.static_power.vdd_m_mw),
+            "static.vdd_io_mw" => Some(&mut self.static_power.vdd_io_mw),
             "static.board_mw" => Some(&mut self.static_power.board_mw),
+            "power.neuron_state_vdd_m_share" => Some(&mut self.power.neuron_state_vdd_m_share),
+            "power.axon_lookup_vdd_m_share" => Some(&mut self.power.axon_lookup_vdd_m_share),
+            "power.host_message_vdd_io_share" => Some(&mut self.power.host_message_vdd_io_share),
             _ => {
                 let (name, what) = field.rsplit_once('.')?;
                 let c = match name {
@@ -808,6 +936,7 @@ impl Chip {
                     "ops.neuron_instruction" => &mut self.ops.neuron_instruction,
                     "ops.neuron_idle" => &mut self.ops.neuron_idle,
                     "ops.spike_out" => &mut self.ops.spike_out,
+                    "io.sequencer_message" => &mut self.io.sequencer_message,
                     "io.input_message" => &mut self.io.input_message,
                     "io.output_message" => &mut self.io.output_message,
                     _ => return None,
@@ -828,6 +957,15 @@ impl Chip {
             .collect()
     }
 
+    /// The cost of sending one input message: the on-chip sequencer's or the host's, as
+    /// `io.inputs` says.
+    pub fn input_cost(&self) -> &OpCost {
+        match self.io.inputs.value {
+            InputSource::Sequencer => &self.io.sequencer_message,
+            InputSource::Host => &self.io.input_message,
+        }
+    }
+
     /// Every operation cost with its field path.
     pub fn op_costs(&self) -> Vec<(&'static str, &OpCost)> {
         vec![
@@ -841,6 +979,7 @@ impl Chip {
             ("ops.neuron_instruction", &self.ops.neuron_instruction),
             ("ops.neuron_idle", &self.ops.neuron_idle),
             ("ops.spike_out", &self.ops.spike_out),
+            ("io.sequencer_message", &self.io.sequencer_message),
             ("io.input_message", &self.io.input_message),
             ("io.output_message", &self.io.output_message),
         ]
@@ -911,8 +1050,25 @@ impl Chip {
             &self.barrier.energy_pj_per_tile,
             "pJ",
         );
-        f("static.chip_mw", &self.static_power.chip_mw, "mW");
+        f("static.vdd_mw", &self.static_power.vdd_mw, "mW");
+        f("static.vdd_m_mw", &self.static_power.vdd_m_mw, "mW");
+        f("static.vdd_io_mw", &self.static_power.vdd_io_mw, "mW");
         f("static.board_mw", &self.static_power.board_mw, "mW");
+        for (field, p) in self.shares() {
+            f(&field, p, "");
+        }
+        v.push((
+            "io.inputs".into(),
+            self.io.inputs.value.to_string(),
+            "",
+            self.io.inputs.source.clone(),
+        ));
+        v.push((
+            "static.rule".into(),
+            self.static_power.rule.value.to_string(),
+            "",
+            self.static_power.rule.source.clone(),
+        ));
         for (name, c) in self.op_costs() {
             v.push((
                 format!("{name}.latency_ns"),
@@ -1073,10 +1229,22 @@ mod tests {
             ("range = [1.0, 2.0]", "needs its source"),
         ] {
             let text = format!(
-                "extends = \"loihi2\"\nname = \"x\"\n[static]\nchip_mw = {{ value = 1.0, source = \"t\", {range} }}\n"
+                "extends = \"loihi2\"\nname = \"x\"\n[static]\nvdd_mw = {{ value = 1.0, source = \"t\", {range} }}\n"
             );
             let e = Chip::from_toml(&text, "x.toml").unwrap_err();
             assert!(e.to_string().contains(says), "{range}: {e}");
+        }
+        // A domain share is a fraction.
+        for share in [
+            "value = 1.5, source = \"t\"",
+            "value = 0.5, source = \"t\", range = [0.2, 1.2], range_source = \"t\"",
+        ] {
+            let text = format!(
+                "extends = \"loihi2\"\n[power]\nneuron_state_vdd_m_share = {{ {share} }}\n"
+            );
+            let e = Chip::from_toml(&text, "x.toml").unwrap_err().to_string();
+            assert!(e.contains("power.neuron_state_vdd_m_share"), "{e}");
+            assert!(e.contains("share"), "{e}");
         }
     }
 

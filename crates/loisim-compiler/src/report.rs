@@ -224,10 +224,13 @@ impl MapReport {
             format!("link ({},{})->({},{})", l.from.0, l.from.1, l.to.0, l.to.1)
         });
         push_max(
-            "host input messages",
+            match chip.io.inputs.value {
+                loisim_arch::InputSource::Sequencer => "sequencer input messages",
+                loisim_arch::InputSource::Host => "host input messages",
+            },
             &[host_in],
-            chip.io.input_message.latency_ns.value,
-            &|_| "host".into(),
+            chip.input_cost().latency_ns.value,
+            &|_| "io".into(),
         );
         push_max(
             "host output messages",

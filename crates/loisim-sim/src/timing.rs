@@ -36,54 +36,184 @@ use loisim_compiler::layout::{Axis, Endpoint, Link, LinkId};
 use loisim_compiler::program::Program;
 use serde::{Deserialize, Serialize};
 
-/// Energy by component, pJ.
+/// Energy of a timestep or a run, pJ: by component (what did the work) and by power domain
+/// (which rail or part of the board paid for it).
+///
+/// Domains are those of Intel's Lava profiler: VDD (neurocore logic), VDD-M (memories),
+/// VDD-IO (chip I/O, the on-chip sequencer), plus `board`: what a whole-board measurement adds
+/// to the chip rails (FPGA, embedded host). Two bases: **chip** (the three rails, what the
+/// profiler measures; the default of every headline figure) and **board** (chip rails plus
+/// board). Components map onto domains by the chip's [`loisim_arch::PowerSplit`] shares; the
+/// domain fields are filled by [`EnergyBreakdown::assign_domains`] and, like every field, add
+/// up over timesteps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EnergyBreakdown {
-    /// Messages in, synaptic-memory reads, synaptic operations.
-    pub synaptic_pj: f64,
-    /// Neuron updates, program instructions, idle neuron checks.
-    pub neuron_pj: f64,
-    /// Messages out, hops, chip-to-chip links.
+    /// Messages in: axon-map lookups at the receiving core.
+    pub axon_in_pj: f64,
+    /// Synaptic-memory word reads.
+    pub synmem_pj: f64,
+    /// Synaptic operations (the multiply-accumulate logic).
+    pub synop_pj: f64,
+    /// Neuron state: active updates and idle checks.
+    pub neuron_state_pj: f64,
+    /// Neuron-program instructions.
+    pub neuron_instr_pj: f64,
+    /// Messages out: output-axon lookups.
+    pub spike_out_pj: f64,
+    /// Router hops on chip.
     pub noc_pj: f64,
-    /// Host injection of inputs and extraction of outputs.
-    pub io_pj: f64,
+    /// Chip-to-chip links.
+    pub link_pj: f64,
+    /// The on-chip sequencer sending inputs.
+    pub sequencer_pj: f64,
+    /// Host messages: inputs the host injects, outputs it extracts.
+    pub host_pj: f64,
     /// Barrier synchronisation.
     pub barrier_pj: f64,
-    /// Static power over the time.
-    pub static_pj: f64,
+    /// Dynamic energy on VDD.
+    pub dynamic_vdd_pj: f64,
+    /// Dynamic energy on VDD-M.
+    pub dynamic_vdd_m_pj: f64,
+    /// Dynamic energy on VDD-IO.
+    pub dynamic_vdd_io_pj: f64,
+    /// Dynamic energy the board adds (its share of host messages).
+    pub dynamic_board_pj: f64,
+    /// Static energy on VDD.
+    pub static_vdd_pj: f64,
+    /// Static energy on VDD-M.
+    pub static_vdd_m_pj: f64,
+    /// Static energy on VDD-IO.
+    pub static_vdd_io_pj: f64,
+    /// Static energy the board adds.
+    pub static_board_pj: f64,
+}
+
+/// The domain shares of [`loisim_arch::PowerSplit`], as numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DomainShares {
+    /// Share of neuron-state energy on VDD-M.
+    pub neuron_state_vdd_m: f64,
+    /// Share of axon-lookup energy (message in, spike out) on VDD-M.
+    pub axon_lookup_vdd_m: f64,
+    /// Share of host-message energy on VDD-IO.
+    pub host_message_vdd_io: f64,
+}
+
+impl DomainShares {
+    /// The shares of `chip`.
+    pub fn of(chip: &Chip) -> Self {
+        let p = &chip.power;
+        Self {
+            neuron_state_vdd_m: p.neuron_state_vdd_m_share.value,
+            axon_lookup_vdd_m: p.axon_lookup_vdd_m_share.value,
+            host_message_vdd_io: p.host_message_vdd_io_share.value,
+        }
+    }
 }
 
 impl EnergyBreakdown {
-    /// Dynamic energy (everything but static).
-    pub fn dynamic_pj(&self) -> f64 {
-        self.synaptic_pj + self.neuron_pj + self.noc_pj + self.io_pj + self.barrier_pj
+    /// Sets the dynamic domain fields from the components.
+    pub fn assign_domains(&mut self, s: &DomainShares) {
+        let axon = self.axon_in_pj + self.spike_out_pj;
+        self.dynamic_vdd_m_pj = self.synmem_pj
+            + s.neuron_state_vdd_m * self.neuron_state_pj
+            + s.axon_lookup_vdd_m * axon;
+        self.dynamic_vdd_pj = self.synop_pj
+            + self.neuron_instr_pj
+            + (1.0 - s.neuron_state_vdd_m) * self.neuron_state_pj
+            + (1.0 - s.axon_lookup_vdd_m) * axon
+            + self.noc_pj
+            + self.barrier_pj;
+        self.dynamic_vdd_io_pj =
+            self.link_pj + self.sequencer_pj + s.host_message_vdd_io * self.host_pj;
+        self.dynamic_board_pj = (1.0 - s.host_message_vdd_io) * self.host_pj;
     }
 
-    /// Total energy.
+    /// Dynamic energy on the chip rails (the default basis).
+    pub fn dynamic_pj(&self) -> f64 {
+        self.dynamic_vdd_pj + self.dynamic_vdd_m_pj + self.dynamic_vdd_io_pj
+    }
+
+    /// Static energy on the chip rails.
+    pub fn static_pj(&self) -> f64 {
+        self.static_vdd_pj + self.static_vdd_m_pj + self.static_vdd_io_pj
+    }
+
+    /// Total energy on the chip rails (the default basis).
     pub fn total_pj(&self) -> f64 {
-        self.dynamic_pj() + self.static_pj
+        self.dynamic_pj() + self.static_pj()
+    }
+
+    /// Dynamic energy of the whole board (chip rails and board).
+    pub fn dynamic_board_basis_pj(&self) -> f64 {
+        self.dynamic_pj() + self.dynamic_board_pj
+    }
+
+    /// Static energy of the whole board.
+    pub fn static_board_basis_pj(&self) -> f64 {
+        self.static_pj() + self.static_board_pj
+    }
+
+    /// Total energy of the whole board.
+    pub fn total_board_basis_pj(&self) -> f64 {
+        self.dynamic_board_basis_pj() + self.static_board_basis_pj()
+    }
+
+    /// Sum of the components (equals [`EnergyBreakdown::dynamic_board_basis_pj`] once the
+    /// domains are assigned).
+    pub fn components_pj(&self) -> f64 {
+        self.axon_in_pj
+            + self.synmem_pj
+            + self.synop_pj
+            + self.neuron_state_pj
+            + self.neuron_instr_pj
+            + self.spike_out_pj
+            + self.noc_pj
+            + self.link_pj
+            + self.sequencer_pj
+            + self.host_pj
+            + self.barrier_pj
+    }
+
+    fn fields_mut(&mut self) -> [&mut f64; 19] {
+        [
+            &mut self.axon_in_pj,
+            &mut self.synmem_pj,
+            &mut self.synop_pj,
+            &mut self.neuron_state_pj,
+            &mut self.neuron_instr_pj,
+            &mut self.spike_out_pj,
+            &mut self.noc_pj,
+            &mut self.link_pj,
+            &mut self.sequencer_pj,
+            &mut self.host_pj,
+            &mut self.barrier_pj,
+            &mut self.dynamic_vdd_pj,
+            &mut self.dynamic_vdd_m_pj,
+            &mut self.dynamic_vdd_io_pj,
+            &mut self.dynamic_board_pj,
+            &mut self.static_vdd_pj,
+            &mut self.static_vdd_m_pj,
+            &mut self.static_vdd_io_pj,
+            &mut self.static_board_pj,
+        ]
     }
 
     /// Component-wise sum.
     pub fn add(&mut self, o: &EnergyBreakdown) {
-        self.synaptic_pj += o.synaptic_pj;
-        self.neuron_pj += o.neuron_pj;
-        self.noc_pj += o.noc_pj;
-        self.io_pj += o.io_pj;
-        self.barrier_pj += o.barrier_pj;
-        self.static_pj += o.static_pj;
+        let mut o = *o;
+        for (a, b) in self.fields_mut().into_iter().zip(o.fields_mut()) {
+            *a += *b;
+        }
     }
 
     /// Scaled copy.
     pub fn scaled(&self, k: f64) -> Self {
-        Self {
-            synaptic_pj: self.synaptic_pj * k,
-            neuron_pj: self.neuron_pj * k,
-            noc_pj: self.noc_pj * k,
-            io_pj: self.io_pj * k,
-            barrier_pj: self.barrier_pj * k,
-            static_pj: self.static_pj * k,
+        let mut e = *self;
+        for a in e.fields_mut() {
+            *a *= k;
         }
+        e
     }
 }
 
@@ -191,7 +321,10 @@ struct FlowRt {
     stage: u32,
     links: Vec<u32>,
     latency_ns: f64,
+    /// Energy of the on-chip hops of one message.
     hop_energy_pj: f64,
+    /// Energy of the chip-to-chip links of one message.
+    link_energy_pj: f64,
 }
 
 /// Static timing data of a program on its chip.
@@ -201,7 +334,10 @@ pub struct TimingModel {
     core_stage: Vec<u32>,
     core_neurons: Vec<u64>,
     core_upd_ns: Vec<f64>,
+    /// Neuron-state energy of an update of all the core's neurons.
     core_upd_pj: Vec<f64>,
+    /// Instruction energy of an update of all the core's neurons.
+    core_instr_pj: Vec<f64>,
     core_first_ns: Vec<f64>,
     core_idle_ns: Vec<f64>,
     core_idle_pj: Vec<f64>,
@@ -217,7 +353,11 @@ pub struct TimingModel {
     link_ns_per_bit: Vec<f64>,
     barrier_ns: f64,
     barrier_pj: f64,
-    static_mw: f64,
+    /// Static power attributed to a run, mW: VDD, VDD-M, VDD-IO, board.
+    static_mw: [f64; 4],
+    shares: DomainShares,
+    /// Whether the inputs are sent by the on-chip sequencer (else by the host).
+    sequencer: bool,
     t_in: f64,
     t_read: f64,
     t_synop: f64,
@@ -350,6 +490,7 @@ impl TimingModel {
         let mut core_neurons = Vec::new();
         let mut core_upd_ns = Vec::new();
         let mut core_upd_pj = Vec::new();
+        let mut core_instr_pj = Vec::new();
         let mut core_first_ns = Vec::new();
         let mut core_idle_ns = Vec::new();
         let mut core_idle_pj = Vec::new();
@@ -361,10 +502,8 @@ impl TimingModel {
                 n * ops.neuron_update.latency_ns.value
                     + c.instructions * ops.neuron_instruction.latency_ns.value,
             );
-            core_upd_pj.push(
-                n * ops.neuron_update.energy_pj.value
-                    + c.instructions * ops.neuron_instruction.energy_pj.value,
-            );
+            core_upd_pj.push(n * ops.neuron_update.energy_pj.value);
+            core_instr_pj.push(c.instructions * ops.neuron_instruction.energy_pj.value);
             core_first_ns.push(per_ns(c.first_instructions));
             core_idle_ns.push(n * ops.neuron_idle.latency_ns.value);
             core_idle_pj.push(n * ops.neuron_idle.energy_pj.value);
@@ -374,12 +513,12 @@ impl TimingModel {
             .flows
             .iter()
             .map(|f| {
-                let (mut lat, mut e) = (0.0, 0.0);
+                let (mut lat, mut e, mut e_link) = (0.0, 0.0, 0.0);
                 for l in &f.links {
                     let link = parts.links[l.index()];
                     if link.chip_link {
                         lat += chip.board.link_latency_ns.value;
-                        e += chip.board.link_energy_pj.value;
+                        e_link += chip.board.link_energy_pj.value;
                     } else if link.axis == Axis::X {
                         lat += noc.hop_x.latency_ns.value;
                         e += noc.hop_x.energy_pj.value;
@@ -399,6 +538,7 @@ impl TimingModel {
                     links: f.links.iter().map(|l| l.0).collect(),
                     latency_ns: lat,
                     hop_energy_pj: e,
+                    link_energy_pj: e_link,
                 }
             })
             .collect();
@@ -430,14 +570,31 @@ impl TimingModel {
             + b.per_tile_ns.value * f64::from(tiles)
             + b.per_chip_ns.value * f64::from(chips.max(1) - 1);
         let barrier_pj = b.energy_pj_per_tile.value * f64::from(tiles);
-        let static_mw = chip.static_power.chip_mw.value * f64::from(chip.n_chips())
-            + chip.static_power.board_mw.value;
+        let sp = &chip.static_power;
+        let n_chips = f64::from(chip.n_chips());
+        // Intel's multi-chip rule counts the chips a run uses and their share of the board.
+        let (chips_counted, board_share) = match sp.rule.value {
+            loisim_arch::StaticRule::WholeBoard => (n_chips, 1.0),
+            loisim_arch::StaticRule::UsedChips => {
+                let used = f64::from(chips.clamp(1, chip.n_chips().max(1)));
+                (used, used / n_chips.max(1.0))
+            }
+        };
+        let static_mw = [
+            sp.vdd_mw.value * chips_counted,
+            sp.vdd_m_mw.value * chips_counted,
+            sp.vdd_io_mw.value * chips_counted,
+            sp.board_mw.value * board_share,
+        ];
+        let sequencer = chip.io.inputs.value == loisim_arch::InputSource::Sequencer;
+        let input = chip.input_cost();
         Self {
             depth: parts.depth,
             core_stage,
             core_neurons,
             core_upd_ns,
             core_upd_pj,
+            core_instr_pj,
             core_first_ns,
             core_idle_ns,
             core_idle_pj,
@@ -450,17 +607,19 @@ impl TimingModel {
             barrier_ns,
             barrier_pj,
             static_mw,
+            shares: DomainShares::of(chip),
+            sequencer,
             t_in: ops.message_in.latency_ns.value,
             t_read: ops.synmem_word_read.latency_ns.value,
             t_synop: ops.synop.latency_ns.value,
             t_spike: ops.spike_out.latency_ns.value,
-            t_io_in: chip.io.input_message.latency_ns.value,
+            t_io_in: input.latency_ns.value,
             t_io_out: chip.io.output_message.latency_ns.value,
             e_in: ops.message_in.energy_pj.value,
             e_read: ops.synmem_word_read.energy_pj.value,
             e_synop: ops.synop.energy_pj.value,
             e_spike: ops.spike_out.energy_pj.value,
-            e_io_in: chip.io.input_message.energy_pj.value,
+            e_io_in: input.energy_pj.value,
             e_io_out: chip.io.output_message.energy_pj.value,
         }
     }
@@ -470,9 +629,14 @@ impl TimingModel {
         self.depth
     }
 
-    /// The static power of the board, mW.
+    /// The static power attributed to a run on the chip rails, mW (the default basis).
     pub fn static_mw(&self) -> f64 {
-        self.static_mw
+        self.static_mw[0] + self.static_mw[1] + self.static_mw[2]
+    }
+
+    /// The static power attributed to a run on the whole board, mW.
+    pub fn static_board_basis_mw(&self) -> f64 {
+        self.static_mw() + self.static_mw[3]
     }
 
     /// Barrier latency, ns.
@@ -543,13 +707,18 @@ impl TimingModel {
         let mut idle_pj_touched = 0.0;
         for &c in &sc.cores {
             let on = sc.active[self.core_stage[c] as usize];
-            let (u_ns, u_pj) = if on {
-                (self.core_upd_ns[c], self.core_upd_pj[c])
+            let (u_ns, u_pj, i_pj) = if on {
+                (
+                    self.core_upd_ns[c],
+                    self.core_upd_pj[c],
+                    self.core_instr_pj[c],
+                )
             } else {
-                (self.core_idle_ns[c], self.core_idle_pj[c])
+                (self.core_idle_ns[c], self.core_idle_pj[c], 0.0)
             };
             idle_pj_touched += self.core_idle_pj[c];
-            st.energy.neuron_pj += u_pj;
+            st.energy.neuron_state_pj += u_pj;
+            st.energy.neuron_instr_pj += i_pj;
             let x_ns = sc.out_msgs[c] as f64 * self.t_spike;
             sc.emit[c] = u_ns.max(x_ns);
             let k = &mut sc.counters[c];
@@ -561,12 +730,18 @@ impl TimingModel {
             k.axon_out = sc.out_msgs[c];
             k.neuron_busy_ns = u_ns;
             k.axon_busy_ns = x_ns;
-            k.energy_pj = u_pj + sc.out_msgs[c] as f64 * self.e_spike;
+            k.energy_pj = u_pj + i_pj + sc.out_msgs[c] as f64 * self.e_spike;
             st.lower_bound_ns = st.lower_bound_ns.max(u_ns);
         }
-        st.energy.neuron_pj += self.idle_pj_all - idle_pj_touched;
+        st.energy.neuron_state_pj += self.idle_pj_all - idle_pj_touched;
+        // The inputs: sent by the on-chip sequencer or injected by the host, one after the
+        // other; the host's extraction of outputs is a separate path and overlaps them.
         let host_emit = host_out as f64 * self.t_io_in;
-        st.energy.io_pj += host_out as f64 * self.e_io_in;
+        if self.sequencer {
+            st.energy.sequencer_pj += host_out as f64 * self.e_io_in;
+        } else {
+            st.energy.host_pj += host_out as f64 * self.e_io_in;
+        }
         // Links.
         let mut max_link = 0f64;
         for &l in &sc.links {
@@ -592,12 +767,13 @@ impl TimingModel {
                 st.synops += u64::from(fw.synops);
                 let (src_emit, src_first) = match f.src {
                     Some(c) => {
-                        st.energy.noc_pj += msgs * self.e_spike;
+                        st.energy.spike_out_pj += msgs * self.e_spike;
                         (sc.emit[c], self.core_first_ns[c] + self.t_spike)
                     }
                     None => (host_emit, self.t_io_in),
                 };
                 st.energy.noc_pj += msgs * f.hop_energy_pj;
+                st.energy.link_pj += msgs * f.link_energy_pj;
                 let queue = f
                     .links
                     .iter()
@@ -610,20 +786,25 @@ impl TimingModel {
                         let r = msgs * self.t_in
                             + f64::from(fw.words) * self.t_read
                             + f64::from(fw.synops) * self.t_synop;
-                        let e = msgs * self.e_in
-                            + f64::from(fw.words) * self.e_read
-                            + f64::from(fw.synops) * self.e_synop;
+                        let (e_in, e_read, e_synop) = (
+                            msgs * self.e_in,
+                            f64::from(fw.words) * self.e_read,
+                            f64::from(fw.synops) * self.e_synop,
+                        );
+                        let e = e_in + e_read + e_synop;
                         let k = &mut sc.counters[d];
                         k.syn_ops += u64::from(fw.synops);
                         k.spikes_in += u64::from(fw.msgs);
                         k.synmem_reads += u64::from(fw.words);
                         k.synapse_busy_ns += r;
                         k.energy_pj += e;
-                        st.energy.synaptic_pj += e;
+                        st.energy.axon_in_pj += e_in;
+                        st.energy.synmem_pj += e_read;
+                        st.energy.synop_pj += e_synop;
                         (r, d)
                     }
                     None => {
-                        st.energy.io_pj += msgs * self.e_io_out;
+                        st.energy.host_pj += msgs * self.e_io_out;
                         (msgs * self.t_io_out, nc)
                     }
                 };
@@ -672,7 +853,11 @@ impl TimingModel {
         st.duration_ns = end + self.barrier_ns;
         st.energy.barrier_pj = self.barrier_pj;
         // mW x ns = pJ.
-        st.energy.static_pj = self.static_mw * st.duration_ns;
+        st.energy.static_vdd_pj = self.static_mw[0] * st.duration_ns;
+        st.energy.static_vdd_m_pj = self.static_mw[1] * st.duration_ns;
+        st.energy.static_vdd_io_pj = self.static_mw[2] * st.duration_ns;
+        st.energy.static_board_pj = self.static_mw[3] * st.duration_ns;
+        st.energy.assign_domains(&self.shares);
         // Reset what this timestep touched.
         for &(s, _) in active {
             sc.active[s as usize] = false;
@@ -795,15 +980,26 @@ mod tests {
                 (step.duration_ns - want_ns).abs() <= 1e-9 * want_ns,
                 "stage {s}"
             );
-            assert!((step.energy.neuron_pj - neuron_pj).abs() <= 1e-9 * neuron_pj.max(1.0));
-            assert_eq!(step.energy.synaptic_pj, 0.0);
-            assert_eq!(step.energy.noc_pj, 0.0);
-            assert_eq!(step.energy.io_pj, 0.0);
+            let e = &step.energy;
+            let neuron = e.neuron_state_pj + e.neuron_instr_pj;
+            assert!((neuron - neuron_pj).abs() <= 1e-9 * neuron_pj.max(1.0));
+            for v in [
+                e.axon_in_pj,
+                e.synmem_pj,
+                e.synop_pj,
+                e.spike_out_pj,
+                e.noc_pj,
+                e.link_pj,
+                e.sequencer_pj,
+                e.host_pj,
+            ] {
+                assert_eq!(v, 0.0);
+            }
             assert_eq!(step.msgs, 0);
             assert_eq!(step.synops, 0);
             assert!(
-                (step.energy.static_pj - model.static_mw() * step.duration_ns).abs()
-                    <= 1e-9 * step.energy.static_pj
+                (e.static_pj() - model.static_mw() * step.duration_ns).abs()
+                    <= 1e-9 * e.static_pj()
             );
         }
     }
@@ -902,8 +1098,17 @@ mod formulas {
         c.barrier.per_tile_ns.value = 10.0;
         c.barrier.per_chip_ns.value = 1000.0;
         c.barrier.energy_pj_per_tile.value = 10.0;
-        c.static_power.chip_mw.value = 100.0;
+        c.static_power.vdd_mw.value = 50.0;
+        c.static_power.vdd_m_mw.value = 40.0;
+        c.static_power.vdd_io_mw.value = 10.0;
         c.static_power.board_mw.value = 1000.0;
+        c.static_power.rule.value = loisim_arch::StaticRule::WholeBoard;
+        c.power.neuron_state_vdd_m_share.value = 0.5;
+        c.power.axon_lookup_vdd_m_share.value = 0.7;
+        c.power.host_message_vdd_io_share.value = 0.1;
+        // The host sends the inputs (the sequencer has its own test).
+        c.io.inputs.value = loisim_arch::InputSource::Host;
+        set(&mut c.io.sequencer_message, 30.0, 60.0);
         set(&mut c.io.input_message, 50.0, 1000.0);
         set(&mut c.io.output_message, 40.0, 900.0);
         c
@@ -1028,16 +1233,18 @@ mod formulas {
         close(k[2].finish_ns, 9.0);
         assert_eq!(st.updates, 4);
         assert_eq!(st.busiest_core, Some((0, 60.0)));
-        // Energy: 4 x (40 + 5 x 2) active, (2 + 3) x 5 idle.
-        close(st.energy.neuron_pj, 200.0 + 25.0);
+        // Energy: 4 x 40 active and (2 + 3) x 5 idle state, 4 x 5 x 2 instructions.
+        close(st.energy.neuron_state_pj, 160.0 + 25.0);
+        close(st.energy.neuron_instr_pj, 40.0);
         // Stage 1: core 1 2 x (10 + 3) = 26, core 2 3 x (10 + 2) = 36, core 0 idle 4 x 3 = 12.
         let (st, _) = step(&m, &[(1, &silent)]);
         close(st.duration_ns, 36.0 + 120.0);
         assert_eq!(st.updates, 5);
         close(
-            st.energy.neuron_pj,
-            2.0 * (40.0 + 3.0 * 2.0) + 3.0 * (40.0 + 2.0 * 2.0) + 4.0 * 5.0,
+            st.energy.neuron_state_pj,
+            2.0 * 40.0 + 3.0 * 40.0 + 4.0 * 5.0,
         );
+        close(st.energy.neuron_instr_pj, 2.0 * 3.0 * 2.0 + 3.0 * 2.0 * 2.0);
         // Every stage at once: the slowest is core 0 (60 ns).
         let (st, _) = step(&m, &[(0, &silent), (1, &silent)]);
         close(st.duration_ns, 60.0 + 120.0);
@@ -1073,9 +1280,12 @@ mod formulas {
         let (st1, _) = step(&m0, &[(1, &w)]);
         close(st1.duration_ns, 4.0 + 100.0 + 40.0 + 120.0);
         // Hop energy per message: 30 + 40 (flow 1), 30 (flow 2), 1.5 (flow 0); spike out 20
-        // per message from a core.
-        close(st.energy.noc_pj, (20.0 + 70.0) + (20.0 + 30.0) + 1.5);
-        close(st1.energy.noc_pj, 20.0 + 500.0);
+        // per message from a core; the chip link 500 per message.
+        close(st.energy.noc_pj, 70.0 + 30.0 + 1.5);
+        close(st.energy.spike_out_pj, 2.0 * 20.0);
+        close(st1.energy.spike_out_pj, 20.0);
+        close(st1.energy.link_pj, 500.0);
+        close(st1.energy.noc_pj, 0.0);
     }
 
     #[test]
@@ -1214,24 +1424,47 @@ mod formulas {
         close(k[1].neuron_busy_ns, 6.0);
         close(k[1].synapse_busy_ns, 88.0);
         close(k[1].busy_ns, 88.0);
-        // Energy. Synaptic: (3 x 7 + 3 x 11 + 6 x 3) + (4 x 7 + 8 x 11 + 10 x 3)
-        // + (2 x 7 + 2 x 11 + 4 x 3) = 72 + 146 + 48.
-        close(st.energy.synaptic_pj, 266.0);
-        // Neuron: 4 x (40 + 5 x 2) + (2 + 3) x 5.
-        close(st.energy.neuron_pj, 225.0);
-        // NoC: flow 1 4 x (20 + 30 + 40), flow 2 2 x (20 + 30), flow 0 3 x 1.5 (no spike out
-        // from the host).
-        close(st.energy.noc_pj, 360.0 + 100.0 + 4.5);
-        // I/O: 3 inputs x 1000.
-        close(st.energy.io_pj, 3000.0);
-        close(st.energy.barrier_pj, 20.0);
-        // Static: (100 mW x 1 chip + 1000 mW) x 286 ns.
-        close(st.energy.static_pj, 1100.0 * 286.0);
-        close(m.static_mw(), 1100.0);
+        // Energy. Synaptic, flows 0, 1, 2: messages in 3 x 7 + 4 x 7 + 2 x 7 = 63, words
+        // 3 x 11 + 8 x 11 + 2 x 11 = 143, synops 6 x 3 + 10 x 3 + 4 x 3 = 60.
+        let e = &st.energy;
+        close(e.axon_in_pj, 63.0);
+        close(e.synmem_pj, 143.0);
+        close(e.synop_pj, 60.0);
+        // Neuron: state 4 x 40 + (2 + 3) x 5, instructions 4 x 5 x 2.
+        close(e.neuron_state_pj, 185.0);
+        close(e.neuron_instr_pj, 40.0);
+        // Spikes out: 6 x 20 (none from the host). Hops: flow 1 4 x (30 + 40), flow 2
+        // 2 x 30, flow 0 3 x 1.5.
+        close(e.spike_out_pj, 120.0);
+        close(e.noc_pj, 280.0 + 60.0 + 4.5);
+        close(e.link_pj, 0.0);
+        // Host: 3 inputs x 1000.
+        close(e.host_pj, 3000.0);
+        close(e.sequencer_pj, 0.0);
+        close(e.barrier_pj, 20.0);
+        // Domains: VDD-M = words + half the neuron state + 0.7 of the axon lookups (63 + 120);
+        // VDD = synops + instructions + the other halves + hops + barrier; VDD-IO = 0.1 of the
+        // host's messages; the board the other 0.9.
+        close(e.dynamic_vdd_m_pj, 143.0 + 92.5 + 0.7 * 183.0);
         close(
-            st.energy.total_pj(),
-            266.0 + 225.0 + 464.5 + 3000.0 + 20.0 + 1100.0 * 286.0,
+            e.dynamic_vdd_pj,
+            60.0 + 40.0 + 92.5 + 0.3 * 183.0 + 344.5 + 20.0,
         );
+        close(e.dynamic_vdd_io_pj, 300.0);
+        close(e.dynamic_board_pj, 2700.0);
+        let dynamic_all = 266.0 + 225.0 + 464.5 + 3000.0 + 20.0;
+        close(e.components_pj(), dynamic_all);
+        close(e.dynamic_board_basis_pj(), dynamic_all);
+        close(e.dynamic_pj(), dynamic_all - 2700.0);
+        // Static: per rail 50, 40, 10 mW x 1 chip, the board 1000 mW, over 286 ns.
+        close(e.static_vdd_pj, 50.0 * 286.0);
+        close(e.static_vdd_m_pj, 40.0 * 286.0);
+        close(e.static_vdd_io_pj, 10.0 * 286.0);
+        close(e.static_board_pj, 1000.0 * 286.0);
+        close(m.static_mw(), 100.0);
+        close(m.static_board_basis_mw(), 1100.0);
+        close(e.total_pj(), dynamic_all - 2700.0 + 100.0 * 286.0);
+        close(e.total_board_basis_pj(), dynamic_all + 1100.0 * 286.0);
         // Core 0's energy: its updates, its sends, what it received.
         close(k[0].energy_pj, 200.0 + 6.0 * 20.0 + 72.0);
         // Stage 1: core 1 sends 5 messages to the host over the chip link (240 bits, 30 ns):
@@ -1239,9 +1472,48 @@ mod formulas {
         // max(117 + 200, 130 + 40) = 317.
         let (st, _) = step(&m, &[(1, &w)]);
         close(st.duration_ns, 317.0 + 120.0);
-        close(st.energy.io_pj, 5.0 * 900.0);
-        close(st.energy.noc_pj, 5.0 * (20.0 + 500.0));
-        close(st.energy.synaptic_pj, 0.0);
+        close(st.energy.host_pj, 5.0 * 900.0);
+        close(st.energy.spike_out_pj, 5.0 * 20.0);
+        close(st.energy.link_pj, 5.0 * 500.0);
+        close(st.energy.dynamic_vdd_io_pj, 5.0 * 500.0 + 0.1 * 4500.0);
+        close(
+            st.energy.axon_in_pj + st.energy.synmem_pj + st.energy.synop_pj,
+            0.0,
+        );
+    }
+
+    #[test]
+    fn the_sequencer_sends_the_inputs_at_its_own_cost_on_vdd_io() {
+        let (mut c, l) = (chip(), links());
+        c.io.inputs.value = loisim_arch::InputSource::Sequencer;
+        let m = TimingModel::from_parts(&c, &parts(&l, 2, 1));
+        let w = work();
+        // The sequencer sends 3 inputs at 30 ns: flow 0's last arrives at 90 + 1 = 91, its
+        // first at 31; core 0 finishes at max(60, 31 + 45, 91 + 15) = 106.
+        let (st, k) = step(&m, &[(0, &w)]);
+        close(k[0].finish_ns, 106.0);
+        close(st.duration_ns, 124.0 + 120.0);
+        close(st.energy.sequencer_pj, 3.0 * 60.0);
+        close(st.energy.host_pj, 0.0);
+        close(st.energy.dynamic_vdd_io_pj, 180.0);
+        close(st.energy.dynamic_board_pj, 0.0);
+    }
+
+    #[test]
+    fn intels_multi_chip_rule_charges_the_used_chips_and_their_share_of_the_board() {
+        let (mut c, l) = (chip(), links());
+        c.board.chips_x.value = 4;
+        assert_eq!(c.n_chips(), 4);
+        // One chip used of four.
+        let whole = TimingModel::from_parts(&c, &parts(&l, 2, 1));
+        close(whole.static_mw(), 4.0 * 100.0);
+        close(whole.static_board_basis_mw(), 4.0 * 100.0 + 1000.0);
+        c.static_power.rule.value = loisim_arch::StaticRule::UsedChips;
+        let used = TimingModel::from_parts(&c, &parts(&l, 2, 1));
+        close(used.static_mw(), 100.0);
+        close(used.static_board_basis_mw(), 100.0 + 1000.0 / 4.0);
+        let two = TimingModel::from_parts(&c, &parts(&l, 2, 2));
+        close(two.static_board_basis_mw(), 200.0 + 500.0);
     }
 
     #[test]
@@ -1260,6 +1532,6 @@ mod formulas {
         close(k[1].finish_ns, 124.0);
         close(k[2].finish_ns, 83.0);
         assert_eq!(st.busiest_core, Some((0, 166.0)));
-        close(st.energy.io_pj, 3.0 * 1000.0 + 5.0 * 900.0);
+        close(st.energy.host_pj, 3.0 * 1000.0 + 5.0 * 900.0);
     }
 }

@@ -155,7 +155,11 @@ impl Structure {
             t_in: ops.message_in.latency_ns.value,
             t_read: ops.synmem_word_read.latency_ns.value,
             t_synop: ops.synop.latency_ns.value,
-            t_io_in: chip.io.input_message.latency_ns.value,
+            // Inputs are sent by the on-chip sequencer or by the host (`io.inputs`).
+            t_io_in: match chip.io.inputs.value {
+                loisim_arch::InputSource::Sequencer => chip.io.sequencer_message.latency_ns.value,
+                loisim_arch::InputSource::Host => chip.io.input_message.latency_ns.value,
+            },
             t_io_out: chip.io.output_message.latency_ns.value,
         }
     }

@@ -414,6 +414,9 @@ const PINK: RGBColor = RGBColor(204, 121, 167);
 const SKY: RGBColor = RGBColor(86, 180, 233);
 const VERMILLION: RGBColor = RGBColor(213, 94, 0);
 const STATIC_GREY: RGBColor = RGBColor(165, 165, 165);
+const BOARD_GREY: RGBColor = RGBColor(205, 205, 205);
+const PURPLE: RGBColor = RGBColor(117, 112, 179);
+const YELLOW: RGBColor = RGBColor(240, 228, 66);
 
 /// Viridis colour map (perceptually uniform, readable in grey), `f` in 0..=1.
 fn viridis(f: f64) -> RGBColor {
@@ -1110,17 +1113,23 @@ fn trace_chart<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatter<f
 
 struct EnergyBreakdown<'a>(&'a RunSeries);
 
-const COMPONENTS: [(&str, RGBColor); 6] = [
-    ("synaptic", BLUE),
+const COMPONENTS: [(&str, RGBColor); 9] = [
+    ("axon in", SKY),
+    ("synmem", BLUE),
+    ("synop", PURPLE),
     ("neuron", GREEN),
     ("noc", PINK),
     ("io", ORANGE),
-    ("barrier", SKY),
-    ("static", STATIC_GREY),
+    ("barrier", YELLOW),
+    ("static chip", STATIC_GREY),
+    ("static board", BOARD_GREY),
 ];
 
-fn components(b: &Breakdown) -> [f64; 6] {
-    [b.synaptic, b.neuron, b.noc, b.io, b.barrier, b.static_]
+/// Dynamic components (the rest are static).
+const DYNAMIC: usize = 7;
+
+fn components(b: &Breakdown) -> [f64; 9] {
+    b.values()
         .map(|v| if v.is_finite() && v > 0.0 { v } else { 0.0 })
 }
 
@@ -1133,7 +1142,7 @@ impl Figure for EnergyBreakdown<'_> {
             &format!("{} on {}: energy per token by component", s.model, s.chip),
         )?;
         let names: Vec<String> = s.modes.iter().map(|m| m.mode.clone()).collect();
-        let values: Vec<[f64; 6]> = s
+        let values: Vec<[f64; 9]> = s
             .modes
             .iter()
             .map(|m| components(&m.breakdown_uj_per_token))
@@ -1148,13 +1157,28 @@ impl Figure for EnergyBreakdown<'_> {
         let footer_h = 24 * values.len() as i32 + 16;
         let (charts, footer) = rest.split_vertically(rest.dim_in_pixel().1 as i32 - footer_h);
         let (left, right) = charts.split_horizontally(charts.dim_in_pixel().0 as i32 / 2);
-        bar_panel(&left, t, "Dynamic energy by component", &names, &values, 5)?;
-        bar_panel(&right, t, "Total: dynamic and static", &names, &values, 6)?;
+        bar_panel(
+            &left,
+            t,
+            "Dynamic energy by component (whole board)",
+            &names,
+            &values,
+            DYNAMIC,
+        )?;
+        bar_panel(
+            &right,
+            t,
+            "Total: dynamic and static (whole board)",
+            &names,
+            &values,
+            COMPONENTS.len(),
+        )?;
 
         let style = text_at(LABEL_SIZE, HPos::Left, VPos::Center);
         for (i, (name, v)) in names.iter().zip(&values).enumerate() {
-            let dynamic: f64 = v[..5].iter().sum();
-            let parts = COMPONENTS[..5]
+            let dynamic: f64 = v[..DYNAMIC].iter().sum();
+            let static_: f64 = v[DYNAMIC..].iter().sum();
+            let parts = COMPONENTS[..DYNAMIC]
                 .iter()
                 .zip(v)
                 .map(|((n, _), x)| format!("{n} {}", fmt_val(*x)))
@@ -1163,8 +1187,8 @@ impl Figure for EnergyBreakdown<'_> {
             let line = format!(
                 "{name}: {parts}  |  dynamic {} + static {} = {} µJ per token",
                 fmt_val(dynamic),
-                fmt_val(v[5]),
-                fmt_val(dynamic + v[5])
+                fmt_val(static_),
+                fmt_val(dynamic + static_)
             );
             t.put(&footer, &line, &style, (40, 10 + 24 * i as i32))?;
         }
@@ -1178,7 +1202,7 @@ fn bar_panel<DB: DrawingBackend>(
     t: Txt,
     caption: &str,
     names: &[String],
-    values: &[[f64; 6]],
+    values: &[[f64; 9]],
     parts: usize,
 ) -> Drawn {
     let area = captioned(area, t, caption)?;
@@ -1808,11 +1832,15 @@ impl Figure for Models<'_> {
         let panels = rest.split_evenly((2, 2));
         let specs: [(&str, &str, Metric); 4] = [
             ("Fall-through latency", "µs per token", |p| p.ft_latency_us),
-            ("Fall-through dynamic energy", "µJ per token", |p| {
-                p.ft_energy_uj
-            }),
+            (
+                "Fall-through total energy, chip rails",
+                "µJ per token",
+                |p| p.ft_energy_uj,
+            ),
             ("Pipeline latency", "ms per sample", |p| p.pl_latency_ms),
-            ("Pipeline total energy", "mJ per sample", |p| p.pl_energy_mj),
+            ("Pipeline total energy, whole board", "mJ per sample", |p| {
+                p.pl_energy_mj
+            }),
         ];
         for ((caption, unit, get), panel) in specs.iter().zip(&panels) {
             model_panel(panel, t, caption, unit, pts, *get)?;

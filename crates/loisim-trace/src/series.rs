@@ -3,22 +3,28 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Energy by component, in one unit (µJ per token for the breakdown plot).
+/// Energy by component, in one unit (µJ per token for the breakdown plot): everything the
+/// whole board spends, so the components add up to the board-basis total.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Breakdown {
-    /// Messages in, synaptic-memory reads, synaptic operations.
-    pub synaptic: f64,
+    /// Messages in (axon-map lookups).
+    pub axon_in: f64,
+    /// Synaptic-memory reads.
+    pub synmem: f64,
+    /// Synaptic operations (logic).
+    pub synop: f64,
     /// Neuron updates, instructions, idle checks.
     pub neuron: f64,
-    /// Messages out and hops.
+    /// Messages out, hops and chip-to-chip links.
     pub noc: f64,
-    /// Host input and output.
+    /// Inputs and outputs: the on-chip sequencer and host messages.
     pub io: f64,
     /// Barrier synchronisation.
     pub barrier: f64,
-    /// Static power over the time.
-    #[serde(rename = "static")]
-    pub static_: f64,
+    /// Static power of the chip rails over the time.
+    pub static_chip: f64,
+    /// Static power the board adds over the time.
+    pub static_board: f64,
 }
 
 impl Breakdown {
@@ -27,13 +33,32 @@ impl Breakdown {
     pub fn of(e: &loisim_sim::timing::EnergyBreakdown, scale: f64) -> Self {
         let e = e.scaled(scale);
         Self {
-            synaptic: e.synaptic_pj,
-            neuron: e.neuron_pj,
-            noc: e.noc_pj,
-            io: e.io_pj,
+            axon_in: e.axon_in_pj,
+            synmem: e.synmem_pj,
+            synop: e.synop_pj,
+            neuron: e.neuron_state_pj + e.neuron_instr_pj,
+            noc: e.spike_out_pj + e.noc_pj + e.link_pj,
+            io: e.sequencer_pj + e.host_pj,
             barrier: e.barrier_pj,
-            static_: e.static_pj,
+            static_chip: e.static_pj(),
+            static_board: e.static_board_pj,
         }
+    }
+
+    /// The components in plot order (dynamic first, then the two static parts).
+    #[must_use]
+    pub fn values(&self) -> [f64; 9] {
+        [
+            self.axon_in,
+            self.synmem,
+            self.synop,
+            self.neuron,
+            self.noc,
+            self.io,
+            self.barrier,
+            self.static_chip,
+            self.static_board,
+        ]
     }
 }
 
@@ -110,10 +135,10 @@ pub struct ModelPoint {
     pub cores: u32,
     /// Fall-through latency, µs per token.
     pub ft_latency_us: f64,
-    /// Fall-through dynamic energy, µJ per token.
+    /// Fall-through total energy on the chip rails, µJ per token (the poster's basis).
     pub ft_energy_uj: f64,
     /// Pipeline latency, ms per sample.
     pub pl_latency_ms: f64,
-    /// Pipeline total energy, mJ per sample.
+    /// Pipeline total energy of the whole board, mJ per sample (the poster's basis).
     pub pl_energy_mj: f64,
 }

@@ -211,7 +211,7 @@ impl<'p> TraceWriter<'p> {
     fn write_headers(&mut self) {
         let r = writeln!(
             self.steps.buf,
-            "mode,timestep,token,stage,start_us,duration_us,barrier_us,lower_bound_us,energy_synaptic_pj,energy_neuron_pj,energy_noc_pj,energy_io_pj,energy_barrier_pj,energy_static_pj,energy_total_pj,msgs,syn_ops,dendrite_updates,busiest_core,busiest_core_finish_us,busiest_link,busiest_link_busy_us,token_done"
+            "mode,timestep,token,stage,start_us,duration_us,barrier_us,lower_bound_us,energy_axon_in_pj,energy_synmem_pj,energy_synop_pj,energy_neuron_pj,energy_noc_pj,energy_io_pj,energy_barrier_pj,energy_static_chip_pj,energy_static_board_pj,energy_total_chip_pj,energy_total_board_pj,msgs,syn_ops,dendrite_updates,busiest_core,busiest_core_finish_us,busiest_link,busiest_link_busy_us,token_done"
         );
         self.io(r, 0);
         let r = writeln!(
@@ -411,7 +411,7 @@ impl TraceSink for TraceWriter<'_> {
             .map_or((String::new(), 0.0), |(l, b)| (l.to_string(), b / 1e3));
         let r = writeln!(
             self.steps.buf,
-            "{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.2},{:.2},{:.2},{:.2},{:.3},{:.2},{:.2},{},{},{},{bc},{bcf:.4},{bl},{blb:.4},{}",
+            "{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{:.3},{:.2},{:.2},{:.2},{:.2},{},{},{},{bc},{bcf:.4},{bl},{blb:.4},{}",
             rec.mode.name(),
             rec.timestep,
             rec.token,
@@ -420,13 +420,17 @@ impl TraceSink for TraceWriter<'_> {
             st.duration_ns / 1e3,
             st.barrier_ns / 1e3,
             st.lower_bound_ns / 1e3,
-            e.synaptic_pj,
-            e.neuron_pj,
-            e.noc_pj,
-            e.io_pj,
+            e.axon_in_pj,
+            e.synmem_pj,
+            e.synop_pj,
+            e.neuron_state_pj + e.neuron_instr_pj,
+            e.spike_out_pj + e.noc_pj + e.link_pj,
+            e.sequencer_pj + e.host_pj,
             e.barrier_pj,
-            e.static_pj,
+            e.static_pj(),
+            e.static_board_pj,
             e.total_pj(),
+            e.total_board_basis_pj(),
             st.msgs,
             st.synops,
             st.updates,
@@ -454,7 +458,7 @@ impl TraceSink for TraceWriter<'_> {
                 Mode::FallThrough => {
                     acc.token_latency += st.duration_ns / 1e3;
                     acc.token_dyn += e.dynamic_pj() / 1e6;
-                    acc.token_static += e.static_pj / 1e6;
+                    acc.token_static += e.static_pj() / 1e6;
                     if rec.token_done.is_some() {
                         acc.series
                             .latency_us
@@ -470,7 +474,7 @@ impl TraceSink for TraceWriter<'_> {
                 Mode::Pipeline => {
                     acc.series.latency_us.push(st.duration_ns / 1e3);
                     acc.series.energy_dynamic_uj.push(e.dynamic_pj() / 1e6);
-                    acc.series.energy_static_uj.push(e.static_pj / 1e6);
+                    acc.series.energy_static_uj.push(e.static_pj() / 1e6);
                 }
             }
         }
@@ -533,7 +537,7 @@ impl TraceSink for TraceWriter<'_> {
         let dur = st.duration_ns.max(1e-9);
         self.event(serde_json::json!({
             "ph": "C", "pid": pid, "name": "power (mW)", "ts": start_us,
-            "args": {"dynamic": e.dynamic_pj() / dur, "static": e.static_pj / dur}
+            "args": {"dynamic": e.dynamic_pj() / dur, "static": e.static_pj() / dur}
         }));
         self.event(serde_json::json!({"ph": "C", "pid": pid, "name": "energy (uJ)", "ts": start_us, "args": {"cumulative": cumulative}}));
         if let Some(t) = rec.token_done {

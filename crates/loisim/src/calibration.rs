@@ -2,19 +2,25 @@
 //! the plausible ranges of the chip description (`docs/cost-model.md` §8), and the
 //! calibration-conditioned ranges of any run's figures.
 //!
-//! Four parameters are fitted, each mainly governing one figure:
-//! - `io.*_message.latency_ns` (host message cost): the pipeline timestep, hence the pipeline
-//!   latency per sample, which the host's injection of 257 inputs per token bounds;
+//! The poster's energies are read as reading B of `docs/cost-model.md` §8.3: fall-through
+//! energy is total energy on the chip rails, pipeline energy total energy of the whole board,
+//! and the inputs are sequenced on chip. Four parameters are fitted, each mainly governing one
+//! figure; every other parameter keeps its sourced prior:
+//! - `io.sequencer_message.latency_ns` (the on-chip sequencer's time per input message): the
+//!   pipeline timestep, which the sequencing of 257 inputs per token bounds, hence the
+//!   pipeline latency per sample;
 //! - a common scale `k` on the neurocore operation latencies (priors from Loihi 1 figures and
 //!   the Loihi 2 brief's speed-ups): the fall-through latency per token;
-//! - `io.*_message.energy_pj`: the fall-through dynamic energy per token;
-//! - `static.board_mw`: the pipeline total energy per sample.
+//! - a common scale `s` on the chip-rail static powers (`static.vdd_mw`, `static.vdd_m_mw`,
+//!   `static.vdd_io_mw`; their split is a prior): the fall-through chip-rail energy per token;
+//! - `static.board_mw`: the pipeline whole-board energy per sample.
 //!
 //! The default model runs once with its activity recorded; every trial of the fit is a replay
 //! of that recording at the trial's costs ([`crate::replay`]). The solve alternates secant
 //! steps on the two latency parameters with the exact linear solves of the two energy
 //! parameters until nothing moves, each clamped into the plausible ranges ([`Bounds`]); a
-//! parameter left on a bound names a poster figure the model cannot meet inside the ranges.
+//! parameter left on a bound names a poster figure the model cannot meet inside the ranges,
+//! and the figure keeps its residual.
 
 use crate::report::{CalibrationTargets, Poster};
 use crate::{Error, Result};
@@ -23,22 +29,22 @@ use loisim_model::Model;
 
 /// The poster's measurements (defined once, in the library).
 pub const TARGET_FT_LATENCY_US: f64 = Poster::FT_LATENCY_US_PER_TOKEN;
-/// See [`TARGET_FT_LATENCY_US`].
-pub const TARGET_FT_ENERGY_UJ: f64 = Poster::FT_ENERGY_DYNAMIC_UJ_PER_TOKEN;
+/// See [`TARGET_FT_LATENCY_US`] (total energy on the chip rails).
+pub const TARGET_FT_ENERGY_UJ: f64 = Poster::FT_ENERGY_TOTAL_CHIP_UJ_PER_TOKEN;
 /// See [`TARGET_FT_LATENCY_US`].
 pub const TARGET_PL_LATENCY_MS: f64 = Poster::PL_LATENCY_MS_PER_SAMPLE;
-/// See [`TARGET_FT_LATENCY_US`].
-pub const TARGET_PL_ENERGY_MJ: f64 = Poster::PL_ENERGY_TOTAL_MJ_PER_SAMPLE;
+/// See [`TARGET_FT_LATENCY_US`] (total energy of the whole board).
+pub const TARGET_PL_ENERGY_MJ: f64 = Poster::PL_ENERGY_TOTAL_BOARD_MJ_PER_SAMPLE;
 
 /// The fitted parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Fit {
-    /// Host message latency, ns (input and output).
-    pub t_io_ns: f64,
+    /// On-chip sequencer time per input message, ns.
+    pub t_seq_ns: f64,
     /// Scale of the neurocore operation latencies.
     pub k_lat: f64,
-    /// Host message energy, pJ.
-    pub e_io_pj: f64,
+    /// Scale of the chip-rail static powers.
+    pub s_static: f64,
     /// Board static power, mW.
     pub board_mw: f64,
 }
@@ -50,22 +56,18 @@ pub struct Figures {
     pub targets: CalibrationTargets,
     /// us per token.
     pub ft_latency_us: f64,
-    /// uJ per token, dynamic.
+    /// uJ per token, total on the chip rails.
     pub ft_energy_uj: f64,
+    /// uJ per token, dynamic on the chip rails.
+    pub ft_dynamic_uj: f64,
     /// Tokens per second.
     pub ft_throughput: f64,
     /// ms per sample.
     pub pl_latency_ms: f64,
-    /// mJ per sample, total.
+    /// mJ per sample, total of the whole board.
     pub pl_energy_mj: f64,
     /// Samples per second.
     pub pl_throughput: f64,
-    /// Fall-through dynamic energy that is not host I/O, uJ per token.
-    pub ft_core_uj: f64,
-    /// Host messages per token.
-    pub io_msgs_per_token: f64,
-    /// Pipeline dynamic energy, mJ per sample.
-    pub pl_dynamic_mj: f64,
 }
 
 /// The neurocore latencies the scale applies to.
@@ -93,6 +95,9 @@ pub fn core_op<'a>(chip: &'a mut Chip, name: &str) -> &'a mut Sourced<f64> {
     }
 }
 
+/// The chip-rail static powers the static scale applies to.
+pub const CHIP_STATICS: [&str; 3] = ["static.vdd_mw", "static.vdd_m_mw", "static.vdd_io_mw"];
+
 /// The chip with a fit applied to the priors.
 pub fn apply(prior: &Chip, fit: &Fit) -> Chip {
     let mut c = prior.clone();
@@ -100,10 +105,12 @@ pub fn apply(prior: &Chip, fit: &Fit) -> Chip {
         let v = core_op(&mut c, op);
         v.value *= fit.k_lat;
     }
-    c.io.input_message.latency_ns.value = fit.t_io_ns;
-    c.io.output_message.latency_ns.value = fit.t_io_ns;
-    c.io.input_message.energy_pj.value = fit.e_io_pj;
-    c.io.output_message.energy_pj.value = fit.e_io_pj;
+    for f in CHIP_STATICS {
+        if let Some(v) = c.cost_param_mut(f) {
+            v.value *= fit.s_static;
+        }
+    }
+    c.io.sequencer_message.latency_ns.value = fit.t_seq_ns;
     c.static_power.board_mw.value = fit.board_mw;
     c
 }
@@ -120,11 +127,11 @@ pub fn measure(chip: &Chip, model: &Model, tokens: &[Vec<i32>]) -> Result<Figure
             None,
         )?
         .report;
-    figures(&r, chip)
+    figures(&r)
 }
 
-/// The poster's figures of a report on `chip`.
-fn figures(r: &crate::Report, chip: &Chip) -> Result<Figures> {
+/// The poster's figures of a report.
+fn figures(r: &crate::Report) -> Result<Figures> {
     let ft = r
         .fall_through
         .as_ref()
@@ -133,19 +140,15 @@ fn figures(r: &crate::Report, chip: &Chip) -> Result<Figures> {
         .pipeline
         .as_ref()
         .ok_or_else(|| Error::Invalid("the run has no pipeline result".into()))?;
-    let io_uj = ft.energy_total_breakdown_uj_per_token.io;
-    let e_io_uj = chip.io.input_message.energy_pj.value / 1e6;
     Ok(Figures {
         targets: CalibrationTargets::poster(Some(ft), Some(pl)),
         ft_latency_us: ft.latency_us_per_token,
-        ft_energy_uj: ft.energy_dynamic_uj_per_token,
+        ft_energy_uj: ft.energy_total_uj_per_token,
+        ft_dynamic_uj: ft.energy_dynamic_uj_per_token,
         ft_throughput: ft.throughput_tokens_per_s,
         pl_latency_ms: pl.latency_ms_per_sample,
-        pl_energy_mj: pl.energy_total_mj_per_sample,
+        pl_energy_mj: pl.energy_by_domain_mj_per_sample.board.total,
         pl_throughput: pl.throughput_samples_per_s,
-        ft_core_uj: ft.energy_dynamic_uj_per_token - io_uj,
-        io_msgs_per_token: if e_io_uj > 0.0 { io_uj / e_io_uj } else { 0.0 },
-        pl_dynamic_mj: pl.energy_dynamic_mj_per_sample,
     })
 }
 
@@ -194,7 +197,7 @@ impl Recorded {
     /// # Errors
     /// The chip's structure differs.
     pub fn measure(&self, chip: &Chip) -> Result<Figures> {
-        figures(&self.activity.replay(Some(chip))?, chip)
+        figures(&self.activity.replay(Some(chip))?)
     }
 }
 
@@ -214,22 +217,31 @@ fn secant(x0: f64, target: f64, mut f: impl FnMut(f64) -> Result<f64>) -> Result
 }
 
 /// The plausible box of the four fitted parameters, from the ranges of the chip description:
-/// each fitted parameter stays inside it (`[lo, hi]` per parameter; the latency scale `k` keeps
-/// every scaled neurocore latency inside its own range).
+/// each fitted parameter stays inside it (`[lo, hi]` per parameter; each scale keeps every
+/// parameter it scales inside its own range).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Bounds {
-    /// Host message latency, ns.
-    pub t_io_ns: [f64; 2],
+    /// Sequencer message latency, ns.
+    pub t_seq_ns: [f64; 2],
     /// Latency scale.
     pub k_lat: [f64; 2],
-    /// Host message energy, pJ.
-    pub e_io_pj: [f64; 2],
+    /// Chip-rail static scale.
+    pub s_static: [f64; 2],
     /// Board static power, mW.
     pub board_mw: [f64; 2],
 }
 
 fn range_of(p: &Sourced<f64>) -> [f64; 2] {
     p.range.unwrap_or([0.0, f64::INFINITY])
+}
+
+/// The scales that keep `p` inside its range, intersected with `k`.
+fn scale_box(k: &mut [f64; 2], p: &Sourced<f64>) {
+    let [lo, hi] = range_of(p);
+    if p.value > 0.0 {
+        k[0] = k[0].max(lo / p.value);
+        k[1] = k[1].min(hi / p.value);
+    }
 }
 
 impl Bounds {
@@ -239,24 +251,18 @@ impl Bounds {
         let mut c = prior.clone();
         let mut k = [0f64, f64::INFINITY];
         for op in CORE_OPS {
-            let p = core_op(&mut c, op);
-            let [lo, hi] = range_of(p);
-            if p.value > 0.0 {
-                k[0] = k[0].max(lo / p.value);
-                k[1] = k[1].min(hi / p.value);
+            scale_box(&mut k, core_op(&mut c, op));
+        }
+        let mut st = [0f64, f64::INFINITY];
+        for f in CHIP_STATICS {
+            if let Some(p) = c.cost_param_mut(f) {
+                scale_box(&mut st, p);
             }
         }
-        let both = |a: [f64; 2], b: [f64; 2]| [a[0].max(b[0]), a[1].min(b[1])];
         Self {
-            t_io_ns: both(
-                range_of(&prior.io.input_message.latency_ns),
-                range_of(&prior.io.output_message.latency_ns),
-            ),
+            t_seq_ns: range_of(&prior.io.sequencer_message.latency_ns),
             k_lat: k,
-            e_io_pj: both(
-                range_of(&prior.io.input_message.energy_pj),
-                range_of(&prior.io.output_message.energy_pj),
-            ),
+            s_static: st,
             board_mw: range_of(&prior.static_power.board_mw),
         }
     }
@@ -266,9 +272,9 @@ impl Bounds {
     pub fn clamp(&self, fit: &Fit) -> Fit {
         let c = |v: f64, [lo, hi]: [f64; 2]| v.max(lo).min(hi);
         Fit {
-            t_io_ns: c(fit.t_io_ns, self.t_io_ns),
+            t_seq_ns: c(fit.t_seq_ns, self.t_seq_ns),
             k_lat: c(fit.k_lat, self.k_lat),
-            e_io_pj: c(fit.e_io_pj, self.e_io_pj),
+            s_static: c(fit.s_static, self.s_static),
             board_mw: c(fit.board_mw, self.board_mw),
         }
     }
@@ -279,9 +285,12 @@ impl Bounds {
     pub fn at_bounds(&self, fit: &Fit) -> Vec<&'static str> {
         let on = |v: f64, [lo, hi]: [f64; 2]| v <= lo * (1.0 + 1e-9) || v >= hi * (1.0 - 1e-9);
         [
-            ("io.*_message.latency_ns", on(fit.t_io_ns, self.t_io_ns)),
+            (
+                "io.sequencer_message.latency_ns",
+                on(fit.t_seq_ns, self.t_seq_ns),
+            ),
             ("neurocore latency scale", on(fit.k_lat, self.k_lat)),
-            ("io.*_message.energy_pj", on(fit.e_io_pj, self.e_io_pj)),
+            ("chip-rail static scale", on(fit.s_static, self.s_static)),
             ("static.board_mw", on(fit.board_mw, self.board_mw)),
         ]
         .into_iter()
@@ -301,34 +310,39 @@ pub fn fit_on(prior: &Chip, rec: &Recorded) -> Result<(Fit, Figures)> {
     let bounds = Bounds::of(prior);
     let measure = |chip: &Chip| rec.measure(chip);
     let mut fit = Fit {
-        t_io_ns: prior.io.input_message.latency_ns.value,
+        t_seq_ns: prior.io.sequencer_message.latency_ns.value,
         k_lat: 1.0,
-        e_io_pj: prior.io.input_message.energy_pj.value.max(1.0),
+        s_static: 1.0,
         board_mw: prior.static_power.board_mw.value,
     };
     for _ in 0..8 {
         let before = fit;
-        fit.t_io_ns = secant(fit.t_io_ns, TARGET_PL_LATENCY_MS, |t| {
-            Ok(measure(&apply(prior, &Fit { t_io_ns: t, ..fit }))?.pl_latency_ms)
+        fit.t_seq_ns = secant(fit.t_seq_ns, TARGET_PL_LATENCY_MS, |t| {
+            Ok(measure(&apply(prior, &Fit { t_seq_ns: t, ..fit }))?.pl_latency_ms)
         })?;
         fit = bounds.clamp(&fit);
         fit.k_lat = secant(fit.k_lat, TARGET_FT_LATENCY_US, |k| {
             Ok(measure(&apply(prior, &Fit { k_lat: k, ..fit }))?.ft_latency_us)
         })?;
         fit = bounds.clamp(&fit);
-        // Energies are linear in the two energy parameters: solve exactly.
+        // Energies are linear in the two static parameters: solve exactly.
         let f = measure(&apply(prior, &fit))?;
-        fit.e_io_pj = (TARGET_FT_ENERGY_UJ - f.ft_core_uj) * 1e6 / f.io_msgs_per_token.max(1e-9);
+        let static_uj = f.ft_energy_uj - f.ft_dynamic_uj;
+        if static_uj > 0.0 {
+            fit.s_static *= (TARGET_FT_ENERGY_UJ - f.ft_dynamic_uj) / static_uj;
+        }
         fit = bounds.clamp(&fit);
         let f = measure(&apply(prior, &fit))?;
-        let static_mj = TARGET_PL_ENERGY_MJ - f.pl_dynamic_mj;
-        let chips = f64::from(prior.n_chips());
-        fit.board_mw = static_mj * 1e-3 / (f.pl_latency_ms * 1e-3) * 1e3
-            - prior.static_power.chip_mw.value * chips;
+        // mW x ms = uJ: the board's share of the pipeline energy moves by board_mw x time.
+        let share = board_share(prior);
+        if f.pl_latency_ms > 0.0 && share > 0.0 {
+            fit.board_mw +=
+                (TARGET_PL_ENERGY_MJ - f.pl_energy_mj) * 1e3 / (f.pl_latency_ms * share);
+        }
         fit = bounds.clamp(&fit);
-        let moved = (fit.t_io_ns / before.t_io_ns - 1.0).abs()
+        let moved = (fit.t_seq_ns / before.t_seq_ns - 1.0).abs()
             + (fit.k_lat / before.k_lat - 1.0).abs()
-            + (fit.e_io_pj / before.e_io_pj - 1.0).abs()
+            + (fit.s_static / before.s_static - 1.0).abs()
             + (fit.board_mw / before.board_mw - 1.0).abs();
         if moved < 1e-6 {
             break;
@@ -336,6 +350,15 @@ pub fn fit_on(prior: &Chip, rec: &Recorded) -> Result<(Fit, Figures)> {
     }
     let figs = measure(&apply(prior, &fit))?;
     Ok((fit, figs))
+}
+
+/// The share of the board's static power a run of the default model on `chip` is charged (1 on
+/// a single-chip board or under the whole-board rule).
+fn board_share(chip: &Chip) -> f64 {
+    match chip.static_power.rule.value {
+        loisim_arch::StaticRule::WholeBoard => 1.0,
+        loisim_arch::StaticRule::UsedChips => 1.0 / f64::from(chip.n_chips().max(1)),
+    }
 }
 
 /// Fits the four parameters inside the plausible box of `prior`'s ranges ([`Bounds`]): the
@@ -353,7 +376,7 @@ pub fn fit(prior: &Chip, model: &Model, tokens: &[Vec<i32>]) -> Result<(Fit, Fig
 }
 
 /// Parameter sets drawn for [`conditioned_ranges`].
-pub const RANGE_SAMPLES: usize = 16;
+pub const RANGE_SAMPLES: usize = 48;
 /// The fixed seed of the draws.
 pub const RANGE_SEED: u64 = 0x6c6f_6973_696d_0001;
 /// How close to the poster's four figures a drawn parameter set must stay (relative).
@@ -385,11 +408,10 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The fields the poster fit sets (drawn parameters leave them to the refit).
+/// The fields the poster fit sets outright (drawn parameters leave them to the refit; the
+/// scaled ones, neurocore latencies and chip-rail static powers, are drawn and rescaled).
 fn fitted_field(f: &str) -> bool {
-    f.starts_with("io.input_message.")
-        || f.starts_with("io.output_message.")
-        || f == "static.board_mw"
+    f == "io.sequencer_message.latency_ns" || f == "static.board_mw"
 }
 
 /// The ranges of `run`'s headline figures ([`crate::sensitivity::headline`]) over the cost

@@ -800,7 +800,7 @@ pub(crate) fn netx_pipeline(
             0.0
         },
         throughput_tokens_per_s: None,
-        energy_total_breakdown_mj_per_sample: crate::report::Breakdown::of(energy, k / 1e9),
+        energy_total_board_breakdown_mj_per_sample: crate::report::Breakdown::of(energy, k / 1e9),
         synops_per_token: None,
         msgs_per_token: None,
         synops_per_step: Some(totals.synops as f64 / priced),
@@ -809,5 +809,9 @@ pub(crate) fn netx_pipeline(
             steps_per_sample: u64::from(r),
             samples_complete: steps / u64::from(r),
         }),
+        headline_basis: crate::report::ENERGY_BASIS.to_string(),
+        power_w: crate::report::power_of(energy, total_ns, totals.steps).0,
+        energy_by_domain_mj_per_sample: crate::report::ByDomain::of(energy, k / 1e9),
+        profiler: crate::report::power_of(energy, total_ns, totals.steps).1,
     }
 }

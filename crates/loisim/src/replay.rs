@@ -359,6 +359,7 @@ pub fn is_cost_field(chip: &Chip, field: &str) -> bool {
     COSTS.contains(&field)
         || field.starts_with("barrier.")
         || field.starts_with("static.")
+        || field.starts_with("power.")
         || chip.op_costs().iter().any(|(name, _)| {
             field
                 .strip_prefix(name)
@@ -1195,7 +1196,8 @@ impl NetxTotals {
     }
 }
 
-/// What the priced steps add up to.
+/// What the priced steps add up to (one value per replay: its size does not matter).
+#[allow(clippy::large_enum_variant)]
 enum Priced {
     S5(
         Option<loisim_sim::ModeResult>,

@@ -15,8 +15,135 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the report's schema. 1 was the unversioned JSON of loisim 0.1 (`energy_mj_per_sample`
 /// meant dynamic energy in fall-through and total energy in pipeline); 2 names every energy key
-/// dynamic or total and puts units in every key.
-pub const SCHEMA_VERSION: u32 = 2;
+/// dynamic or total and puts units in every key; 3 puts every headline energy on the chip-rail
+/// basis (2's totals included the board's static power), renames the breakdown
+/// `energy_total_board_breakdown_*` with the new components, and adds the power domains
+/// (`headline_basis`, `power_w`, `energy_by_domain_*`, `profiler`).
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// The basis of every headline energy and power key without `_board` in its name: the chip
+/// rails (VDD, VDD-M, VDD-IO), what Intel's Lava profiler measures and what most published
+/// Loihi 2 energies report; the board basis adds what depends on the board and its host.
+pub const ENERGY_BASIS: &str = "chip";
+
+/// Static, dynamic and total of one quantity (power in W or energy in the parent key's unit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Parts {
+    /// Static part.
+    #[serde(rename = "static")]
+    pub static_: f64,
+    /// Dynamic part.
+    pub dynamic: f64,
+    /// Total.
+    pub total: f64,
+}
+
+impl Parts {
+    fn new(static_: f64, dynamic: f64) -> Self {
+        Self {
+            static_,
+            dynamic,
+            total: static_ + dynamic,
+        }
+    }
+}
+
+/// A quantity on both bases and per power domain: `chip` is the three chip rails, `board` the
+/// whole board (chip rails plus what the board adds); the domains are the profiler's rails plus
+/// `board_only`, what a whole-board measurement adds (FPGA, embedded host).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ByDomain {
+    /// Chip rails (VDD + VDD-M + VDD-IO): the default basis.
+    pub chip: Parts,
+    /// Whole board (chip rails + board only).
+    pub board: Parts,
+    /// Neurocore logic.
+    pub vdd: Parts,
+    /// Memories.
+    pub vdd_m: Parts,
+    /// Chip I/O and the on-chip sequencer.
+    pub vdd_io: Parts,
+    /// What the board adds to the chip rails.
+    pub board_only: Parts,
+}
+
+impl ByDomain {
+    /// `e`'s energies (pJ), each times `scale`.
+    #[must_use]
+    pub fn of(e: &loisim_sim::timing::EnergyBreakdown, scale: f64) -> Self {
+        let p = |st: f64, dy: f64| Parts::new(st * scale, dy * scale);
+        Self {
+            chip: p(e.static_pj(), e.dynamic_pj()),
+            board: p(e.static_board_basis_pj(), e.dynamic_board_basis_pj()),
+            vdd: p(e.static_vdd_pj, e.dynamic_vdd_pj),
+            vdd_m: p(e.static_vdd_m_pj, e.dynamic_vdd_m_pj),
+            vdd_io: p(e.static_vdd_io_pj, e.dynamic_vdd_io_pj),
+            board_only: p(e.static_board_pj, e.dynamic_board_pj),
+        }
+    }
+}
+
+/// The figures Intel's Lava profiler reports for a run, on both bases (`_chip_`: the rails it
+/// measures; `_board_`: the whole board), per timestep of the chip.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profiler {
+    /// Mean time per timestep.
+    pub time_per_step_us: f64,
+    /// Mean total power on the chip rails.
+    pub total_power_chip_w: f64,
+    /// Static power on the chip rails.
+    pub static_power_chip_w: f64,
+    /// Mean dynamic power on the chip rails.
+    pub dynamic_power_chip_w: f64,
+    /// Mean total power on VDD.
+    pub vdd_power_w: f64,
+    /// Mean total power on VDD-M.
+    pub vdd_m_power_w: f64,
+    /// Mean total power on VDD-IO.
+    pub vdd_io_power_w: f64,
+    /// Mean total power of the whole board.
+    pub total_power_board_w: f64,
+    /// Static power of the whole board.
+    pub static_power_board_w: f64,
+    /// Mean dynamic power of the whole board.
+    pub dynamic_power_board_w: f64,
+    /// Total energy per timestep on the chip rails.
+    pub total_energy_chip_uj_per_step: f64,
+    /// Dynamic energy per timestep on the chip rails.
+    pub dynamic_energy_chip_uj_per_step: f64,
+    /// Total energy per timestep of the whole board.
+    pub total_energy_board_uj_per_step: f64,
+    /// Dynamic energy per timestep of the whole board.
+    pub dynamic_energy_board_uj_per_step: f64,
+}
+
+/// The power-domain figures of one mode: mean power over the run, the profiler block.
+pub(crate) fn power_of(
+    e: &loisim_sim::timing::EnergyBreakdown,
+    total_ns: f64,
+    steps: u64,
+) -> (ByDomain, Profiler) {
+    // pJ / ns = mW; W = mW / 1e3.
+    let w = ByDomain::of(e, if total_ns > 0.0 { 1e-3 / total_ns } else { 0.0 });
+    let per_step = 1e-6 / steps.max(1) as f64;
+    let prof = Profiler {
+        time_per_step_us: total_ns / steps.max(1) as f64 / 1e3,
+        total_power_chip_w: w.chip.total,
+        static_power_chip_w: w.chip.static_,
+        dynamic_power_chip_w: w.chip.dynamic,
+        vdd_power_w: w.vdd.total,
+        vdd_m_power_w: w.vdd_m.total,
+        vdd_io_power_w: w.vdd_io.total,
+        total_power_board_w: w.board.total,
+        static_power_board_w: w.board.static_,
+        dynamic_power_board_w: w.board.dynamic,
+        total_energy_chip_uj_per_step: e.total_pj() * per_step,
+        dynamic_energy_chip_uj_per_step: e.dynamic_pj() * per_step,
+        total_energy_board_uj_per_step: e.total_board_basis_pj() * per_step,
+        dynamic_energy_board_uj_per_step: e.dynamic_board_basis_pj() * per_step,
+    };
+    (w, prof)
+}
 
 /// Everything one run reports.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -149,9 +276,10 @@ pub struct FallThrough {
     pub latency_us_per_token: f64,
     /// Latency of the slowest token.
     pub latency_us_per_token_max: f64,
-    /// Dynamic energy per token (the poster's basis for this mode).
+    /// Dynamic energy per token on the chip rails.
     pub energy_dynamic_uj_per_token: f64,
-    /// Total energy per token, static included.
+    /// Total energy per token on the chip rails, static included (the poster's figure for this
+    /// mode; docs/cost-model.md §8.3).
     pub energy_total_uj_per_token: f64,
     /// Tokens per second.
     pub throughput_tokens_per_s: f64,
@@ -161,12 +289,21 @@ pub struct FallThrough {
     pub energy_dynamic_mj_per_sample: f64,
     /// Total energy of the whole sample.
     pub energy_total_mj_per_sample: f64,
-    /// Total energy per token by component (the static component is the only non-dynamic one).
-    pub energy_total_breakdown_uj_per_token: Breakdown,
+    /// Whole-board total energy per token by component (the two static components are the
+    /// only non-dynamic ones).
+    pub energy_total_board_breakdown_uj_per_token: Breakdown,
     /// Synaptic operations per token.
     pub synops_per_token: f64,
     /// NoC messages per token.
     pub msgs_per_token: f64,
+    /// The basis of the headline energy keys ([`ENERGY_BASIS`]).
+    pub headline_basis: String,
+    /// Mean power over the sample, on both bases and per domain.
+    pub power_w: ByDomain,
+    /// Energy per token on both bases and per domain.
+    pub energy_by_domain_uj_per_token: ByDomain,
+    /// The figures Lava's profiler reports.
+    pub profiler: Profiler,
 }
 
 /// Pipeline figures. Token-based models (S5) fill the `_per_token` keys; step-based networks
@@ -191,7 +328,8 @@ pub struct Pipeline {
     pub timestep_us_mean: f64,
     /// Slowest timestep.
     pub timestep_us_max: f64,
-    /// Total energy of the sample, static included (the poster's basis for this mode).
+    /// Total energy of the sample on the chip rails, static included (the poster's figure for
+    /// this mode is on the board basis: `energy_by_domain_mj_per_sample.board.total`).
     pub energy_total_mj_per_sample: f64,
     /// Dynamic energy of the sample.
     pub energy_dynamic_mj_per_sample: f64,
@@ -218,8 +356,8 @@ pub struct Pipeline {
     /// Tokens per second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput_tokens_per_s: Option<f64>,
-    /// Total energy per sample by component.
-    pub energy_total_breakdown_mj_per_sample: Breakdown,
+    /// Whole-board total energy per sample by component.
+    pub energy_total_board_breakdown_mj_per_sample: Breakdown,
     /// Synaptic operations per token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synops_per_token: Option<f64>,
@@ -235,6 +373,14 @@ pub struct Pipeline {
     /// How the steps divide into samples (netx with a reset interval).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<NetxSamples>,
+    /// The basis of the headline energy and power keys ([`ENERGY_BASIS`]).
+    pub headline_basis: String,
+    /// Mean power over the run, on both bases and per domain.
+    pub power_w: ByDomain,
+    /// Energy per sample on both bases and per domain.
+    pub energy_by_domain_mj_per_sample: ByDomain,
+    /// The figures Lava's profiler reports.
+    pub profiler: Profiler,
 }
 
 /// Energy by component, in the unit its key names (the type the trace's breakdown plot uses).
@@ -417,14 +563,16 @@ pub struct Poster;
 impl Poster {
     /// Fall-through latency, µs per token.
     pub const FT_LATENCY_US_PER_TOKEN: f64 = 76.0;
-    /// Fall-through energy, µJ per token (dynamic; docs/cost-model.md §8).
-    pub const FT_ENERGY_DYNAMIC_UJ_PER_TOKEN: f64 = 13.0;
+    /// Fall-through energy, µJ per token (read as total energy on the chip rails;
+    /// docs/cost-model.md §8.3).
+    pub const FT_ENERGY_TOTAL_CHIP_UJ_PER_TOKEN: f64 = 13.0;
     /// Fall-through throughput, tokens per second.
     pub const FT_THROUGHPUT_TOKENS_PER_S: f64 = 13178.0;
     /// Pipeline latency, ms per sample.
     pub const PL_LATENCY_MS_PER_SAMPLE: f64 = 60.58;
-    /// Pipeline energy, mJ per sample (total; docs/cost-model.md §8).
-    pub const PL_ENERGY_TOTAL_MJ_PER_SAMPLE: f64 = 185.80;
+    /// Pipeline energy, mJ per sample (read as total energy of the whole board;
+    /// docs/cost-model.md §8.3).
+    pub const PL_ENERGY_TOTAL_BOARD_MJ_PER_SAMPLE: f64 = 185.80;
     /// Pipeline throughput, samples per second.
     pub const PL_THROUGHPUT_SAMPLES_PER_S: f64 = 16.58;
     /// Where the figures come from.
@@ -447,9 +595,13 @@ impl FallThrough {
             latency_ms_per_sample: m.total_ns / 1e6,
             energy_dynamic_mj_per_sample: m.energy.dynamic_pj() / 1e9,
             energy_total_mj_per_sample: m.energy.total_pj() / 1e9,
-            energy_total_breakdown_uj_per_token: Breakdown::of(&m.energy, 1.0 / n / 1e6),
+            energy_total_board_breakdown_uj_per_token: Breakdown::of(&m.energy, 1.0 / n / 1e6),
             synops_per_token: m.synops as f64 / n,
             msgs_per_token: m.msgs as f64 / n,
+            headline_basis: ENERGY_BASIS.to_string(),
+            power_w: power_of(&m.energy, m.total_ns, m.n_timesteps).0,
+            energy_by_domain_uj_per_token: ByDomain::of(&m.energy, 1.0 / n / 1e6),
+            profiler: power_of(&m.energy, m.total_ns, m.n_timesteps).1,
         }
     }
 }
@@ -481,12 +633,16 @@ impl Pipeline {
                 0.0
             },
             throughput_tokens_per_s: Some(m.throughput_tokens_per_s()),
-            energy_total_breakdown_mj_per_sample: Breakdown::of(&m.energy, 1e-9),
+            energy_total_board_breakdown_mj_per_sample: Breakdown::of(&m.energy, 1e-9),
             synops_per_token: Some(m.synops as f64 / n),
             msgs_per_token: Some(m.msgs as f64 / n),
             synops_per_step: None,
             msgs_per_step: None,
             samples: None,
+            headline_basis: ENERGY_BASIS.to_string(),
+            power_w: power_of(&m.energy, m.total_ns, m.n_timesteps).0,
+            energy_by_domain_mj_per_sample: ByDomain::of(&m.energy, 1e-9),
+            profiler: power_of(&m.energy, m.total_ns, m.n_timesteps).1,
         }
     }
 }
@@ -513,9 +669,9 @@ impl CalibrationTargets {
                 true,
             );
             row(
-                "fall-through energy (uJ/token, dynamic)",
-                f.energy_dynamic_uj_per_token,
-                Poster::FT_ENERGY_DYNAMIC_UJ_PER_TOKEN,
+                "fall-through energy (uJ/token, total, chip rails)",
+                f.energy_total_uj_per_token,
+                Poster::FT_ENERGY_TOTAL_CHIP_UJ_PER_TOKEN,
                 true,
             );
             row(
@@ -533,9 +689,9 @@ impl CalibrationTargets {
                 true,
             );
             row(
-                "pipeline energy (mJ/sample, total)",
-                p.energy_total_mj_per_sample,
-                Poster::PL_ENERGY_TOTAL_MJ_PER_SAMPLE,
+                "pipeline energy (mJ/sample, total, whole board)",
+                p.energy_by_domain_mj_per_sample.board.total,
+                Poster::PL_ENERGY_TOTAL_BOARD_MJ_PER_SAMPLE,
                 true,
             );
             row(
@@ -639,9 +795,9 @@ impl Report {
             macs_effective: self.model_size.macs_nonzero_weights_per_token,
             cores: u32::try_from(self.cores_used?).ok()?,
             ft_latency_us: ft.latency_us_per_token,
-            ft_energy_uj: ft.energy_dynamic_uj_per_token,
+            ft_energy_uj: ft.energy_total_uj_per_token,
             pl_latency_ms: pl.latency_ms_per_sample,
-            pl_energy_mj: pl.energy_total_mj_per_sample,
+            pl_energy_mj: pl.energy_by_domain_mj_per_sample.board.total,
         })
     }
 
@@ -674,22 +830,22 @@ mod tests {
             timesteps: 12,
             latency_us_per_token: 83.6,
             latency_us_per_token_max: 90.0,
-            energy_dynamic_uj_per_token: 13.0,
-            energy_total_uj_per_token: 14.0,
+            energy_dynamic_uj_per_token: 12.0,
+            energy_total_uj_per_token: 13.0,
             throughput_tokens_per_s: 1e6 / 83.6,
             latency_ms_per_sample: 0.0836,
             energy_dynamic_mj_per_sample: 0.013,
             energy_total_mj_per_sample: 0.014,
-            energy_total_breakdown_uj_per_token: Breakdown {
-                synaptic: 0.0,
-                neuron: 0.0,
-                noc: 0.0,
-                io: 0.0,
-                barrier: 0.0,
-                static_: 1.0,
+            energy_total_board_breakdown_uj_per_token: Breakdown {
+                static_chip: 1.0,
+                ..Breakdown::default()
             },
             synops_per_token: 0.0,
             msgs_per_token: 0.0,
+            headline_basis: ENERGY_BASIS.into(),
+            power_w: ByDomain::default(),
+            energy_by_domain_uj_per_token: ByDomain::default(),
+            profiler: Profiler::default(),
         };
         let t = CalibrationTargets::poster(Some(&ft), None);
         assert_eq!(t.rows.len(), 3);

@@ -54,6 +54,10 @@ pub fn headline(r: &Report) -> Vec<(String, f64)> {
             "fall_through.energy_total_uj_per_token".into(),
             f.energy_total_uj_per_token,
         ));
+        v.push((
+            "fall_through.energy_by_domain_uj_per_token.board.total".into(),
+            f.energy_by_domain_uj_per_token.board.total,
+        ));
     }
     if let Some(p) = &r.pipeline {
         v.push(("pipeline.timestep_us_mean".into(), p.timestep_us_mean));
@@ -68,6 +72,10 @@ pub fn headline(r: &Report) -> Vec<(String, f64)> {
         v.push((
             "pipeline.energy_total_mj_per_sample".into(),
             p.energy_total_mj_per_sample,
+        ));
+        v.push((
+            "pipeline.energy_by_domain_mj_per_sample.board.total".into(),
+            p.energy_by_domain_mj_per_sample.board.total,
         ));
         if let Some(e) = p.energy_dynamic_uj_per_step {
             v.push(("pipeline.energy_dynamic_uj_per_step".into(), e));

@@ -48,13 +48,15 @@ fn pilotnet_sdnn_is_bit_exact_and_its_priced_work_adds_up() {
         (priced - syn_ops as f64).abs() < 1e-6,
         "{priced} vs {syn_ops}"
     );
-    // Host I/O: every non-zero input value, every step, and every non-zero output read.
+    // I/O: every non-zero input value, every step (sent by the on-chip sequencer on the
+    // default chip), and every non-zero output the host reads.
     let in_msgs = 9 * input.values.iter().filter(|&&v| v != 0).count();
     let out_msgs = gt.values.iter().filter(|&&v| v != 0).count();
     let io = &chip.io;
-    let want_io_pj = in_msgs as f64 * io.input_message.energy_pj.value
+    assert_eq!(io.inputs.value, loisim_arch::InputSource::Sequencer);
+    let want_io_pj = in_msgs as f64 * io.sequencer_message.energy_pj.value
         + out_msgs as f64 * io.output_message.energy_pj.value;
-    let got_io_pj = p.energy_total_breakdown_mj_per_sample.io * 1e9;
+    let got_io_pj = p.energy_total_board_breakdown_mj_per_sample.io * 1e9;
     assert!(
         (got_io_pj - want_io_pj).abs() <= 1e-9 * want_io_pj,
         "io {got_io_pj} pJ, want {want_io_pj} pJ"

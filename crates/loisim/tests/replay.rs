@@ -159,7 +159,7 @@ fn a_chip_of_another_structure_is_refused_naming_the_field() {
     let mut cost_only = Chip::default_chip();
     cost_only.barrier.base_ns.value *= 3.0;
     cost_only.noc.link_bits_per_ns.value /= 2.0;
-    cost_only.static_power.chip_mw.value += 1.0;
+    cost_only.static_power.vdd_m_mw.value += 1.0;
     assert!(activity.replay(Some(&cost_only)).is_ok());
 }
 

@@ -236,11 +236,12 @@ pub(crate) fn netx_text(r: &Report, out_shape: &[usize]) -> String {
             p.energy_total_mj_per_sample,
             p.throughput_samples_per_s
         ));
-        let b = &p.energy_total_breakdown_mj_per_sample;
-        line(format!(
-            "              mJ/sample: synaptic {:.4}  neuron {:.4}  noc {:.4}  io {:.4}  barrier {:.4}  static {:.4}",
-            b.synaptic, b.neuron, b.noc, b.io, b.barrier, b.static_
+        line(breakdown_line(
+            "mJ/sample",
+            &p.energy_total_board_breakdown_mj_per_sample,
+            4,
         ));
+        line(power_line(&p.power_w));
     } else {
         line(format!(
             "{} steps (no cost figures without the chip)",
@@ -543,53 +544,55 @@ pub(crate) fn text(r: &Report) -> String {
     if let Some(f) = &r.fall_through {
         line(String::new());
         line(format!(
-            "fall-through  latency {:>9.2} us/token   energy {:>8.2} uJ/token dynamic ({:.2} total)   throughput {:>9.0} tokens/s",
+            "fall-through  latency {:>9.2} us/token   energy {:>8.2} uJ/token total, chip ({:.2} dynamic; {:.2} total, board)   throughput {:>9.0} tokens/s",
             f.latency_us_per_token,
-            f.energy_dynamic_uj_per_token,
             f.energy_total_uj_per_token,
+            f.energy_dynamic_uj_per_token,
+            f.energy_by_domain_uj_per_token.board.total,
             f.throughput_tokens_per_s
         ));
-        let b = &f.energy_total_breakdown_uj_per_token;
-        line(format!(
-            "              uJ/token: synaptic {:.3}  neuron {:.3}  noc {:.3}  io {:.3}  barrier {:.4}  static {:.3}",
-            b.synaptic, b.neuron, b.noc, b.io, b.barrier, b.static_
+        line(breakdown_line(
+            "uJ/token",
+            &f.energy_total_board_breakdown_uj_per_token,
+            3,
         ));
+        line(power_line(&f.power_w));
     }
     if let Some(p) = &r.pipeline {
         if r.fall_through.is_none() {
             line(String::new());
         }
         line(format!(
-            "pipeline      latency {:>9.2} ms/sample  energy {:>8.2} mJ/sample total ({:.2} dynamic)     throughput {:>9.2} samples/s",
+            "pipeline      latency {:>9.2} ms/sample  energy {:>8.2} mJ/sample total, chip ({:.2} dynamic; {:.2} total, board)   throughput {:>9.2} samples/s",
             p.latency_ms_per_sample,
             p.energy_total_mj_per_sample,
             p.energy_dynamic_mj_per_sample,
+            p.energy_by_domain_mj_per_sample.board.total,
             p.throughput_samples_per_s
         ));
-        let b = &p.energy_total_breakdown_mj_per_sample;
         line(format!(
-            "              mJ/sample: synaptic {:.3}  neuron {:.3}  noc {:.3}  io {:.3}  barrier {:.4}  static {:.3};  timestep {:.2} us mean, {:.2} us max",
-            b.synaptic,
-            b.neuron,
-            b.noc,
-            b.io,
-            b.barrier,
-            b.static_,
+            "{};  timestep {:.2} us mean, {:.2} us max",
+            breakdown_line(
+                "mJ/sample",
+                &p.energy_total_board_breakdown_mj_per_sample,
+                3
+            ),
             p.timestep_us_mean,
             p.timestep_us_max
         ));
+        line(power_line(&p.power_w));
     }
     if let Some(c) = &r.calibration_targets {
         line(String::new());
         line(format!("calibration targets: {}", c.source));
         line(format!("  ({})", c.note));
         line(format!(
-            "  {:<42} {:>12} {:>12} {:>9}",
+            "  {:<50} {:>12} {:>12} {:>9}",
             "figure", "loisim", "measured", "residual"
         ));
         for row in &c.rows {
             line(format!(
-                "  {:<42} {:>12.2} {:>12.2} {:>+8.2}%{}",
+                "  {:<50} {:>12.2} {:>12.2} {:>+8.2}%{}",
                 row.figure,
                 row.loisim,
                 row.target,
@@ -657,4 +660,34 @@ pub(crate) fn text(r: &Report) -> String {
         }
     }
     s
+}
+
+/// The whole-board energy by component, one line.
+fn breakdown_line(unit: &str, b: &loisim::report::Breakdown, prec: usize) -> String {
+    format!(
+        "              {unit} (whole board): axon-in {:.prec$}  synmem {:.prec$}  synop {:.prec$}  neuron {:.prec$}  noc {:.prec$}  io {:.prec$}  barrier {:.prec$}  static chip {:.prec$}  static board {:.prec$}",
+        b.axon_in,
+        b.synmem,
+        b.synop,
+        b.neuron,
+        b.noc,
+        b.io,
+        b.barrier,
+        b.static_chip,
+        b.static_board
+    )
+}
+
+/// Mean power by basis and rail, one line.
+fn power_line(w: &loisim::report::ByDomain) -> String {
+    format!(
+        "              power W: chip {:.4} ({:.4} static)  VDD {:.4}  VDD-M {:.4}  VDD-IO {:.4}  |  board {:.4} ({:.4} static)",
+        w.chip.total,
+        w.chip.static_,
+        w.vdd.total,
+        w.vdd_m.total,
+        w.vdd_io.total,
+        w.board.total,
+        w.board.static_
+    )
 }
