@@ -17,10 +17,11 @@
 //! step     = max_d finish_d + barrier(tiles, chips)
 //! ```
 //!
-//! The host (the chip's embedded I/O processors) is one more endpoint with two independent
-//! paths: it injects the inputs one after the other at its per-message cost, and extracts the
-//! outputs one after the other at its own; injection and extraction overlap (the host's
-//! `emit` is its injection, its receive work the extraction).
+//! Inputs and outputs meet the mesh at one more endpoint with two independent paths: the inputs
+//! are sent one after the other by the on-chip sequencer or the host (`io.inputs`), at that
+//! sender's per-message cost; the host extracts the outputs one after the other at its own;
+//! sending and extraction overlap (the endpoint's `emit` is the sending, its receive work the
+//! extraction).
 //!
 //! `Step::lower_bound_ns` reports the max-affine lower bound of Timcheck, Pierro and Shrestha
 //! (2026), `max(max_c U_c, max_c synops_c t_synop, max_c words_c t_read, max_c msgs_in_c t_in,
