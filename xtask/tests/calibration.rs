@@ -85,7 +85,7 @@ fn the_documented_residuals_are_what_the_default_model_gives_today() {
             TARGET_FT_LATENCY_US,
         ),
         (
-            "fall-through dynamic energy, uJ/token",
+            "fall-through energy, total on the chip rails, uJ/token",
             figs.ft_energy_uj,
             TARGET_FT_ENERGY_UJ,
         ),
@@ -95,7 +95,7 @@ fn the_documented_residuals_are_what_the_default_model_gives_today() {
             TARGET_PL_LATENCY_MS,
         ),
         (
-            "pipeline energy, mJ/sample",
+            "pipeline energy, total of the whole board, mJ/sample",
             figs.pl_energy_mj,
             TARGET_PL_ENERGY_MJ,
         ),
