@@ -217,6 +217,22 @@ fn default_run_reports_the_calibration_targets_as_the_library_does() {
         }
     }
     assert_eq!(fitted_rows, 4);
+    // The parameters the fit file says sit on a bound are named in the report.
+    let on_bound: Vec<&str> = j["calibration_targets"]["parameters_on_bound"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    if let Some(l) = fit.lines().find(|l| l.starts_with("# On the bound")) {
+        let names = l.rsplit(": ").next().unwrap_or("").trim_end_matches('.');
+        for n in names.split(", ") {
+            assert!(
+                on_bound.iter().any(|p| p.starts_with(n)),
+                "{n} is on its bound in the fit file but not in {on_bound:?}"
+            );
+        }
+    } else {
+        assert!(on_bound.is_empty(), "{on_bound:?}");
+    }
     assert!(
         j["fall_through"]["energy_total_board_breakdown_uj_per_token"]["synmem"]
             .as_f64()

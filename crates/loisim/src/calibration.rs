@@ -95,6 +95,38 @@ pub fn core_op<'a>(chip: &'a mut Chip, name: &str) -> &'a mut Sourced<f64> {
     }
 }
 
+/// The fitted fields of `chip` (the four fitted parameters: the sequencer latency, the
+/// neurocore latencies the scale moves, the chip-rail static powers, the board static power)
+/// whose value sits on a bound of its plausible range, as `field (value unit, bound of
+/// [lo, hi])`: the poster figure each governs was not met inside the ranges.
+#[must_use]
+pub fn fitted_on_bound(chip: &Chip) -> Vec<String> {
+    let fitted = |f: &str| {
+        f == "io.sequencer_message.latency_ns"
+            || f == "static.board_mw"
+            || CHIP_STATICS.contains(&f)
+            || CORE_OPS
+                .iter()
+                .any(|op| f == format!("ops.{op}.latency_ns"))
+    };
+    chip.cost_params()
+        .into_iter()
+        .filter(|(f, _, _)| fitted(f))
+        .filter_map(|(f, p, unit)| {
+            let [lo, hi] = p.range?;
+            let v = p.value;
+            let side = if v >= hi * (1.0 - 1e-9) {
+                "top"
+            } else if v <= lo * (1.0 + 1e-9) {
+                "bottom"
+            } else {
+                return None;
+            };
+            Some(format!("{f} ({v} {unit}, the {side} of [{lo}, {hi}])"))
+        })
+        .collect()
+}
+
 /// The chip-rail static powers the static scale applies to.
 pub const CHIP_STATICS: [&str; 3] = ["static.vdd_mw", "static.vdd_m_mw", "static.vdd_io_mw"];
 
@@ -495,4 +527,36 @@ pub fn conditioned_ranges(
         seed,
         ranges,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fitted_parameter_on_a_bound_is_named_with_its_side() {
+        let mut chip = Chip::loihi2_priors().expect("priors");
+        assert!(fitted_on_bound(&chip).is_empty(), "the priors sit inside");
+        let [lo, hi] = chip.static_power.board_mw.range.expect("range");
+        chip.static_power.board_mw.value = hi;
+        chip.io.sequencer_message.latency_ns.value =
+            chip.io.sequencer_message.latency_ns.range.expect("range")[0];
+        let on = fitted_on_bound(&chip);
+        assert_eq!(on.len(), 2, "{on:?}");
+        assert!(
+            on.iter()
+                .any(|s| s.starts_with("static.board_mw") && s.contains("the top of")),
+            "{on:?}"
+        );
+        assert!(
+            on.iter()
+                .any(|s| s.starts_with("io.sequencer_message.latency_ns")
+                    && s.contains("the bottom of")),
+            "{on:?}"
+        );
+        // An unfitted parameter on its bound is not a calibration shortfall.
+        chip.static_power.board_mw.value = lo + 1.0;
+        chip.ops.synop.energy_pj.value = chip.ops.synop.energy_pj.range.expect("range")[1];
+        assert_eq!(fitted_on_bound(&chip).len(), 1);
+    }
 }

@@ -586,6 +586,9 @@ pub(crate) fn text(r: &Report) -> String {
         line(String::new());
         line(format!("calibration targets: {}", c.source));
         line(format!("  ({})", c.note));
+        for p in &c.parameters_on_bound {
+            line(format!("  on the bound of its plausible range: {p}"));
+        }
         line(format!(
             "  {:<50} {:>12} {:>12} {:>9}",
             "figure", "loisim", "measured", "residual"
