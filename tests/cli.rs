@@ -1839,6 +1839,29 @@ fn a_netx_batch_of_bias_images() {
             }
         }
     }
+    // A batch of --input arrays, each image's bias scaled into spikes for two steps.
+    let inputs = dir.path().join("inputs");
+    std::fs::create_dir(&inputs).expect("dir");
+    for k in 0..2u32 {
+        let spikes: Vec<f32> = (0..bias.len() * 2)
+            .map(|i| {
+                if (i as u32 * (3 + k)).is_multiple_of(5) {
+                    40.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut shape2 = shape.clone();
+        shape2.push(2);
+        write_npy_f32(&inputs.join(format!("x{k}.npy")), &shape2, &spikes);
+    }
+    let text = ok(&["run", s(&net), "--input", s(&inputs), "--steps", "4"]);
+    assert!(
+        text.contains("batch: 2 inputs (x0.npy ... x1.npy), 8 steps"),
+        "{text}"
+    );
+    assert!(text.contains("pipeline timestep (us, mean)"), "{text}");
     // The first image's output is the single run's.
     let one = dir.path().join("one.npy");
     ok(&[

@@ -906,15 +906,24 @@ pub(crate) fn batch_text(r: &Report) -> String {
         )),
     }
     let names: Vec<&str> = r.per_sample.iter().map(|p| p.input.as_str()).collect();
+    let length = if r.model_kind == loisim::ModelKind::Netx {
+        let steps: u64 = r
+            .per_sample
+            .iter()
+            .filter_map(|p| p.pipeline.as_ref()?.steps)
+            .sum();
+        format!("{steps} steps")
+    } else {
+        format!("{} tokens", r.tokens)
+    };
     line(format!(
-        "batch: {} inputs ({}), {} tokens; each figure over the inputs (--json: per_sample, aggregate)",
+        "batch: {} inputs ({}), {length}; each figure over the inputs (--json: per_sample, aggregate)",
         names.len(),
         match names.as_slice() {
             [] => String::new(),
             [a] => (*a).to_string(),
             [a, .., z] => format!("{a} ... {z}"),
         },
-        r.tokens
     ));
     line(format!(
         "  {:<44} {:>24} {:>12} {:>12}",
