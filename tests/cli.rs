@@ -1616,3 +1616,422 @@ fn a_closed_stdout_ends_the_command_quietly() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
     }
 }
+
+/// A batch's JSON without what names the run rather than its figures: the wall clock and the
+/// output paths.
+fn batch_figures(json: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(json).expect("json");
+    let m = v.as_object_mut().expect("object");
+    m.remove("sim");
+    m.remove("outputs");
+    for s in m["per_sample"].as_array_mut().expect("per_sample") {
+        s.as_object_mut().expect("sample").remove("output");
+    }
+    v
+}
+
+/// Files by name, with their bytes.
+type Files = Vec<(String, Vec<u8>)>;
+
+/// The files of a directory, by name, with their bytes.
+fn dir_bytes(dir: &Path) -> Files {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            (
+                p.file_name().expect("name").to_string_lossy().into_owned(),
+                std::fs::read(&p).expect("read"),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_batch_of_clips_is_the_same_bits_at_1_2_and_8_threads() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (noisy, clean) = (dir.path().join("noisy"), dir.path().join("clean"));
+    std::fs::create_dir(&noisy).expect("dir");
+    std::fs::create_dir(&clean).expect("dir");
+    for seed in 1..=8 {
+        let name = format!("clip{seed}.wav");
+        ok(&[
+            "gen-audio",
+            "--seconds",
+            "1.5",
+            "--seed",
+            &seed.to_string(),
+            "-o",
+            s(&noisy.join(&name)),
+            "--clean-output",
+            s(&clean.join(&name)),
+        ]);
+    }
+    let model = "models/s5-sparse-0.25x.bin";
+    let mut first: Option<(serde_json::Value, Files)> = None;
+    for threads in ["1", "2", "8"] {
+        let out = dir.path().join(format!("out{threads}"));
+        let json = ok(&[
+            "run",
+            model,
+            "--input",
+            s(&noisy),
+            "--clean",
+            s(&clean),
+            "--output",
+            s(&out),
+            "--threads",
+            threads,
+            "--json",
+        ]);
+        let raw: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(raw["sim"]["threads"], threads.parse::<u64>().expect("n"));
+        assert_eq!(raw["outputs"]["output"], s(&out));
+        assert_eq!(
+            raw["per_sample"][3]["output"],
+            s(&out.join("clip4.wav")),
+            "each output named by its input's stem"
+        );
+        let (figures, files) = (batch_figures(&json), dir_bytes(&out));
+        assert_eq!(files.len(), 8);
+        match &first {
+            None => first = Some((figures, files)),
+            Some((f0, b0)) => {
+                let mut diff = Vec::new();
+                json_diff(f0, &figures, "", &mut diff);
+                assert!(diff.is_empty(), "{threads} threads: {diff:?}");
+                assert!(&files == b0, "{threads} threads: other output bytes");
+            }
+        }
+    }
+    let (j, _) = first.expect("runs");
+    assert_eq!(j["samples"], 8);
+    assert!(j.get("fall_through").is_none() && j.get("pipeline").is_none());
+    let names: Vec<&str> = j["per_sample"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|p| p["input"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names[..3], ["clip1.wav", "clip2.wav", "clip3.wav"]);
+    for key in [
+        "fall_through.latency_us_per_token",
+        "fall_through.energy_total_uj_per_token",
+        "pipeline.latency_ms_per_sample",
+        "pipeline.throughput_samples_per_s",
+        "audio.si_snr_db",
+        "audio.si_snri_db",
+    ] {
+        let mut a = &j["aggregate"];
+        for k in key.split('.') {
+            a = &a[k];
+        }
+        for f in ["mean", "std", "min", "max"] {
+            assert!(a[f].is_number(), "aggregate.{key}.{f}: {a}");
+        }
+    }
+    let si = &j["aggregate"]["audio"]["si_snr_db"];
+    assert!(
+        si["min"].as_f64() < si["max"].as_f64(),
+        "clips that differ: {si}"
+    );
+    // A sample's figures are those of a run of its file alone.
+    let alone: serde_json::Value = serde_json::from_str(&ok(&[
+        "run",
+        model,
+        "--input",
+        s(&noisy.join("clip5.wav")),
+        "--clean",
+        s(&clean.join("clip5.wav")),
+        "--json",
+    ]))
+    .expect("json");
+    for k in ["fall_through", "pipeline", "audio"] {
+        assert_eq!(j["per_sample"][4][k], alone[k], "{k}");
+    }
+    assert!(alone.get("per_sample").is_none() && alone.get("aggregate").is_none());
+    // The text gives the aggregate of the headline figures.
+    let text = ok(&[
+        "run",
+        model,
+        "--input",
+        s(&noisy.join("clip1.wav")),
+        "--input",
+        s(&noisy.join("clip2.wav")),
+        "--threads",
+        "2",
+    ]);
+    assert!(
+        text.contains("batch: 2 inputs (clip1.wav ... clip2.wav)"),
+        "{text}"
+    );
+    assert!(text.contains("mean ± std"), "{text}");
+    assert!(text.contains("fall-through latency (us/token)"), "{text}");
+    assert!(text.contains("pipeline latency (ms/sample)"), "{text}");
+    assert!(text.contains("2 thread(s)"), "{text}");
+}
+
+#[test]
+fn npy_batches_keep_the_given_order_and_cut_each_sample() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let copy = dir.path().join("again.npy");
+    std::fs::copy(root().join("models/default-input.npy"), &copy).expect("copy");
+    let out = dir.path().join("out");
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "run",
+        "models/s5-sparse-0.25x.bin",
+        "--input",
+        "models/default-input.npy",
+        "--input",
+        s(&copy),
+        "--tokens",
+        "24",
+        "--output",
+        s(&out),
+        "--json",
+    ]))
+    .expect("json");
+    assert_eq!(json["tokens"], 48);
+    assert_eq!(json["per_sample"][0]["input"], "default-input.npy");
+    assert_eq!(json["per_sample"][1]["input"], "again.npy");
+    assert_eq!(json["aggregate"]["tokens"]["mean"], 24.0);
+    assert_eq!(
+        json["aggregate"]["fall_through"]["latency_us_per_token"]["std"], 0.0,
+        "the same tokens twice"
+    );
+    let (shape, a) = read_npy_i32(&out.join("default-input.npy"));
+    assert_eq!(shape, [24, 257]);
+    assert_eq!(read_npy_i32(&out.join("again.npy")).1, a);
+}
+
+#[test]
+fn a_netx_batch_of_bias_images() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = root().join("crates/loisim-netx/tests/data");
+    let net = data.join("tiny.net");
+    let bytes = std::fs::read(data.join("gts/tinynet/input_bias.npy")).expect("bias");
+    let npy = npyz::NpyFile::new(&bytes[..]).expect("npy");
+    let shape = npy.shape().to_vec();
+    let bias: Vec<f64> = npy.into_vec::<f64>().expect("f8");
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).expect("dir");
+    for k in 0..3 {
+        let scaled: Vec<f32> = bias
+            .iter()
+            .map(|b| (b * f64::from(k + 2) / 3.0).trunc() as f32)
+            .collect();
+        write_npy_f32(&images.join(format!("img{k}.npy")), &shape, &scaled);
+    }
+    let mut first = None;
+    for threads in ["1", "8"] {
+        let out = dir.path().join(format!("out{threads}"));
+        let json = ok(&[
+            "run",
+            s(&net),
+            "--bias",
+            s(&images),
+            "--steps",
+            "8",
+            "--output",
+            s(&out),
+            "--threads",
+            threads,
+            "--json",
+        ]);
+        let files = dir_bytes(&out);
+        assert_eq!(
+            files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+            ["img0.npy", "img1.npy", "img2.npy"]
+        );
+        let figures = batch_figures(&json);
+        assert!(figures["aggregate"]["pipeline"]["energy_total_uj_per_step"]["mean"].is_number());
+        match &first {
+            None => first = Some((figures, files)),
+            Some((f0, b0)) => {
+                assert_eq!(f0, &figures, "{threads} threads");
+                assert!(b0 == &files, "{threads} threads: other output bytes");
+            }
+        }
+    }
+    // A batch of --input arrays, each image's bias scaled into spikes for two steps.
+    let inputs = dir.path().join("inputs");
+    std::fs::create_dir(&inputs).expect("dir");
+    for k in 0..2u32 {
+        let spikes: Vec<f32> = (0..bias.len() * 2)
+            .map(|i| {
+                if (i as u32 * (3 + k)).is_multiple_of(5) {
+                    40.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut shape2 = shape.clone();
+        shape2.push(2);
+        write_npy_f32(&inputs.join(format!("x{k}.npy")), &shape2, &spikes);
+    }
+    let text = ok(&["run", s(&net), "--input", s(&inputs), "--steps", "4"]);
+    assert!(
+        text.contains("batch: 2 inputs (x0.npy ... x1.npy), 8 steps"),
+        "{text}"
+    );
+    assert!(text.contains("pipeline timestep (us, mean)"), "{text}");
+    // The first image's output is the single run's.
+    let one = dir.path().join("one.npy");
+    ok(&[
+        "run",
+        s(&net),
+        "--bias",
+        s(&images.join("img0.npy")),
+        "--steps",
+        "8",
+        "--output",
+        s(&one),
+    ]);
+    assert_eq!(
+        std::fs::read(&one).expect("one"),
+        std::fs::read(dir.path().join("out1/img0.npy")).expect("batch")
+    );
+}
+
+#[test]
+fn batch_errors_are_one_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = |n: &str| dir.path().join(n);
+    for d in ["empty", "mixed", "npys", "other", "clean", "bad"] {
+        std::fs::create_dir(p(d)).expect("dir");
+    }
+    std::fs::write(p("empty/notes.txt"), b"no input here").expect("write");
+    let shipped = root().join("models/default-input.npy");
+    std::fs::copy(&shipped, p("mixed/a.npy")).expect("copy");
+    std::fs::copy(
+        root().join("models/default-clip-noisy.wav"),
+        p("mixed/b.wav"),
+    )
+    .expect("copy");
+    std::fs::copy(&shipped, p("npys/a.npy")).expect("copy");
+    std::fs::copy(&shipped, p("npys/b.npy")).expect("copy");
+    std::fs::copy(&shipped, p("other/a.npy")).expect("copy");
+    std::fs::copy(&shipped, p("bad/a.npy")).expect("copy");
+    std::fs::write(p("bad/b.npy"), b"not an npy file").expect("write");
+    for n in ["x.wav", "y.wav"] {
+        std::fs::copy(
+            root().join("models/default-clip-noisy.wav"),
+            p(&format!("wavs-{n}")),
+        )
+        .expect("copy");
+    }
+    std::fs::create_dir(p("wavs")).expect("dir");
+    for n in ["x.wav", "y.wav"] {
+        std::fs::rename(p(&format!("wavs-{n}")), p("wavs").join(n)).expect("move");
+    }
+    std::fs::copy(
+        root().join("models/default-clip-clean.wav"),
+        p("clean/x.wav"),
+    )
+    .expect("copy");
+    let model = "models/s5-sparse-0.25x.bin";
+    let net = root().join("crates/loisim-netx/tests/data/tiny.net");
+    let owned =
+        |v: &[&str]| -> Vec<String> { v.iter().map(|a| a.replace("DIR", s(dir.path()))).collect() };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            owned(&["run", model, "--input", "DIR/empty"]),
+            "holds no .npy or .wav file",
+        ),
+        (
+            owned(&["run", model, "--input", "DIR/mixed"]),
+            "all one kind of file",
+        ),
+        (
+            owned(&["run", model, "--input", "DIR/npys", "--input", "DIR/other"]),
+            "the same stem `a`",
+        ),
+        (
+            owned(&[
+                "run",
+                model,
+                "--input",
+                "DIR/npys/a.npy",
+                "--input",
+                "DIR/missing.npy",
+            ]),
+            "missing.npy",
+        ),
+        (
+            owned(&["run", model, "--input", "DIR/bad", "--tokens", "4"]),
+            "b.npy",
+        ),
+        (
+            owned(&["run", model, "--input", "DIR/wavs", "--clean", "DIR/clean"]),
+            "no clean twin of",
+        ),
+        (
+            owned(&[
+                "run",
+                model,
+                "--input",
+                "DIR/wavs",
+                "--clean",
+                "DIR/clean/x.wav",
+            ]),
+            "names a directory",
+        ),
+        (
+            owned(&["run", model, "--input", "DIR/npys", "--clean", "DIR/clean"]),
+            "--clean applies to .wav inputs",
+        ),
+        (
+            owned(&["run", model, "--input", "DIR/npys", "--trace", "DIR/t"]),
+            "--trace applies to a single run",
+        ),
+        (
+            owned(&["run", model, "--input", "DIR/npys", "--plot", "DIR/p"]),
+            "--plot applies to a single run",
+        ),
+        (
+            owned(&["run", model, "--input", "DIR/npys", "--sensitivity"]),
+            "--sensitivity applies to a single run",
+        ),
+        (
+            owned(&["run", model, "--input", "DIR/npys", "--output", "DIR/y.npy"]),
+            "names a directory",
+        ),
+        (
+            owned(&["run", model, "--input", "DIR/wavs", "--tokens", "3"]),
+            "--tokens applies to .npy inputs",
+        ),
+        (
+            owned(&["run", s(&net), "--bias", "DIR/npys", "--probe", "DIR/pr"]),
+            "--probe applies to a single run",
+        ),
+        (
+            owned(&[
+                "run",
+                s(&net),
+                "--bias",
+                "DIR/npys",
+                "--input",
+                "DIR/other",
+                "--input",
+                "DIR/bad",
+            ]),
+            "not both",
+        ),
+        (
+            owned(&["run", s(&net), "--bias", "DIR/empty"]),
+            "holds no .npy file",
+        ),
+    ];
+    for (args, want) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = fails(&args);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // Nothing was written by any of them.
+    for gone in ["t", "p", "y.npy", "pr"] {
+        assert!(!p(gone).exists(), "{gone}");
+    }
+}

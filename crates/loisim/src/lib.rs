@@ -17,6 +17,7 @@
 //! only when the whole run has succeeded ([`output::Staging`]).
 
 pub mod audio;
+pub mod batch;
 pub mod calibration;
 pub mod error;
 pub mod netx;
@@ -531,6 +532,8 @@ pub fn run_reference(model: &Model, input: &Input, opts: &RunOptions) -> Result<
         outputs_per_token: width,
         fall_through: None,
         pipeline: None,
+        per_sample: Vec::new(),
+        aggregate: None,
         activation_density: Vec::new(),
         arithmetic: None,
         model_size: report::ModelSize::of(model),

@@ -711,6 +711,8 @@ pub fn run_netx(
         outputs_per_token: n_out,
         fall_through: None,
         pipeline,
+        per_sample: Vec::new(),
+        aggregate: None,
         activation_density: density,
         arithmetic: Some(Arithmetic {
             saturations: events.saturations,
@@ -814,4 +816,114 @@ pub(crate) fn netx_pipeline(
         energy_by_domain_mj_per_sample: crate::report::ByDomain::of(energy, k / 1e9),
         profiler: crate::report::power_of(energy, total_ns, totals.steps).1,
     }
+}
+
+/// One sample of a netx batch: a `--bias` image or an `--input` array (or both).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetxSample {
+    /// The file's name (what the report calls the sample).
+    pub name: String,
+    /// The file stem (what its output is named after).
+    pub stem: String,
+    /// The input spikes, as [`NetxRunOptions::input`].
+    pub input: Option<LavaArray>,
+    /// The input layer's bias, as [`NetxRunOptions::bias`].
+    pub bias: Option<LavaArray>,
+}
+
+/// What a netx batch gives back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetxBatchRun {
+    /// The batch's report (`per_sample`, `aggregate`).
+    pub report: crate::Report,
+    /// Each sample's output, in the batch's order.
+    pub outputs: Vec<LavaArray>,
+}
+
+/// Runs every sample of a batch through the network, each from the zero state, in parallel on
+/// `opts.threads` threads (one each; the same bits at any count), as [`run_netx`] with the
+/// sample's input and bias in place of `opts`'s. `opts.output` names a directory that receives
+/// `<stem>.npy` per sample.
+///
+/// # Errors
+/// No sample; `--probe` or `--activity` asked for (they record one run); any sample's error
+/// (the first in the batch's order); unwritable outputs.
+pub fn run_netx_batch(
+    netx: &Netx,
+    chip: &Chip,
+    compile: &CompileOptions,
+    samples: &[NetxSample],
+    opts: &NetxRunOptions,
+) -> Result<NetxBatchRun> {
+    use crate::batch;
+    if samples.is_empty() {
+        return Err(Error::Invalid("a batch needs at least one input".into()));
+    }
+    for (given, flag) in [
+        (opts.probe_dir.is_some(), "--probe"),
+        (opts.activity.is_some(), "--activity"),
+    ] {
+        if given {
+            return Err(Error::Invalid(format!(
+                "{flag} records a single run; with a batch of inputs, run the sample of interest on its own"
+            )));
+        }
+    }
+    if opts.threads == 0 {
+        return Err(Error::Invalid("--threads must be at least 1".into()));
+    }
+    let start = std::time::Instant::now();
+    let mut staging = crate::output::Staging::new();
+    let out_dir = batch::stage_output_dir(&mut staging, opts.output.as_deref())?;
+    let (pool, inner) = batch::threads_of(samples.len(), opts.threads);
+    let runs = batch::par_map(samples, pool, |s| {
+        let o = NetxRunOptions {
+            input: s.input.clone().or_else(|| opts.input.clone()),
+            bias: s.bias.clone().or_else(|| opts.bias.clone()),
+            threads: inner,
+            output: out_dir.as_ref().map(|d| d.join(format!("{}.npy", s.stem))),
+            ..opts.clone()
+        };
+        run_netx(netx, chip, compile, &o).map_err(|e| batch::sample_error(&s.name, e))
+    })?;
+    let threads = if samples.len() == 1 {
+        runs[0].report.sim.threads
+    } else {
+        pool
+    };
+    let named: Vec<(String, crate::Report)> = samples
+        .iter()
+        .zip(&runs)
+        .map(|(s, r)| (s.name.clone(), r.report.clone()))
+        .collect();
+    let Some(mut report) = crate::Report::of_batch(&named, start.elapsed().as_secs_f64(), threads)
+    else {
+        return Err(Error::Invalid("a batch needs at least one input".into()));
+    };
+    batch::commit_outputs(staging, &mut report, opts.output.as_deref())?;
+    Ok(NetxBatchRun {
+        report,
+        outputs: runs.into_iter().map(|r| r.output).collect(),
+    })
+}
+
+/// The samples of a netx batch: the `.npy` files of `bias` (each a sample's `--bias`) or of
+/// `input` (each a sample's `--input`); at most one of them has several files.
+///
+/// # Errors
+/// Unreadable or malformed files.
+pub fn netx_samples(files: &[std::path::PathBuf], are_bias: bool) -> Result<Vec<NetxSample>> {
+    files
+        .iter()
+        .map(|f| {
+            let a = Some(read_lava_array(f)?);
+            let (input, bias) = if are_bias { (None, a) } else { (a, None) };
+            Ok(NetxSample {
+                name: crate::batch::name_of(f),
+                stem: f.file_stem().unwrap_or_default().to_string_lossy().into(),
+                input,
+                bias,
+            })
+        })
+        .collect()
 }

@@ -2,8 +2,10 @@
 //!
 //! Naming rule: every key carries its unit (`latency_us_per_token`, `energy_total_mj_per_sample`)
 //! and every energy key says `dynamic` or `total`. A `_max` suffix means the slowest token or
-//! timestep of the run. Figures of a batch of samples (to come) will be [`Aggregate`] objects
-//! `{mean, std, min, max}` under the same keys.
+//! timestep of the run (within one sample). A batch of samples (several inputs) gives each
+//! sample's figures in [`Report::per_sample`] and each figure over the samples as an
+//! [`Aggregate`] `{mean, std, min, max}` in [`Report::aggregate`], under the keys
+//! `per_sample` uses (`aggregate.fall_through.latency_us_per_token.mean`).
 //!
 //! Renaming or removing a key bumps [`SCHEMA_VERSION`]; adding an optional key does not.
 
@@ -169,7 +171,8 @@ pub struct Report {
     /// Timesteps a token takes through the pipeline of cores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline_depth_timesteps: Option<u32>,
-    /// Samples run (one today; batches are to come).
+    /// Samples run: the inputs of a batch (one without a batch); for a netx network with a
+    /// reset interval, the intervals of every input.
     pub samples: usize,
     /// Tokens run (token-based models).
     pub tokens: usize,
@@ -183,6 +186,14 @@ pub struct Report {
     /// Pipeline mode: a token (or step) every timestep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<Pipeline>,
+    /// Each sample's figures, in the batch's order (batches only: several inputs). The mode
+    /// objects of a batch are here and in `aggregate`, not at the top level.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_sample: Vec<SampleFigures>,
+    /// Every numeric figure of `per_sample` over the batch, as `{mean, std, min, max}` under
+    /// the same keys (batches only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<Aggregates>,
     /// Fraction of non-zero values on each channel of the chip's neurons (chip runs) or on the
     /// input of each matrix (reference runs).
     pub activation_density: Vec<ChannelDensity>,
@@ -497,8 +508,9 @@ impl SimSpeed {
     }
 }
 
-/// A figure over a batch of samples (the shape batched reports will use).
+/// A figure over a batch of samples.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Aggregate {
     /// Mean over the samples.
     pub mean: f64,
@@ -526,6 +538,144 @@ impl Aggregate {
             min: values.iter().copied().fold(f64::INFINITY, f64::min),
             max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         })
+    }
+}
+
+/// One sample's figures in a batch report ([`Report::per_sample`]): the keys the report of a
+/// run of that sample alone has, less the batch-wide ones (model, chip, cores, `sim`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SampleFigures {
+    /// The input file's name (`.npy` or `.wav`; for a netx batch, the `--bias` or `--input`
+    /// file).
+    pub input: String,
+    /// Tokens run (token-based models).
+    pub tokens: usize,
+    /// Fall-through figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fall_through: Option<FallThrough>,
+    /// Pipeline figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<Pipeline>,
+    /// Audio figures of a `.wav` input (SI-SNR with a clean reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioSummary>,
+    /// Saturations, wraps and overflows (chip runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arithmetic: Option<Arithmetic>,
+    /// Active MACs per token (reference runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macs_active_per_token: Option<f64>,
+    /// The sample's output file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+impl SampleFigures {
+    /// The figures of `report`, a run of the sample named `input`.
+    #[must_use]
+    pub fn of(input: &str, report: &Report) -> Self {
+        Self {
+            input: input.to_string(),
+            tokens: report.tokens,
+            fall_through: report.fall_through.clone(),
+            pipeline: report.pipeline.clone(),
+            audio: report.audio.clone(),
+            arithmetic: report.arithmetic,
+            macs_active_per_token: report.macs_active_per_token,
+            output: report.outputs.output.clone(),
+        }
+    }
+
+    /// The figures that are aggregated: every key but `input` and `output`.
+    fn figures(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("input");
+            m.remove("output");
+        }
+        v
+    }
+}
+
+/// One key of [`Aggregates`]: a figure over the samples, a text every sample shares (such as
+/// `headline_basis`), or a group of keys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AggregateNode {
+    /// A numeric figure over the samples.
+    Figure(Aggregate),
+    /// A text that every sample has the same.
+    Text(String),
+    /// Nested keys.
+    Group(std::collections::BTreeMap<String, AggregateNode>),
+}
+
+/// The figures of a batch, each an [`Aggregate`], under the keys of [`SampleFigures`]
+/// (alphabetical order): `fall_through.latency_us_per_token`, `pipeline.power_w.chip.total`,
+/// `audio.si_snr_db`, `tokens`. A key is present when every sample has it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Aggregates(pub std::collections::BTreeMap<String, AggregateNode>);
+
+impl Aggregates {
+    /// Every numeric figure of `samples`, in the samples' order (the same order gives the
+    /// same bits).
+    #[must_use]
+    pub fn of(samples: &[SampleFigures]) -> Self {
+        let values: Vec<serde_json::Value> = samples.iter().map(SampleFigures::figures).collect();
+        let refs: Vec<&serde_json::Value> = values.iter().collect();
+        match aggregate_values(&refs) {
+            Some(AggregateNode::Group(m)) => Self(m),
+            _ => Self::default(),
+        }
+    }
+
+    /// The figure at a dotted path, e.g. `fall_through.latency_us_per_token`.
+    #[must_use]
+    pub fn get(&self, path: &str) -> Option<&Aggregate> {
+        let mut keys = path.split('.');
+        let mut node = self.0.get(keys.next()?)?;
+        for k in keys {
+            match node {
+                AggregateNode::Group(m) => node = m.get(k)?,
+                _ => return None,
+            }
+        }
+        match node {
+            AggregateNode::Figure(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// The aggregate of one key over the samples: numbers become an [`Aggregate`], equal strings
+/// stay, objects recurse over the keys every sample has; anything else is left out.
+fn aggregate_values(values: &[&serde_json::Value]) -> Option<AggregateNode> {
+    use serde_json::Value;
+    let first = values.first()?;
+    match first {
+        Value::Number(_) => {
+            let nums: Option<Vec<f64>> = values.iter().map(|v| v.as_f64()).collect();
+            Aggregate::of(&nums?).map(AggregateNode::Figure)
+        }
+        Value::String(s) => values
+            .iter()
+            .all(|v| v.as_str() == Some(s))
+            .then(|| AggregateNode::Text(s.clone())),
+        Value::Object(m) => {
+            let mut out = std::collections::BTreeMap::new();
+            for k in m.keys() {
+                let vs: Option<Vec<&Value>> = values.iter().map(|v| v.get(k)).collect();
+                if let Some(node) = vs.and_then(|vs| aggregate_values(&vs)) {
+                    out.insert(k.clone(), node);
+                }
+            }
+            values
+                .iter()
+                .all(|v| v.is_object())
+                .then_some(AggregateNode::Group(out))
+        }
+        _ => None,
     }
 }
 
@@ -765,6 +915,8 @@ impl Report {
             outputs_per_token: model.dims.d_output as usize,
             fall_through: res.fall_through.as_ref().map(FallThrough::of),
             pipeline: res.pipeline.as_ref().map(Pipeline::of),
+            per_sample: Vec::new(),
+            aggregate: None,
             activation_density: density,
             arithmetic: Some(arithmetic),
             model_size: ModelSize::of(model),
@@ -778,6 +930,89 @@ impl Report {
             sensitivity: None,
             ranges: None,
         }
+    }
+
+    /// The report of a batch: `runs` are the samples' own reports in the batch's order, each
+    /// with its input's name; `wall_s` and `threads` are the whole batch's. The top level keeps
+    /// what the samples share (model, chip, cores), sums the counts (`samples`, `tokens`,
+    /// `arithmetic`) and weighs the activation densities by each sample's tokens (steps for
+    /// netx); the mode figures go to `per_sample` and `aggregate`. `None` for no run.
+    #[must_use]
+    pub fn of_batch(runs: &[(String, Report)], wall_s: f64, threads: usize) -> Option<Self> {
+        let (_, first) = runs.first()?;
+        // Tokens, or steps for step-based networks, and synaptic events of one run.
+        let work = |r: &Report| -> (usize, u64) {
+            match (&r.pipeline, r.tokens) {
+                (Some(p), 0) => {
+                    let steps = p.steps.unwrap_or(0);
+                    (
+                        steps as usize,
+                        (p.synops_per_step.unwrap_or(0.0) * steps as f64).round() as u64,
+                    )
+                }
+                _ => (r.tokens, r.synops()),
+            }
+        };
+        let weights: Vec<f64> = runs.iter().map(|(_, r)| work(r).0 as f64).collect();
+        let total_weight: f64 = weights.iter().sum();
+        let weighted = |f: &dyn Fn(&Report) -> Option<f64>| -> Option<f64> {
+            let mut acc = 0.0;
+            for ((_, r), w) in runs.iter().zip(&weights) {
+                acc += f(r)? * w;
+            }
+            Some(if total_weight > 0.0 {
+                acc / total_weight
+            } else {
+                0.0
+            })
+        };
+        let activation_density = first
+            .activation_density
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ChannelDensity {
+                channel: d.channel.clone(),
+                nonzero_fraction: weighted(&|r: &Report| {
+                    r.activation_density.get(i).map(|d| d.nonzero_fraction)
+                })
+                .unwrap_or(d.nonzero_fraction),
+            })
+            .collect();
+        let arithmetic = runs.iter().try_fold(Arithmetic::default(), |a, (_, r)| {
+            r.arithmetic.map(|e| Arithmetic {
+                saturations: a.saturations + e.saturations,
+                int32_wraps: a.int32_wraps + e.int32_wraps,
+                accumulator_overflows: a.accumulator_overflows + e.accumulator_overflows,
+            })
+        });
+        let per_sample: Vec<SampleFigures> = runs
+            .iter()
+            .map(|(name, r)| SampleFigures::of(name, r))
+            .collect();
+        let (units, synops) = runs.iter().fold((0usize, 0u64), |(u, s), (_, r)| {
+            let (ru, rs) = work(r);
+            (u + ru, s + rs)
+        });
+        Some(Self {
+            samples: runs.iter().map(|(_, r)| r.samples).sum(),
+            tokens: runs.iter().map(|(_, r)| r.tokens).sum(),
+            fall_through: None,
+            pipeline: None,
+            aggregate: Some(Aggregates::of(&per_sample)),
+            per_sample,
+            activation_density,
+            arithmetic,
+            macs_active_per_token: weighted(&|r: &Report| r.macs_active_per_token),
+            calibration_targets: None,
+            audio: None,
+            outputs: Outputs::default(),
+            sim: SimSpeed::new(wall_s, threads, units, synops),
+            layers: Vec::new(),
+            probe_dir: None,
+            sensitivity: None,
+            ranges: None,
+            ..first.clone()
+        })
     }
 
     /// Synaptic events of the run (either mode; both do the same work).

@@ -46,11 +46,13 @@ pub struct RunArgs {
     /// Input: `.npy` [tokens, 257] (integers are the model's input integers, floats are STFT
     /// magnitudes: offset subtracted, quantized with the model's input format) or a `.wav`
     /// file (16 kHz mono), denoised frame by frame. Default: the shipped 30 s clip's features
-    /// (3751 tokens, one sample).
-    #[arg(long, value_name = "X.npy|X.wav")]
-    input: Option<PathBuf>,
-    /// Clean reference `.wav` for a `.wav` input: prints the SI-SNR of the output.
-    #[arg(long, value_name = "CLEAN.wav")]
+    /// (3751 tokens, one sample). Repeated, or a directory (its `.npy` or `.wav` files in byte
+    /// order of their names): a batch, one sample per file, run in parallel on `--threads`.
+    #[arg(long, value_name = "X.npy|X.wav|DIR")]
+    input: Vec<PathBuf>,
+    /// Clean reference `.wav` for a `.wav` input: prints the SI-SNR of the output. With a
+    /// batch, a directory of clean `.wav` files paired with the inputs by file stem.
+    #[arg(long, value_name = "CLEAN.wav|DIR")]
     clean: Option<PathBuf>,
     /// Run only the first N tokens (token-based models: S5).
     #[arg(long, value_name = "N")]
@@ -60,9 +62,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "T")]
     steps: Option<u64>,
     /// netx: `bias_mant` of the input layer's LIF neurons, Lava's (x, y, c) layout (how
-    /// lava-dl's examples present an image); needs no --input.
-    #[arg(long, value_name = "B.npy")]
-    bias: Option<PathBuf>,
+    /// lava-dl's examples present an image); needs no --input. Repeated, or a directory of
+    /// `.npy` files: a batch, one sample per image.
+    #[arg(long, value_name = "B.npy|DIR")]
+    bias: Vec<PathBuf>,
     /// netx: write each layer's state per step into DIR, `layer{i}-{type}-{var}.npy`, int32
     /// (T, shape...), as a Lava Monitor sees it.
     #[arg(long, value_name = "DIR")]
@@ -85,13 +88,15 @@ pub struct RunArgs {
     #[arg(long)]
     ranges: bool,
     /// Write the decoder output integers as int32 [tokens, outputs] `.npy`, or, for a `.wav`
-    /// input, the denoised audio as `.wav`.
-    #[arg(long, value_name = "Y.npy|Y.wav")]
+    /// input, the denoised audio as `.wav`. With a batch, a directory: `<stem>.npy` or
+    /// `<stem>.wav` per sample.
+    #[arg(long, value_name = "Y.npy|Y.wav|DIR")]
     output: Option<PathBuf>,
     /// Print the report as one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Simulator threads (results do not depend on it).
+    /// Simulator threads (results do not depend on it); a batch of several samples runs its
+    /// samples on them, one thread each.
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Write traces to DIR: per-timestep and per-core CSV, Perfetto JSON (open it in
@@ -147,17 +152,26 @@ fn execute_netx(args: &RunArgs, path: &std::path::Path) -> Result<()> {
             "netx networks run in pipeline mode only (Lava networks are pipelined by construction): --mode pipeline"
         );
     }
+    let (bias_batch, input_batch) = (is_batch(&args.bias), is_batch(&args.input));
+    if bias_batch && input_batch {
+        anyhow::bail!(
+            "a netx batch varies --bias or --input, not both: give several of one and at most one of the other"
+        );
+    }
+    if bias_batch || input_batch {
+        return execute_netx_batch(args, path, bias_batch);
+    }
     let netx = loisim::netx::load_netx(path, &args.netx.options()?)?;
     let opts = loisim::netx::NetxRunOptions {
         input: args
             .input
-            .as_deref()
-            .map(loisim::netx::read_lava_array)
+            .first()
+            .map(|p| loisim::netx::read_lava_array(p))
             .transpose()?,
         bias: args
             .bias
-            .as_deref()
-            .map(loisim::netx::read_lava_array)
+            .first()
+            .map(|p| loisim::netx::read_lava_array(p))
             .transpose()?,
         steps: args.steps,
         reference: args.reference,
@@ -286,10 +300,14 @@ pub fn execute(args: RunArgs) -> Result<()> {
         return execute_netx(&args, path);
     }
     args.netx.refuse()?;
-    if args.bias.is_some() || args.probe_layers.is_some() {
+    if !args.bias.is_empty() || args.probe_layers.is_some() {
         anyhow::bail!("--bias and --probe-layers apply to lava-dl netx networks (.net)");
     }
-    let wav_in = args.input.as_deref().is_some_and(loisim::audio::is_wav);
+    if is_batch(&args.input) {
+        return execute_batch(&args);
+    }
+    let input_path = args.input.first();
+    let wav_in = input_path.is_some_and(|p| loisim::audio::is_wav(p));
     if args.clean.is_some() && !wav_in {
         anyhow::bail!("--clean applies to a .wav input");
     }
@@ -308,13 +326,13 @@ pub fn execute(args: RunArgs) -> Result<()> {
     }
     let (model, tokens) = load_model_and_tokens(
         args.model.as_ref(),
-        args.input.as_ref().filter(|_| !wav_in),
+        input_path.filter(|_| !wav_in),
         args.tokens,
         !wav_in,
     )?;
     let input = match (wav_in, tokens) {
         (true, _) => Input::Wav {
-            path: args.input.clone().unwrap_or_default(),
+            path: input_path.cloned().unwrap_or_default(),
             clean: args.clean.clone(),
         },
         (false, tokens) => Input::Tokens(tokens.unwrap_or_default()),
@@ -331,7 +349,7 @@ pub fn execute(args: RunArgs) -> Result<()> {
         plot_dir: args.plot.clone(),
         trace: trace_options(&args.trace_window)?,
         // The poster describes the default model on its full default input.
-        calibration_setup: args.model.is_none() && args.input.is_none() && args.tokens.is_none(),
+        calibration_setup: args.model.is_none() && input_path.is_none() && args.tokens.is_none(),
         activity: args.activity.clone(),
     };
     let (tmp, recorded) = activity_for(&args, opts.activity.clone())?;
@@ -693,4 +711,274 @@ fn power_line(w: &loisim::report::ByDomain) -> String {
         w.board.total,
         w.board.static_
     )
+}
+
+/// Whether `paths` make a batch: several files, or a directory.
+fn is_batch(paths: &[PathBuf]) -> bool {
+    paths.len() > 1 || paths.iter().any(|p| p.is_dir())
+}
+
+/// Refuses what records, draws or prices one run, for a batch.
+fn refuse_for_batch(args: &RunArgs) -> Result<()> {
+    for (given, flag) in [
+        (args.trace.is_some(), "--trace"),
+        (args.plot.is_some(), "--plot"),
+        (args.probe.is_some(), "--probe"),
+        (args.activity.is_some(), "--activity"),
+        (args.sensitivity, "--sensitivity"),
+        (args.ranges, "--ranges"),
+    ] {
+        if given {
+            anyhow::bail!(
+                "{flag} applies to a single run; with a batch of several inputs, run the sample of interest on its own"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs `loisim run` on a batch of S5 inputs.
+fn execute_batch(args: &RunArgs) -> Result<()> {
+    refuse_for_batch(args)?;
+    if args.steps.is_some() {
+        anyhow::bail!(
+            "--steps applies to networks that are not token-based (lava-dl netx); S5 models take --tokens"
+        );
+    }
+    let files = loisim::batch::list_files(&args.input, &["npy", "wav"], "--input")?;
+    let wav_in = files.first().is_some_and(|p| loisim::audio::is_wav(p));
+    if args.clean.is_some() && !wav_in {
+        anyhow::bail!("--clean applies to .wav inputs");
+    }
+    if wav_in && args.tokens.is_some() {
+        anyhow::bail!("--tokens applies to .npy inputs; a .wav input runs whole");
+    }
+    let clean = args
+        .clean
+        .as_deref()
+        .map(|d| loisim::batch::pair_clean(&files, d))
+        .transpose()?;
+    let (model, _) = load_model_and_tokens(args.model.as_ref(), None, args.tokens, false)?;
+    let samples = loisim::batch::samples(&files, clean.as_deref(), &model, args.tokens)?;
+    let mut opts = RunOptions {
+        modes: Modes::BOTH,
+        threads: args.threads,
+        output: args.output.clone(),
+        trace_dir: None,
+        plot_dir: None,
+        trace: loisim::TraceOptions::default(),
+        calibration_setup: false,
+        activity: None,
+    };
+    let run = if args.reference {
+        loisim::batch::run_reference_batch(&model, &samples, &opts)?
+    } else {
+        let chip = args.chip.chip()?;
+        let sim = Simulation::compile(model, &chip, &args.chip.compile_options())?;
+        opts.modes = args.mode.map_or(sim.kind().default_modes(), ModeArg::modes);
+        sim.run_batch(&samples, &opts)?
+    };
+    print_batch(&run.report, args.json)
+}
+
+/// Runs `loisim run` on a batch of netx `--bias` images or `--input` arrays.
+fn execute_netx_batch(args: &RunArgs, path: &std::path::Path, bias_batch: bool) -> Result<()> {
+    refuse_for_batch(args)?;
+    if args.probe_layers.is_some() {
+        anyhow::bail!("--probe-layers needs --probe DIR");
+    }
+    let (flag, given) = if bias_batch {
+        ("--bias", &args.bias)
+    } else {
+        ("--input", &args.input)
+    };
+    let files = loisim::batch::list_files(given, &["npy"], flag)?;
+    let samples = loisim::netx::netx_samples(&files, bias_batch)?;
+    let read_one = |p: Option<&PathBuf>| {
+        p.map(|p| loisim::netx::read_lava_array(p))
+            .transpose()
+            .map_err(anyhow::Error::from)
+    };
+    let netx = loisim::netx::load_netx(path, &args.netx.options()?)?;
+    let opts = loisim::netx::NetxRunOptions {
+        input: if bias_batch {
+            read_one(args.input.first())?
+        } else {
+            None
+        },
+        bias: if bias_batch {
+            None
+        } else {
+            read_one(args.bias.first())?
+        },
+        steps: args.steps,
+        reference: args.reference,
+        threads: args.threads,
+        output: args.output.clone(),
+        probe_dir: None,
+        probe_layers: None,
+        activity: None,
+    };
+    let chip = args.chip.chip()?;
+    let run = loisim::netx::run_netx_batch(
+        &netx,
+        &chip,
+        &args.chip.netx_compile_options(&chip),
+        &samples,
+        &opts,
+    )?;
+    print_batch(&run.report, args.json)
+}
+
+fn print_batch(r: &Report, json: bool) -> Result<()> {
+    if json {
+        outln!("{}", r.to_json());
+    } else {
+        out!("{}", batch_text(r));
+    }
+    Ok(())
+}
+
+/// The headline figures a batch's text shows, by their keys in `aggregate`.
+const BATCH_ROWS: [(&str, &str); 14] = [
+    ("tokens", "tokens"),
+    (
+        "fall-through latency (us/token)",
+        "fall_through.latency_us_per_token",
+    ),
+    (
+        "fall-through slowest token (us)",
+        "fall_through.latency_us_per_token_max",
+    ),
+    (
+        "fall-through energy (uJ/token, total, chip)",
+        "fall_through.energy_total_uj_per_token",
+    ),
+    (
+        "fall-through throughput (tokens/s)",
+        "fall_through.throughput_tokens_per_s",
+    ),
+    (
+        "pipeline latency (ms/sample)",
+        "pipeline.latency_ms_per_sample",
+    ),
+    (
+        "pipeline energy (mJ/sample, total, chip)",
+        "pipeline.energy_total_mj_per_sample",
+    ),
+    (
+        "pipeline energy (mJ/sample, total, board)",
+        "pipeline.energy_by_domain_mj_per_sample.board.total",
+    ),
+    (
+        "pipeline throughput (samples/s)",
+        "pipeline.throughput_samples_per_s",
+    ),
+    ("pipeline timestep (us, mean)", "pipeline.timestep_us_mean"),
+    (
+        "pipeline energy (uJ/step, total, chip)",
+        "pipeline.energy_total_uj_per_step",
+    ),
+    ("audio (s)", "audio.seconds"),
+    ("SI-SNR of the output (dB)", "audio.si_snr_db"),
+    ("SI-SNR improvement (dB)", "audio.si_snri_db"),
+];
+
+/// A batch's report as text: the aggregate of the headline figures.
+pub(crate) fn batch_text(r: &Report) -> String {
+    let mut s = String::new();
+    let mut line = |t: String| {
+        s.push_str(&t);
+        s.push('\n');
+    };
+    let kind = match r.model_kind {
+        loisim::ModelKind::Netx => " (netx)",
+        _ => "",
+    };
+    match r.executor {
+        Executor::Reference => line(format!(
+            "loisim run --reference: {}{kind} on the bit-exact reference executor",
+            r.model
+        )),
+        Executor::Chip => line(format!(
+            "loisim run: {}{kind} on {} ({}), {} cores",
+            r.model,
+            r.chip.as_deref().unwrap_or("?"),
+            r.board.as_deref().unwrap_or("?"),
+            r.cores_used.unwrap_or(0),
+        )),
+    }
+    let names: Vec<&str> = r.per_sample.iter().map(|p| p.input.as_str()).collect();
+    let length = if r.model_kind == loisim::ModelKind::Netx {
+        let steps: u64 = r
+            .per_sample
+            .iter()
+            .filter_map(|p| p.pipeline.as_ref()?.steps)
+            .sum();
+        format!("{steps} steps")
+    } else {
+        format!("{} tokens", r.tokens)
+    };
+    line(format!(
+        "batch: {} inputs ({}), {length}; each figure over the inputs (--json: per_sample, aggregate)",
+        names.len(),
+        match names.as_slice() {
+            [] => String::new(),
+            [a] => (*a).to_string(),
+            [a, .., z] => format!("{a} ... {z}"),
+        },
+    ));
+    line(format!(
+        "  {:<44} {:>24} {:>12} {:>12}",
+        "figure", "mean ± std", "min", "max"
+    ));
+    if let Some(agg) = &r.aggregate {
+        for (label, key) in BATCH_ROWS {
+            let Some(a) = agg.get(key) else { continue };
+            if key == "tokens" && a.max == 0.0 {
+                continue;
+            }
+            let d = decimals(a.mean.abs().max(a.min.abs()).max(a.max.abs()));
+            line(format!(
+                "  {label:<44} {:>24} {:>12.d$} {:>12.d$}",
+                format!("{:.d$} ± {:.d$}", a.mean, a.std),
+                a.min,
+                a.max
+            ));
+        }
+    }
+    if let Some(a) = &r.arithmetic {
+        line(format!(
+            "arithmetic events (all inputs): {} saturations, {} int32 wraps, {} accumulator overflows",
+            a.saturations, a.int32_wraps, a.accumulator_overflows
+        ));
+    }
+    line(format!(
+        "simulation: {:.3} s wall, {:.0} {}/s, {} thread(s)",
+        r.sim.wall_s,
+        r.sim.tokens_per_s,
+        if r.model_kind == loisim::ModelKind::Netx {
+            "steps"
+        } else {
+            "tokens"
+        },
+        r.sim.threads
+    ));
+    if let Some(out) = &r.outputs.output {
+        line(format!(
+            "output: {out} (one file per input, named by its stem)"
+        ));
+    }
+    s
+}
+
+/// Decimals that show a figure of magnitude `m` with about five significant digits.
+fn decimals(m: f64) -> usize {
+    if m >= 1000.0 {
+        1
+    } else if m >= 1.0 {
+        3
+    } else {
+        5
+    }
 }
