@@ -5,8 +5,8 @@
 //!   logarithmic axis) and cores used, one line per series (the other axes' values, e.g.
 //!   "90 % sparse" and "dense").
 //! - `sweep_pareto`: every point that ran, latency against energy (both logarithmic), coloured
-//!   by series, with the Pareto front (no other point is both faster and cheaper) joined and
-//!   its points numbered by point id.
+//!   by series and labelled by point id, with the Pareto front (no other point is both faster
+//!   and cheaper) ringed and joined.
 //!
 //! Only what the data allows is drawn: no `width` series, no `sweep_width`; fewer than two
 //! points, no `sweep_pareto`.
@@ -267,12 +267,18 @@ fn draw_width<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &SweepPlo
                         .legend(move |(x, y)| {
                             PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
                         });
-                    chart
-                        .draw_series(
-                            pts.iter()
-                                .map(|&(x, y)| Circle::new((x, y), 5, color.filled())),
-                        )
-                        .map_err(e)?;
+                    // Alternate markers: series that coincide (e.g. equal core counts) stay visible.
+                    if i % 2 == 0 {
+                        chart
+                            .draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 6, color.filled())))
+                            .map_err(e)?;
+                    } else {
+                        chart
+                            .draw_series(pts.iter().map(|&(x, y)| {
+                                TriangleMarker::new((x, y), 7, color.stroke_width(2))
+                            }))
+                            .map_err(e)?;
+                    }
                 }
                 chart
                     .configure_series_labels()
@@ -378,20 +384,29 @@ fn draw_pareto<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &SweepPl
             BLACK.stroke_width(2),
         ))
         .map_err(e)?
-        .label("Pareto front")
+        .label("Pareto front (ringed)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], BLACK.stroke_width(2)));
     chart
-        .draw_series(front.iter().map(|p| {
-            Text::new(
-                format!("#{}", p.id),
-                (p.latency, p.energy),
-                (FONT, 15).into_font().color(&BLACK),
-            )
+        .draw_series(
+            front
+                .iter()
+                .map(|p| Circle::new((p.latency, p.energy), 10, BLACK.stroke_width(2))),
+        )
+        .map_err(e)?;
+    // Every point carries its id, to find its row.
+    chart
+        .draw_series(pts.iter().map(|p| {
+            EmptyElement::at((p.latency, p.energy))
+                + Text::new(
+                    format!("#{}", p.id),
+                    (9, -20),
+                    (FONT, 14).into_font().color(&RGBColor(60, 60, 60)),
+                )
         }))
         .map_err(e)?;
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::LowerRight)
         .label_font((FONT, 16).into_font())
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(180, 180, 180))

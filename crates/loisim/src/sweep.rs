@@ -2019,7 +2019,7 @@ fn plot_data(spec: &Spec, rows: &[serde_json::Value]) -> loisim_trace::sweep_plo
                 id: r.get("point_id")?.as_u64()?,
                 latency: num(r, lat_key)?,
                 energy: num(r, en_key)?,
-                label: label_of(r, ""),
+                label: label_of(r, if width_axis { "width" } else { "" }),
             })
         })
         .collect();
