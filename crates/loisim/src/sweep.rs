@@ -551,13 +551,13 @@ impl Spec {
         let given = |p: &Param| {
             self.fixed.iter().any(|(q, _)| q == p) || self.axes.iter().any(|a| a.param == *p)
         };
-        if given(&Param::Network) {
-            if let Some(p) = self.params().into_iter().find(Param::is_generator) {
-                return Err(format!(
-                    "{}: generator parameters make models in memory; this SPEC names model files with `network`: keep one",
-                    p.key()
-                ));
-            }
+        if given(&Param::Network)
+            && let Some(p) = self.params().into_iter().find(Param::is_generator)
+        {
+            return Err(format!(
+                "{}: generator parameters make models in memory; this SPEC names model files with `network`: keep one",
+                p.key()
+            ));
         }
         Ok(())
     }
@@ -1962,7 +1962,7 @@ fn plot_data(spec: &Spec, rows: &[serde_json::Value]) -> loisim_trace::sweep_plo
                 let v = r.get(k).cloned().unwrap_or(serde_json::Value::Null);
                 if k == "sparsity" {
                     match v.as_f64() {
-                        Some(s) if s == 0.0 => "dense".to_string(),
+                        Some(0.0) => "dense".to_string(),
                         Some(s) => format!("{} % sparse", fmt_f64((s * 1000.0).round() / 10.0)),
                         None => "sparsity ?".into(),
                     }
