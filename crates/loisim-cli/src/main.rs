@@ -68,6 +68,8 @@ enum Command {
     Plot(commands::plot::PlotArgs),
     /// Price a run's recorded activity (`run --activity FILE`) at another chip's costs.
     Replay(commands::replay::ReplayArgs),
+    /// Design-space sweeps: run a SPEC's grid of points (or one shard), merge shards, plot.
+    Sweep(commands::sweep::SweepArgs),
 }
 
 fn init_tracing(verbose: u8) {
@@ -128,6 +130,7 @@ fn main() -> ExitCode {
         Command::Chip(a) => commands::chip::execute(a),
         Command::Plot(a) => commands::plot::execute(a),
         Command::Replay(a) => commands::replay::execute(a),
+        Command::Sweep(a) => commands::sweep::execute(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

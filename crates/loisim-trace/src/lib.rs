@@ -8,6 +8,7 @@
 
 pub mod plot;
 pub mod series;
+pub mod sweep_plot;
 pub mod writer;
 
 pub use writer::{TraceError, TraceOptions, TraceWriter};

@@ -26,6 +26,7 @@ pub mod paths;
 pub mod replay;
 pub mod report;
 pub mod sensitivity;
+pub mod sweep;
 
 pub use error::{Error, Result};
 pub use loisim_arch::Chip;

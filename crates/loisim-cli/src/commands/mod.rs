@@ -10,3 +10,4 @@ pub mod map;
 pub mod plot;
 pub mod replay;
 pub mod run;
+pub mod sweep;
