@@ -219,7 +219,8 @@ trait Figure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, t: Txt) -> Drawn;
 }
 
-fn ensure_font() -> Result<(), PlotError> {
+/// Registers the embedded font once (every figure of the crate uses it).
+pub(crate) fn ensure_font() -> Result<(), PlotError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok());
     if ok { Ok(()) } else { Err(PlotError::Font) }

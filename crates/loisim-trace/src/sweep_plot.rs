@@ -12,11 +12,9 @@
 //! points, no `sweep_pareto`.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::{FontStyle, register_font};
 
 use crate::plot::{Format, HEIGHT, PlotError, WIDTH};
 
@@ -61,7 +59,6 @@ pub struct SweepPlot {
 pub const SWEEP_FIGURES: [&str; 2] = ["sweep_width", "sweep_pareto"];
 
 const FONT: &str = "sans-serif";
-static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 const COLORS: [RGBColor; 8] = [
     RGBColor(0, 114, 178),
@@ -74,11 +71,7 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(0, 0, 0),
 ];
 
-fn ensure_font() -> Result<(), PlotError> {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED.get_or_init(|| register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok());
-    if ok { Ok(()) } else { Err(PlotError::Font) }
-}
+use crate::plot::ensure_font;
 
 /// Draws the figures the data allows into `dir` (which must exist), PNG and SVG; returns the
 /// files written.
