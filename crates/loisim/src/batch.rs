@@ -284,7 +284,21 @@ impl Simulation {
     /// No sample; traces, plots or activity recording asked for (they record one run); any
     /// sample's error (the first in the batch's order); unwritable outputs.
     pub fn run_batch(&self, samples: &[Sample], opts: &RunOptions) -> Result<BatchRun> {
-        run_samples(samples, opts, |input, o| self.run(input, o, None))
+        self.run_batch_with(samples, opts, &|| {})
+    }
+
+    /// [`Simulation::run_batch`], calling `done` once as each sample finishes (from the thread
+    /// that ran it, in any order: for a progress display).
+    ///
+    /// # Errors
+    /// As [`Simulation::run_batch`].
+    pub fn run_batch_with(
+        &self,
+        samples: &[Sample],
+        opts: &RunOptions,
+        done: &(dyn Fn() + Sync),
+    ) -> Result<BatchRun> {
+        run_samples(samples, opts, done, |input, o| self.run(input, o, None))
     }
 }
 
@@ -298,7 +312,20 @@ pub fn run_reference_batch(
     samples: &[Sample],
     opts: &RunOptions,
 ) -> Result<BatchRun> {
-    run_samples(samples, opts, |input, o| {
+    run_reference_batch_with(model, samples, opts, &|| {})
+}
+
+/// [`run_reference_batch`], calling `done` once as each sample finishes.
+///
+/// # Errors
+/// As [`Simulation::run_batch`].
+pub fn run_reference_batch_with(
+    model: &Model,
+    samples: &[Sample],
+    opts: &RunOptions,
+    done: &(dyn Fn() + Sync),
+) -> Result<BatchRun> {
+    run_samples(samples, opts, done, |input, o| {
         crate::run_reference(model, input, o)
     })
 }
@@ -306,6 +333,7 @@ pub fn run_reference_batch(
 fn run_samples(
     samples: &[Sample],
     opts: &RunOptions,
+    done: &(dyn Fn() + Sync),
     run: impl Fn(&Input, &RunOptions) -> Result<crate::Run> + Sync + Send,
 ) -> Result<BatchRun> {
     if samples.is_empty() {
@@ -333,7 +361,9 @@ fn run_samples(
             calibration_setup: false,
             ..opts.clone()
         };
-        run(&s.input, &o).map_err(|e| sample_error(&s.name, e))
+        let r = run(&s.input, &o).map_err(|e| sample_error(&s.name, e));
+        done();
+        r
     })?;
     let threads = if samples.len() == 1 {
         runs[0].report.sim.threads

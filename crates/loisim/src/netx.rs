@@ -855,6 +855,21 @@ pub fn run_netx_batch(
     samples: &[NetxSample],
     opts: &NetxRunOptions,
 ) -> Result<NetxBatchRun> {
+    run_netx_batch_with(netx, chip, compile, samples, opts, &|| {})
+}
+
+/// [`run_netx_batch`], calling `done` once as each sample finishes (for a progress display).
+///
+/// # Errors
+/// As [`run_netx_batch`].
+pub fn run_netx_batch_with(
+    netx: &Netx,
+    chip: &Chip,
+    compile: &CompileOptions,
+    samples: &[NetxSample],
+    opts: &NetxRunOptions,
+    done: &(dyn Fn() + Sync),
+) -> Result<NetxBatchRun> {
     use crate::batch;
     if samples.is_empty() {
         return Err(Error::Invalid("a batch needs at least one input".into()));
@@ -884,7 +899,9 @@ pub fn run_netx_batch(
             output: out_dir.as_ref().map(|d| d.join(format!("{}.npy", s.stem))),
             ..opts.clone()
         };
-        run_netx(netx, chip, compile, &o).map_err(|e| batch::sample_error(&s.name, e))
+        let r = run_netx(netx, chip, compile, &o).map_err(|e| batch::sample_error(&s.name, e));
+        done();
+        r
     })?;
     let threads = if samples.len() == 1 {
         runs[0].report.sim.threads

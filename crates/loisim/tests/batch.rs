@@ -348,3 +348,26 @@ fn a_netx_batch_of_bias_images_is_each_image_run_alone() {
         }
     }
 }
+
+/// The progress callback is called once per finished sample, at any thread count, and the
+/// results are those of a batch without one.
+#[test]
+fn the_progress_callback_counts_every_sample_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (sim, samples) = setup(5, 12);
+    for threads in [1, 2, 8] {
+        let opts = RunOptions {
+            threads,
+            ..RunOptions::default()
+        };
+        let count = AtomicUsize::new(0);
+        let with = sim
+            .run_batch_with(&samples, &opts, &|| {
+                count.fetch_add(1, Ordering::Relaxed);
+            })
+            .expect("batch");
+        assert_eq!(count.load(Ordering::Relaxed), samples.len(), "{threads}");
+        let without = sim.run_batch(&samples, &opts).expect("batch");
+        assert_eq!(without_sim(with.report), without_sim(without.report));
+    }
+}

@@ -513,6 +513,19 @@ fn trace_options(w: &str) -> Result<loisim::TraceOptions> {
     }
 }
 
+/// One bar for a batch, a step per finished sample (hidden as [`progress_bar`] is).
+fn batch_bar(samples: usize, hidden: bool) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(samples as u64);
+    if hidden || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    } else if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} samples eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
 fn progress_bar(len: u64, hidden: bool) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     if hidden || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -770,15 +783,18 @@ fn execute_batch(args: &RunArgs) -> Result<()> {
         calibration_setup: false,
         activity: None,
     };
+    let bar = batch_bar(samples.len(), args.json || args.quiet);
+    let done = || bar.inc(1);
     let run = if args.reference {
-        loisim::batch::run_reference_batch(&model, &samples, &opts)?
+        loisim::batch::run_reference_batch_with(&model, &samples, &opts, &done)
     } else {
         let chip = args.chip.chip()?;
         let sim = Simulation::compile(model, &chip, &args.chip.compile_options())?;
         opts.modes = args.mode.map_or(sim.kind().default_modes(), ModeArg::modes);
-        sim.run_batch(&samples, &opts)?
+        sim.run_batch_with(&samples, &opts, &done)
     };
-    print_batch(&run.report, args.json)
+    bar.finish_and_clear();
+    print_batch(&run?.report, args.json)
 }
 
 /// Runs `loisim run` on a batch of netx `--bias` images or `--input` arrays.
@@ -820,14 +836,17 @@ fn execute_netx_batch(args: &RunArgs, path: &std::path::Path, bias_batch: bool) 
         activity: None,
     };
     let chip = args.chip.chip()?;
-    let run = loisim::netx::run_netx_batch(
+    let bar = batch_bar(samples.len(), args.json || args.quiet);
+    let run = loisim::netx::run_netx_batch_with(
         &netx,
         &chip,
         &args.chip.netx_compile_options(&chip),
         &samples,
         &opts,
-    )?;
-    print_batch(&run.report, args.json)
+        &|| bar.inc(1),
+    );
+    bar.finish_and_clear();
+    print_batch(&run?.report, args.json)
 }
 
 fn print_batch(r: &Report, json: bool) -> Result<()> {
