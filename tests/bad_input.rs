@@ -1171,6 +1171,26 @@ fn damaged_chip_files() {
 }
 
 #[test]
+fn damaged_sweep_specs() {
+    // The reader is exercised through `sweep check`, which parses and validates a SPEC and
+    // lists its grid without running a point.
+    let small = b"# a small sweep\nmode = \"pipeline\"\ntokens = 4\nsparsity = 0.9\n\n[axes]\nwidth = [0.25, 0.5]\n\"ops.synop.latency_ns\" = [0.5, 0.9]\n".to_vec();
+    let seeds = [
+        seed(
+            "sweeps/paper.toml",
+            "spec.toml",
+            vec![("spec.toml", shipped("sweeps/paper.toml"))],
+        ),
+        seed("a small sweep", "spec.toml", vec![("spec.toml", small)]),
+    ];
+    fuzz_reader(
+        "sweep-spec",
+        &seeds,
+        &[cmd(&["sweep", "check", "@spec.toml"])],
+    );
+}
+
+#[test]
 fn damaged_netx_files() {
     // The reader is exercised through `inspect` (read and build the network) and `map`.
     let seeds = [seed(
