@@ -313,3 +313,54 @@ fn peak_memory(root: &Path) -> Result<String> {
     }
     Ok(out)
 }
+
+/// `cargo xtask bench --peer FILE.net [--bias B.npy] [--steps T] [--threads N]`: the engine
+/// alone on a netx network (no timing model, no report), for the peer comparison in
+/// `bench/peers/`: the network is read, built and mapped first (not timed), then `steps`
+/// timesteps run with zero host input and the input layer's `bias_mant` from `bias`. Prints
+/// one JSON object: steps, synaptic events (messages received x their synapses), spikes sent
+/// per layer, the engine's seconds, events per second and per second per thread.
+pub fn peer(path: &Path, bias: Option<&Path>, steps: usize, threads: usize) -> Result<String> {
+    let mut nx = loisim::netx::load_netx(path, &Default::default())?;
+    if let Some(b) = bias {
+        let lava = loisim::netx::read_lava_array(b)?;
+        nx.network
+            .set_lif_bias_mant(0, &lava.values)
+            .map_err(|e| anyhow::anyhow!("--bias: {e}"))?;
+    }
+    let net = &nx.network.network;
+    let chip = Chip::default_chip();
+    let mapping = loisim_compiler::net_map::partition(net, &chip, chip.core.max_neurons.value)?;
+    let prog = loisim_sim::net_engine::NetProgram::new(net, &mapping)?;
+    let mut eng = prog.start(threads);
+    let inputs: Vec<Vec<i64>> = net
+        .inputs
+        .iter()
+        .map(|i| vec![0; i.size as usize])
+        .collect();
+    let (mut events, mut spikes) = (0u64, vec![0u64; net.populations.len()]);
+    let t = Instant::now();
+    for _ in 0..steps {
+        let s = eng.step(&inputs)?;
+        events += s.activity.synops.iter().sum::<u64>();
+        for (a, b) in spikes.iter_mut().zip(&s.activity.messages) {
+            *a += b;
+        }
+    }
+    let wall = t.elapsed().as_secs_f64();
+    let used = eng.threads();
+    Ok(format!(
+        "{}\n",
+        serde_json::json!({
+            "simulator": "loisim",
+            "network": path.display().to_string(),
+            "steps": steps,
+            "synaptic_events": events,
+            "spikes_per_population": spikes,
+            "threads": used,
+            "engine_s": wall,
+            "events_per_s": events as f64 / wall,
+            "events_per_s_per_thread": events as f64 / wall / used as f64,
+        })
+    ))
+}
