@@ -427,10 +427,9 @@ pub struct Session<'p> {
     workers: Vec<Lane>,
     /// Group boundaries of the work units (see [`partition`]); `None` until measured.
     split: Option<Vec<usize>>,
-    /// Seconds spent in each work unit and in the timing model over the first `measured`
-    /// tokens (only with several threads).
-    unit_s: Vec<f64>,
-    consume_s: f64,
+    /// Seconds spent in each work unit (`[token][unit]`) and in the timing model (last of
+    /// each row) on each of the first `measured` tokens (only with several threads).
+    unit_s: Vec<Vec<f64>>,
     measured: usize,
     ft: Option<FallThrough>,
     pl: Option<Pipeline>,
@@ -448,7 +447,6 @@ impl<'p> Session<'p> {
         let prog = prog.into();
         let tables = Tables::new(prog.clone());
         let model = TimingModel::new(&prog);
-        let n_units = tables.n_units();
         Self {
             prog,
             lane: tables.lane(),
@@ -457,8 +455,7 @@ impl<'p> Session<'p> {
             model,
             opts: *opts,
             split: None,
-            unit_s: vec![0.0; n_units],
-            consume_s: 0.0,
+            unit_s: Vec::new(),
             measured: 0,
             ft: opts.fall_through.then(FallThrough::default),
             pl: opts.pipeline.then(Pipeline::default),
@@ -542,14 +539,16 @@ impl<'p> Session<'p> {
             let mut tok = tables.token_state();
             for (t, input) in tokens[..n].iter().enumerate() {
                 if multi {
-                    for (u, c) in self.unit_s.iter_mut().enumerate() {
+                    let mut row = Vec::with_capacity(n_units + 1);
+                    for u in 0..n_units {
                         let start = std::time::Instant::now();
                         tables.run(&mut self.lane, &mut tok, input, u..u + 1);
-                        *c += start.elapsed().as_secs_f64();
+                        row.push(start.elapsed().as_secs_f64());
                     }
                     let start = std::time::Instant::now();
                     consume(base + t, &tok, &mut sink);
-                    self.consume_s += start.elapsed().as_secs_f64();
+                    row.push(start.elapsed().as_secs_f64());
+                    self.unit_s.push(row);
                 } else {
                     tables.run(&mut self.lane, &mut tok, input, 0..n_units);
                     consume(base + t, &tok, &mut sink);
@@ -561,7 +560,18 @@ impl<'p> Session<'p> {
                 self.measured += n;
             }
             if multi && self.measured == CALIBRATION_TOKENS {
-                let b = partition(&self.unit_s, self.consume_s, self.opts.threads);
+                // The median over the measured tokens: a thread preempted while a unit runs
+                // does not make that unit look heavy.
+                let mut med: Vec<f64> = (0..=n_units)
+                    .map(|u| {
+                        let mut v: Vec<f64> = self.unit_s.iter().map(|r| r[u]).collect();
+                        v.sort_by(f64::total_cmp);
+                        v[v.len() / 2]
+                    })
+                    .collect();
+                self.unit_s = Vec::new();
+                let timing = med.pop().unwrap_or(0.0);
+                let b = partition(&med, timing, self.opts.threads);
                 // Each lane owns the neuron state of its units from now on.
                 self.workers = (0..b.len() - 2)
                     .map(|_| {

@@ -74,9 +74,11 @@ fn s5_results_are_the_same_at_1_2_and_8_threads() {
         let (many, work, split) = run(threads);
         assert_eq!(split, N_TOKENS - CALIBRATION_TOKENS, "{threads} threads");
         // 32 cores: the work divides into as many groups as asked, unless fewer already
-        // balance it (a measurement); never more.
+        // balance it (a measurement: at 8, more than 2 whenever no unit takes a third of a
+        // token's time); never more.
+        let least = if threads == 2 { 2 } else { 3 };
         assert!(
-            (2..=threads).contains(&many.threads),
+            (least..=threads).contains(&many.threads),
             "{threads} threads: {} ran",
             many.threads
         );
