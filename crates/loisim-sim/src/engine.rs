@@ -394,7 +394,7 @@ impl<'p> Tables<'p> {
     /// Sends value `v` of source `sid` to all its destinations: the work of one message on
     /// each of its flows, the decoder output, then `weight x v` into the accumulators of every
     /// synapse it reaches on any core (sums of integers: the order does not change them).
-    #[inline]
+    #[inline(always)]
     fn send(&self, sid: u32, v: i64, tok: &mut TokenState) {
         let (a, b) = (self.src[sid as usize], self.src[sid as usize + 1]);
         let flows = tok.work.flows.as_mut_slice();
@@ -451,6 +451,7 @@ impl<'p> Tables<'p> {
             let base = &prog.routing.base[pop];
             let has_state = matches!(p.program, NeuronProgram::Ssm { .. });
             let mut ev = PopEvents::default();
+            let mut nonzero = [0u64; MAX_CHANNELS];
             for local in 0..core.n {
                 let mut x = [0i64; MAX_PORTS];
                 // `check` guarantees `core.ports` (what the program reads) <= MAX_PORTS.
@@ -474,10 +475,13 @@ impl<'p> Tables<'p> {
                     run_program(&p.program, core.start + local, &x, state, &mut ev.program);
                 for (ch, &v) in vals.iter().enumerate().take(n_out) {
                     if v != 0 {
-                        lane.nonzero[pop][ch] += 1;
+                        nonzero[ch] += 1;
                         self.send(base[ch] + (core.start + local) as u32, v, tok);
                     }
                 }
+            }
+            for (a, b) in lane.nonzero[pop].iter_mut().zip(nonzero) {
+                *a += b;
             }
             lane.events[pop] += ev;
         }
