@@ -409,6 +409,11 @@ fn partition(costs: &[f64], timing: f64, n: usize) -> Vec<usize> {
     b
 }
 
+/// A token's work below which splitting it over threads did not pay on a 2-core machine
+/// (`docs/performance.md`: about 70 us per token on `s5-sparse-1x`, slower on two threads;
+/// about 3 ms on `s5-dense-3x`, 1.7 times faster), for [`Session::set_min_split_s`].
+pub const SUGGESTED_MIN_SPLIT_S: f64 = 250e-6;
+
 /// Tokens a session with several threads runs on one thread, timing every work unit, before
 /// it chooses how to split the work between the threads.
 pub const CALIBRATION_TOKENS: usize = 48;
@@ -436,6 +441,8 @@ pub struct Session<'p> {
     n_tokens: usize,
     /// Tokens whose work was split over several threads.
     split_tokens: usize,
+    /// Least median work of a token, s, for splitting it over threads to pay.
+    min_split_s: f64,
     /// Receives the work of every token.
     work_sink: WorkSlot<'p>,
 }
@@ -461,6 +468,7 @@ impl<'p> Session<'p> {
             pl: opts.pipeline.then(Pipeline::default),
             n_tokens: 0,
             split_tokens: 0,
+            min_split_s: 0.0,
             work_sink: WorkSlot(None),
         }
     }
@@ -486,6 +494,14 @@ impl<'p> Session<'p> {
             Some(b) if self.split_tokens > 0 => b.len() - 1,
             _ => 1,
         }
+    }
+
+    /// Splits the work over threads only when a token's work (the median over the measured
+    /// tokens of every work unit and the timing model) takes at least `seconds`; below, the
+    /// hand-offs between threads cost more than they save (see [`SUGGESTED_MIN_SPLIT_S`]).
+    /// Default 0: split whenever more than one thread is allowed. Results do not depend on it.
+    pub fn set_min_split_s(&mut self, seconds: f64) {
+        self.min_split_s = seconds;
     }
 
     /// Tokens simulated so far.
@@ -571,7 +587,12 @@ impl<'p> Session<'p> {
                     .collect();
                 self.unit_s = Vec::new();
                 let timing = med.pop().unwrap_or(0.0);
-                let b = partition(&med, timing, self.opts.threads);
+                let work = med.iter().sum::<f64>() + timing;
+                let b = if work >= self.min_split_s {
+                    partition(&med, timing, self.opts.threads)
+                } else {
+                    vec![0, n_units]
+                };
                 // Each lane owns the neuron state of its units from now on.
                 self.workers = (0..b.len() - 2)
                     .map(|_| {

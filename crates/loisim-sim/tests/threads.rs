@@ -85,6 +85,18 @@ fn s5_results_are_the_same_at_1_2_and_8_threads() {
         assert_eq!(work, work_one, "recorded work, {threads} threads");
         assert_eq!(SimResult { threads: 1, ..many }, one, "{threads} threads");
     }
+    // A token's work below the least worth splitting: one thread, the same results.
+    let opts = SimOptions {
+        threads: 8,
+        ..SimOptions::default()
+    };
+    let mut s = loisim_sim::Session::new(&prog, &opts);
+    s.set_min_split_s(f64::INFINITY);
+    let outputs = s.run(&tokens, None, None).expect("run");
+    assert_eq!((s.threads(), s.split_tokens()), (1, 0));
+    let mut res = s.finish(None);
+    res.outputs = outputs;
+    assert_eq!(res, one, "not split");
 }
 
 #[test]
