@@ -409,10 +409,11 @@ fn partition(costs: &[f64], timing: f64, n: usize) -> Vec<usize> {
     b
 }
 
-/// A token's work below which splitting it over threads did not pay on a 2-core machine
-/// (`docs/performance.md`: about 70 us per token on `s5-sparse-1x`, slower on two threads;
-/// about 3 ms on `s5-dense-3x`, 1.7 times faster), for [`Session::set_min_split_s`].
-pub const SUGGESTED_MIN_SPLIT_S: f64 = 250e-6;
+/// A token's work below which splitting it over threads did not reliably pay on a 2-core
+/// machine (`docs/performance.md`: about 25 us per token on `s5-sparse-0.25x`, as often slower
+/// as faster on two threads; about 75 us on `s5-sparse-1x`, 1.0 to 1.45 times faster), for
+/// [`Session::set_min_split_s`].
+pub const SUGGESTED_MIN_SPLIT_S: f64 = 50e-6;
 
 /// Tokens a session with several threads runs on one thread, timing every work unit, before
 /// it chooses how to split the work between the threads.
