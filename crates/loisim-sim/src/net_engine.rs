@@ -777,13 +777,16 @@ impl NetEngine<'_> {
                 let img = &prog.cores[ci];
                 let mut synops = vec![0u64; n_pops];
                 let mut spikes_in = vec![0u64; n_pops];
+                // The ring row of each delay this timestep (every delay is below the ring's
+                // length), instead of a division per synapse.
+                let row: Vec<usize> = (0..ring_len)
+                    .map(|d| ((t + 1 + d) % ring_len) as usize * img.slots as usize)
+                    .collect();
                 for &(axon, v) in inbox.iter() {
                     let a = img.axons[axon as usize];
                     let payload = if a.binary { 1 } else { v };
                     for s in &img.syn[a.start as usize..a.end as usize] {
-                        let slot = ((t + 1 + u64::from(s.delay)) % ring_len) as usize
-                            * img.slots as usize
-                            + s.slot as usize;
+                        let slot = row[s.delay as usize] + s.slot as usize;
                         ring[slot] =
                             ring[slot].wrapping_add(i64::from(s.weight).wrapping_mul(payload));
                     }
