@@ -13,7 +13,7 @@ fn root() -> PathBuf {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo xtask <command>\n\ncommands:\n  models             regenerate models/ (default clip, default input, reference models)\n  regress [--bless] [--chip NAME|FILE] [--only MODEL]...\n                     simulate every reference model, compare with traces/baselines/\n  bench [--threads N] simulation speed on every reference model (tokens/s, synaptic events/s, x reference)\n  calibrate [--write] fit the loihi2 cost model to the poster and print residuals;\n                     --write updates crates/loisim-arch/chips/loihi2.fit.toml\n  validate [--write]  check (or rewrite) docs/validation.md: the calibration set and the\n                     predictions for the shipped netx networks\n"
+    "usage: cargo xtask <command>\n\ncommands:\n  models             regenerate models/ (default clip, default input, reference models)\n  regress [--bless] [--chip NAME|FILE] [--only MODEL]...\n                     simulate every reference model, compare with traces/baselines/\n  bench [--threads N] [--only MODEL]...\n                     simulation speed on every reference model (tokens/s, synaptic events/s, x reference),\n                     events/s per thread, replay vs simulation, peak memory (N: all cores)\n  bench --peer FILE.net [--bias B.npy] [--steps T] [--threads N]\n                     the engine alone on a netx network (bench/peers/)\n  calibrate [--write] fit the loihi2 cost model to the poster and print residuals;\n                     --write updates crates/loisim-arch/chips/loihi2.fit.toml\n  validate [--write]  check (or rewrite) docs/validation.md: the calibration set and the\n                     predictions for the shipped netx networks\n"
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,8 +29,30 @@ fn main() -> std::process::ExitCode {
                 .position(|a| a == "--threads")
                 .and_then(|i| args.get(i + 1))
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(2);
-            xtask::bench::run(&root(), &xtask::regress::MODELS, threads).map(|t| print!("{t}"))
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            let opt = |name: &str| {
+                args.iter()
+                    .position(|a| a == name)
+                    .and_then(|i| args.get(i + 1))
+            };
+            if let Some(net) = opt("--peer") {
+                let steps = opt("--steps").and_then(|v| v.parse().ok()).unwrap_or(200);
+                let bias = opt("--bias").map(std::path::Path::new);
+                xtask::bench::peer(std::path::Path::new(net), bias, steps, threads)
+                    .map(|t| print!("{t}"))
+            } else {
+                let only: Vec<&str> = args
+                    .windows(2)
+                    .filter(|w| w[0] == "--only")
+                    .map(|w| w[1].as_str())
+                    .collect();
+                let models: Vec<&str> = xtask::regress::MODELS
+                    .iter()
+                    .copied()
+                    .filter(|m| only.is_empty() || only.contains(m))
+                    .collect();
+                xtask::bench::run(&root(), &models, threads).map(|t| print!("{t}"))
+            }
         }
         _ => {
             eprint!("{}", usage());

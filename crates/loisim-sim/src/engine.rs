@@ -74,23 +74,55 @@ impl std::ops::AddAssign for PopEvents {
     }
 }
 
+/// A synapse of a sparse list: an accumulator (index into the accumulators of all cores) and
+/// a weight.
 #[derive(Clone, Copy, Debug)]
 struct SynRt {
-    /// Index into the accumulators of all cores.
     acc: u32,
     weight: i32,
 }
 
-/// A destination: a synapse range, or the host when `start == HOST`.
+/// A dense run of synapses: accumulators `acc..acc + len` take `weight[i] x payload`, the
+/// weights `w..w + len` of [`Weights`] (zero where the run has no synapse).
 #[derive(Clone, Copy, Debug)]
-struct DestRt {
-    start: u32,
-    end: u32,
+struct Seg {
+    acc: u32,
+    w: u32,
+    len: u32,
+}
+
+/// The weights of the dense runs: 16 bits each when every weight of the program fits.
+#[derive(Clone, Debug)]
+enum Weights {
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+}
+
+/// Where the destinations of a source start (those of source `s` end where those of `s + 1`
+/// start): its sparse synapses, its dense runs, its flow increments; and, for a decoder output,
+/// its index in the token's output (`NO_OUT` otherwise).
+#[derive(Clone, Copy, Debug)]
+struct SrcRt {
+    syn: u32,
+    seg: u32,
+    flow: u32,
+    out: u32,
+}
+
+/// The work one message of a source adds to a flow.
+#[derive(Clone, Copy, Debug)]
+struct FlowAdd {
     flow: u32,
     work: FlowWork,
 }
 
-const HOST: u32 = u32::MAX;
+const NO_OUT: u32 = u32::MAX;
+
+/// A cluster of synapses at least this long, and at least half dense, becomes a dense run.
+const MIN_RUN: usize = 8;
+
+/// Accumulators further apart than this end a cluster.
+const MAX_GAP: u32 = 4;
 
 /// Most dendritic ports a neuron program may read in this engine (its inputs are a fixed
 /// array of this size).
@@ -181,12 +213,16 @@ pub struct Tables<'p> {
     prog: ProgramRef<'p>,
     cores: Vec<CoreRt>,
     units: Vec<Unit>,
+    /// Per source id, plus one end marker.
+    src: Vec<SrcRt>,
     syn: Vec<SynRt>,
-    dest_off: Vec<u32>,
-    dests: Vec<DestRt>,
-    out_base: u32,
+    segs: Vec<Seg>,
+    weights: Weights,
+    flow_adds: Vec<FlowAdd>,
     acc_bits: u32,
-    n_acc: usize,
+    /// The accumulators of a token are a power of two long; an index masked with this is in
+    /// range, so the scatter has no bounds checks.
+    acc_mask: usize,
     n_state: usize,
     d_out: usize,
     /// Why the program cannot run, if it cannot (reported by [`Tables::check`]).
@@ -254,9 +290,6 @@ impl<'p> Tables<'p> {
         });
         let mut cores = Vec::with_capacity(prog.cores.len());
         let (mut n_acc, mut n_state) = (0usize, 0usize);
-        // Synapse ranges per (core, axon), in one array.
-        let mut syn = Vec::new();
-        let mut axon_range: Vec<Vec<(u32, u32)>> = Vec::with_capacity(prog.cores.len());
         for c in &prog.cores {
             let piece = prog.pieces[c.pieces[0].0 as usize];
             let pop = net.pop(piece.pop);
@@ -269,18 +302,6 @@ impl<'p> Tables<'p> {
                 acc_base: n_acc,
                 state_base: n_state,
             };
-            let mut ranges = Vec::with_capacity(c.axons.len());
-            for a in &c.axons {
-                let s = syn.len() as u32;
-                for sy in &a.synapses {
-                    syn.push(SynRt {
-                        acc: (n_acc + sy.target as usize * ports + sy.port as usize) as u32,
-                        weight: sy.weight,
-                    });
-                }
-                ranges.push((s, syn.len() as u32));
-            }
-            axon_range.push(ranges);
             n_acc += n * ports;
             if matches!(pop.program, NeuronProgram::Ssm { .. }) {
                 n_state += 2 * n;
@@ -310,54 +331,22 @@ impl<'p> Tables<'p> {
                     .map(|(_, core)| Unit::Core { pop: p, core }),
             );
         }
-        let r = &prog.routing;
-        let dests: Vec<DestRt> = r
-            .dests
-            .iter()
-            .map(|d| match d.core {
-                Some(ci) => {
-                    let a = &prog.cores[ci as usize].axons[d.axon as usize];
-                    let (start, end) = axon_range[ci as usize][d.axon as usize];
-                    DestRt {
-                        start,
-                        end,
-                        flow: d.flow,
-                        work: FlowWork {
-                            msgs: 1,
-                            bits: d.bits,
-                            words: a.words,
-                            synops: a.synops,
-                        },
-                    }
-                }
-                None => DestRt {
-                    start: HOST,
-                    end: HOST,
-                    flow: d.flow,
-                    work: FlowWork {
-                        msgs: 1,
-                        bits: d.bits,
-                        words: 0,
-                        synops: 0,
-                    },
-                },
-            })
-            .collect();
         let (dec, ch) = net.output;
-        let out_base = r.base[dec.index()][ch as usize];
-        let dest_off = r.offsets.clone();
-        let acc_bits = prog.chip.core.accumulator_bits.value;
+        let out_base = prog.routing.base[dec.index()][ch as usize];
         let d_out = net.pop(dec).n_neurons as usize;
+        let layout = Scatter::new(&prog, &cores, out_base, d_out);
+        let acc_bits = prog.chip.core.accumulator_bits.value;
         Self {
             prog,
             cores,
             units,
-            syn,
-            dest_off,
-            dests,
-            out_base,
+            src: layout.src,
+            syn: layout.syn,
+            segs: layout.segs,
+            weights: layout.weights,
+            flow_adds: layout.flow_adds,
             acc_bits,
-            n_acc,
+            acc_mask: n_acc.max(1).next_power_of_two() - 1,
             n_state,
             d_out,
             unsupported,
@@ -394,7 +383,7 @@ impl<'p> Tables<'p> {
     /// A zeroed token state.
     pub fn token_state(&self) -> TokenState {
         TokenState {
-            acc: vec![0; self.n_acc],
+            acc: vec![0; self.acc_mask + 1],
             work: TokenWork {
                 flows: vec![FlowWork::default(); self.prog.flows.len()],
             },
@@ -402,24 +391,30 @@ impl<'p> Tables<'p> {
         }
     }
 
-    /// Sends value `v` of source `sid` to all its destinations.
-    #[inline]
+    /// Sends value `v` of source `sid` to all its destinations: the work of one message on
+    /// each of its flows, the decoder output, then `weight x v` into the accumulators of every
+    /// synapse it reaches on any core (sums of integers: the order does not change them).
+    #[inline(always)]
     fn send(&self, sid: u32, v: i64, tok: &mut TokenState) {
-        let (a, b) = (
-            self.dest_off[sid as usize] as usize,
-            self.dest_off[sid as usize + 1] as usize,
-        );
-        let acc = tok.acc.as_mut_slice();
-        for d in &self.dests[a..b] {
-            tok.work.flows[d.flow as usize].add(&d.work);
-            if d.start == HOST {
-                // Decoder outputs are saturated to their format by the program.
-                tok.out[(sid - self.out_base) as usize] = v as i32;
-                continue;
-            }
-            for s in &self.syn[d.start as usize..d.end as usize] {
-                acc[s.acc as usize] += i64::from(s.weight) * v;
-            }
+        let (a, b) = (self.src[sid as usize], self.src[sid as usize + 1]);
+        let flows = tok.work.flows.as_mut_slice();
+        for f in &self.flow_adds[a.flow as usize..b.flow as usize] {
+            flows[f.flow as usize].add(&f.work);
+        }
+        if a.out != NO_OUT {
+            // Decoder outputs are saturated to their format by the program.
+            tok.out[a.out as usize] = v as i32;
+        }
+        let mask = self.acc_mask;
+        let acc = &mut tok.acc[..=mask];
+        for s in &self.syn[a.syn as usize..b.syn as usize] {
+            let x = &mut acc[s.acc as usize & mask];
+            *x = x.wrapping_add(i64::from(s.weight).wrapping_mul(v));
+        }
+        let segs = &self.segs[a.seg as usize..b.seg as usize];
+        match &self.weights {
+            Weights::I16(w) => run_segs(segs, w, acc, v),
+            Weights::I32(w) => run_segs(segs, w, acc, v),
         }
     }
 
@@ -456,6 +451,7 @@ impl<'p> Tables<'p> {
             let base = &prog.routing.base[pop];
             let has_state = matches!(p.program, NeuronProgram::Ssm { .. });
             let mut ev = PopEvents::default();
+            let mut nonzero = [0u64; MAX_CHANNELS];
             for local in 0..core.n {
                 let mut x = [0i64; MAX_PORTS];
                 // `check` guarantees `core.ports` (what the program reads) <= MAX_PORTS.
@@ -479,13 +475,168 @@ impl<'p> Tables<'p> {
                     run_program(&p.program, core.start + local, &x, state, &mut ev.program);
                 for (ch, &v) in vals.iter().enumerate().take(n_out) {
                     if v != 0 {
-                        lane.nonzero[pop][ch] += 1;
+                        nonzero[ch] += 1;
                         self.send(base[ch] + (core.start + local) as u32, v, tok);
                     }
                 }
             }
+            for (a, b) in lane.nonzero[pop].iter_mut().zip(nonzero) {
+                *a += b;
+            }
             lane.events[pop] += ev;
         }
+    }
+}
+
+/// Adds `weight x v` along every dense run.
+#[inline]
+fn run_segs<W: Copy + Into<i64>>(segs: &[Seg], w: &[W], acc: &mut [i64], v: i64) {
+    for g in segs {
+        let (a, o, n) = (g.acc as usize, g.w as usize, g.len as usize);
+        for (x, &w) in acc[a..a + n].iter_mut().zip(&w[o..o + n]) {
+            *x = x.wrapping_add(w.into().wrapping_mul(v));
+        }
+    }
+}
+
+/// The scatter tables, per source id (see [`SrcRt`]).
+struct Scatter {
+    src: Vec<SrcRt>,
+    syn: Vec<SynRt>,
+    segs: Vec<Seg>,
+    weights: Weights,
+    flow_adds: Vec<FlowAdd>,
+}
+
+impl Scatter {
+    /// Lays out every source's destinations: its synapses on all cores sorted by accumulator,
+    /// clusters of at least [`MIN_RUN`] synapses at most [`MAX_GAP`] apart and at least half
+    /// dense as dense runs, the others as a sparse list; its flow increments, one per flow.
+    fn new(prog: &Program, cores: &[CoreRt], out_base: u32, d_out: usize) -> Self {
+        let r = &prog.routing;
+        let n_src = r.offsets.len().saturating_sub(1);
+        let wide = prog
+            .cores
+            .iter()
+            .flat_map(|c| &c.axons)
+            .flat_map(|a| &a.synapses)
+            .any(|s| i16::try_from(s.weight).is_err());
+        let mut t = Self {
+            src: Vec::with_capacity(n_src + 1),
+            syn: Vec::new(),
+            segs: Vec::new(),
+            weights: if wide {
+                Weights::I32(Vec::new())
+            } else {
+                Weights::I16(Vec::new())
+            },
+            flow_adds: Vec::new(),
+        };
+        let mut all: Vec<(u32, i32)> = Vec::new();
+        for sid in 0..n_src {
+            let mut out = NO_OUT;
+            let first_flow = t.flow_adds.len();
+            all.clear();
+            for d in r.dests(sid as u32) {
+                let work = match d.core {
+                    Some(ci) => {
+                        let a = &prog.cores[ci as usize].axons[d.axon as usize];
+                        let core = &cores[ci as usize];
+                        all.extend(a.synapses.iter().map(|sy| {
+                            let acc =
+                                core.acc_base + sy.target as usize * core.ports + sy.port as usize;
+                            (acc as u32, sy.weight)
+                        }));
+                        FlowWork {
+                            msgs: 1,
+                            bits: d.bits,
+                            words: a.words,
+                            synops: a.synops,
+                        }
+                    }
+                    None => {
+                        out = (sid as u32)
+                            .checked_sub(out_base)
+                            .filter(|&o| (o as usize) < d_out)
+                            .unwrap_or(NO_OUT);
+                        FlowWork {
+                            msgs: 1,
+                            bits: d.bits,
+                            words: 0,
+                            synops: 0,
+                        }
+                    }
+                };
+                match t.flow_adds[first_flow..]
+                    .iter_mut()
+                    .find(|f| f.flow == d.flow)
+                {
+                    Some(f) => f.work.add(&work),
+                    None => t.flow_adds.push(FlowAdd { flow: d.flow, work }),
+                }
+            }
+            t.src.push(SrcRt {
+                syn: t.syn.len() as u32,
+                seg: t.segs.len() as u32,
+                flow: first_flow as u32,
+                out,
+            });
+            all.sort_unstable();
+            let mut i = 0;
+            while i < all.len() {
+                // The cluster all[i..j]: accumulators at most MAX_GAP apart, no repeats.
+                let mut j = i + 1;
+                while j < all.len() && all[j].0 > all[j - 1].0 && all[j].0 - all[j - 1].0 <= MAX_GAP
+                {
+                    j += 1;
+                }
+                let span = (all[j - 1].0 - all[i].0) as usize + 1;
+                if j - i >= MIN_RUN && 2 * (j - i) >= span {
+                    let w0 = match &mut t.weights {
+                        Weights::I16(w) => {
+                            let w0 = w.len();
+                            w.resize(w0 + span, 0);
+                            for &(acc, x) in &all[i..j] {
+                                // Every weight fits (checked above).
+                                w[w0 + (acc - all[i].0) as usize] = x as i16;
+                            }
+                            w0
+                        }
+                        Weights::I32(w) => {
+                            let w0 = w.len();
+                            w.resize(w0 + span, 0);
+                            for &(acc, x) in &all[i..j] {
+                                w[w0 + (acc - all[i].0) as usize] = x;
+                            }
+                            w0
+                        }
+                    };
+                    t.segs.push(Seg {
+                        acc: all[i].0,
+                        w: w0 as u32,
+                        len: span as u32,
+                    });
+                } else {
+                    t.syn
+                        .extend(all[i..j].iter().map(|&(acc, weight)| SynRt { acc, weight }));
+                }
+                i = j;
+            }
+        }
+        t.src.push(SrcRt {
+            syn: t.syn.len() as u32,
+            seg: t.segs.len() as u32,
+            flow: t.flow_adds.len() as u32,
+            out: NO_OUT,
+        });
+        t.syn.shrink_to_fit();
+        t.segs.shrink_to_fit();
+        t.flow_adds.shrink_to_fit();
+        match &mut t.weights {
+            Weights::I16(w) => w.shrink_to_fit(),
+            Weights::I32(w) => w.shrink_to_fit(),
+        }
+        t
     }
 }
 

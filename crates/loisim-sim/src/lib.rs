@@ -50,8 +50,10 @@ pub struct SimOptions {
     pub fall_through: bool,
     /// Lay the run out in pipeline mode.
     pub pipeline: bool,
-    /// Threads: 1 runs everything on the calling thread; 2 or more also runs the early stages
-    /// of the next token on a second thread. Results do not depend on it.
+    /// Most threads: 1 runs everything on the calling thread; `n` splits the work units of a
+    /// token into at most `n` consecutive groups of about equal cost, each on its own thread,
+    /// tokens flowing from group to group (the calling thread runs the last group and the
+    /// timing model). Results do not depend on it; [`SimResult::threads`] says how many ran.
     pub threads: usize,
 }
 
@@ -191,17 +193,13 @@ pub struct SimResult {
     pub activity: Vec<Vec<f64>>,
     /// Pipeline depth, timesteps.
     pub depth: u32,
-    /// Threads that actually ran work: 2 when some tokens ran split over two threads, else 1
-    /// (whatever [`SimOptions::threads`] asked for; see [`MAX_THREADS`]). Every other field
-    /// is the same for any thread count.
+    /// Threads that actually ran work: the number of groups the work units were split into
+    /// when some tokens ran split, else 1 (at most [`SimOptions::threads`], fewer when the work
+    /// does not divide further, see [`Session::threads`]). Every other field is the same for
+    /// any thread count.
     #[serde(default)]
     pub threads: usize,
 }
-
-/// Most threads one simulation uses: the work of a token is split in two, early units on a
-/// second thread, late units and the timing model on the calling thread. Asking for more runs
-/// this many.
-pub const MAX_THREADS: usize = 2;
 
 /// Why a simulation could not run.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -360,25 +358,65 @@ pub fn check_tokens(prog: &Program, tokens: &[Vec<i32>], first: usize) -> Result
     Ok(())
 }
 
-/// Where to split the work units between two threads: units `0..k` run on the second thread,
-/// the rest and the timing model (`timing` per token, same unit as `costs`) on the calling
-/// thread. Minimizes the busier thread's work.
-fn split_point(costs: &[f64], timing: f64) -> usize {
-    let total: f64 = costs.iter().sum();
-    let mut best = (f64::INFINITY, 1);
-    let mut a = 0.0;
-    for k in 1..costs.len() {
-        a += costs[k - 1];
-        let worst = a.max(total - a + timing);
-        if worst < best.0 {
-            best = (worst, k);
+/// Splits the work units into at most `n` consecutive groups minimizing the busiest group's
+/// cost, the last group (the calling thread's) also running the timing model (`timing` per
+/// token, same unit as `costs`). Returns the group boundaries: `b[0] = 0 < b[1] < ... <
+/// b[k] = costs.len()` for `k <= n` groups (the last may be empty: the calling thread then
+/// runs only the timing model). Deterministic in its arguments.
+fn partition(costs: &[f64], timing: f64, n: usize) -> Vec<usize> {
+    let n = n.max(1);
+    // The timing model as a last pseudo-unit, always in the last group.
+    let all: Vec<f64> = costs
+        .iter()
+        .chain(std::iter::once(&timing))
+        .map(|c| c.max(0.0))
+        .collect();
+    // Greedy packing under a cap: the number of groups it needs, and their boundaries.
+    let pack = |cap: f64| -> Vec<usize> {
+        let mut b = vec![0];
+        let mut sum = 0.0;
+        for (i, &c) in all.iter().enumerate() {
+            if i > *b.last().unwrap_or(&0) && sum + c > cap {
+                b.push(i);
+                sum = 0.0;
+            }
+            sum += c;
+        }
+        b.push(all.len());
+        b
+    };
+    let (mut lo, mut hi) = (
+        all.iter().copied().fold(0.0, f64::max),
+        all.iter().sum::<f64>(),
+    );
+    for _ in 0..64 {
+        let mid = 0.5 * (lo + hi);
+        if pack(mid).len() - 1 <= n {
+            hi = mid;
+        } else {
+            lo = mid;
         }
     }
-    best.1
+    let mut b = pack(hi);
+    while b.len() - 1 > n {
+        // Rounding at the cap: merge the last two groups.
+        b.remove(b.len() - 2);
+    }
+    // Back to real units: the pseudo-unit's end is the units' end.
+    let last = b.len() - 1;
+    // (When the timing model is alone in the last group, that group runs no units.)
+    b[last] = costs.len();
+    b
 }
 
-/// Tokens a two-thread session runs on one thread, timing every work unit, before it chooses
-/// where to split the work between the two threads.
+/// A token's work below which splitting it over threads did not reliably pay on a 2-core
+/// machine (`docs/performance.md`: about 25 us per token on `s5-sparse-0.25x`, as often slower
+/// as faster on two threads; about 75 us on `s5-sparse-1x`, 1.0 to 1.45 times faster), for
+/// [`Session::set_min_split_s`].
+pub const SUGGESTED_MIN_SPLIT_S: f64 = 50e-6;
+
+/// Tokens a session with several threads runs on one thread, timing every work unit, before
+/// it chooses how to split the work between the threads.
 pub const CALIBRATION_TOKENS: usize = 48;
 
 /// A simulation in progress: feed it tokens chunk by chunk (bounded memory for long inputs),
@@ -391,20 +429,21 @@ pub struct Session<'p> {
     opts: SimOptions,
     /// Lane of the calling thread (and of everything, with one thread).
     lane: Lane,
-    /// Lane of the second thread: the early work units.
-    early: Lane,
-    /// Work units `0..split` run on the second thread; `None` until measured.
-    split: Option<usize>,
-    /// Seconds spent in each work unit and in the timing model over the first `measured`
-    /// tokens (only with two threads).
-    unit_s: Vec<f64>,
-    consume_s: f64,
+    /// Lanes of the other threads, one per group of work units but the last.
+    workers: Vec<Lane>,
+    /// Group boundaries of the work units (see [`partition`]); `None` until measured.
+    split: Option<Vec<usize>>,
+    /// Seconds spent in each work unit (`[token][unit]`) and in the timing model (last of
+    /// each row) on each of the first `measured` tokens (only with several threads).
+    unit_s: Vec<Vec<f64>>,
     measured: usize,
     ft: Option<FallThrough>,
     pl: Option<Pipeline>,
     n_tokens: usize,
-    /// Tokens whose work was split over two threads.
+    /// Tokens whose work was split over several threads.
     split_tokens: usize,
+    /// Least median work of a token, s, for splitting it over threads to pay.
+    min_split_s: f64,
     /// Receives the work of every token.
     work_sink: WorkSlot<'p>,
 }
@@ -416,22 +455,21 @@ impl<'p> Session<'p> {
         let prog = prog.into();
         let tables = Tables::new(prog.clone());
         let model = TimingModel::new(&prog);
-        let n_units = tables.n_units();
         Self {
             prog,
             lane: tables.lane(),
-            early: tables.lane(),
+            workers: Vec::new(),
             tables,
             model,
             opts: *opts,
             split: None,
-            unit_s: vec![0.0; n_units],
-            consume_s: 0.0,
+            unit_s: Vec::new(),
             measured: 0,
             ft: opts.fall_through.then(FallThrough::default),
             pl: opts.pipeline.then(Pipeline::default),
             n_tokens: 0,
             split_tokens: 0,
+            min_split_s: 0.0,
             work_sink: WorkSlot(None),
         }
     }
@@ -442,10 +480,29 @@ impl<'p> Session<'p> {
         self.work_sink = WorkSlot(Some(sink));
     }
 
-    /// Tokens so far whose work ran split over two threads (the first
-    /// [`CALIBRATION_TOKENS`] of a two-thread session run on the calling thread only).
+    /// Tokens so far whose work ran split over several threads (the first
+    /// [`CALIBRATION_TOKENS`] of a session with several threads run on the calling thread
+    /// only).
     pub fn split_tokens(&self) -> usize {
         self.split_tokens
+    }
+
+    /// Threads that ran work so far: the number of groups the work units were split into once
+    /// some token ran split, else 1. At most [`SimOptions::threads`]; fewer when the program
+    /// has fewer work units or when fewer groups already balance the work.
+    pub fn threads(&self) -> usize {
+        match &self.split {
+            Some(b) if self.split_tokens > 0 => b.len() - 1,
+            _ => 1,
+        }
+    }
+
+    /// Splits the work over threads only when a token's work (the median over the measured
+    /// tokens of every work unit and the timing model) takes at least `seconds`; below, the
+    /// hand-offs between threads cost more than they save (see [`SUGGESTED_MIN_SPLIT_S`]).
+    /// Default 0: split whenever more than one thread is allowed. Results do not depend on it.
+    pub fn set_min_split_s(&mut self, seconds: f64) {
+        self.min_split_s = seconds;
     }
 
     /// Tokens simulated so far.
@@ -484,29 +541,31 @@ impl<'p> Session<'p> {
         };
         let tables = &self.tables;
         let n_units = tables.n_units();
-        let two_threads = self.opts.threads >= 2 && n_units >= 2;
+        let multi = self.opts.threads >= 2 && n_units >= 2;
         let mut rest = tokens;
         let mut done = 0;
-        if !two_threads || self.split.is_none() {
-            // One thread; with two, first measure every work unit and the timing model on a few
-            // tokens, to split the work where both threads are equally busy. The measurement
-            // decides only which thread runs what: results do not depend on it.
-            let n = if two_threads {
+        if !multi || self.split.is_none() {
+            // One thread; with several, first measure every work unit and the timing model on
+            // a few tokens, to split the work where the threads are equally busy. The
+            // measurement decides only which thread runs what: results do not depend on it.
+            let n = if multi {
                 (CALIBRATION_TOKENS - self.measured).min(tokens.len())
             } else {
                 tokens.len()
             };
             let mut tok = tables.token_state();
             for (t, input) in tokens[..n].iter().enumerate() {
-                if two_threads {
-                    for (u, c) in self.unit_s.iter_mut().enumerate() {
+                if multi {
+                    let mut row = Vec::with_capacity(n_units + 1);
+                    for u in 0..n_units {
                         let start = std::time::Instant::now();
                         tables.run(&mut self.lane, &mut tok, input, u..u + 1);
-                        *c += start.elapsed().as_secs_f64();
+                        row.push(start.elapsed().as_secs_f64());
                     }
                     let start = std::time::Instant::now();
                     consume(base + t, &tok, &mut sink);
-                    self.consume_s += start.elapsed().as_secs_f64();
+                    row.push(start.elapsed().as_secs_f64());
+                    self.unit_s.push(row);
                 } else {
                     tables.run(&mut self.lane, &mut tok, input, 0..n_units);
                     consume(base + t, &tok, &mut sink);
@@ -514,50 +573,64 @@ impl<'p> Session<'p> {
             }
             done = n;
             rest = &tokens[n..];
-            if two_threads {
+            if multi {
                 self.measured += n;
             }
-            if two_threads && self.measured == CALIBRATION_TOKENS {
-                self.split = Some(split_point(&self.unit_s, self.consume_s));
-                self.early.copy_state_from(&self.lane);
+            if multi && self.measured == CALIBRATION_TOKENS {
+                // The median over the measured tokens: a thread preempted while a unit runs
+                // does not make that unit look heavy.
+                let mut med: Vec<f64> = (0..=n_units)
+                    .map(|u| {
+                        let mut v: Vec<f64> = self.unit_s.iter().map(|r| r[u]).collect();
+                        v.sort_by(f64::total_cmp);
+                        v[v.len() / 2]
+                    })
+                    .collect();
+                self.unit_s = Vec::new();
+                let timing = med.pop().unwrap_or(0.0);
+                let work = med.iter().sum::<f64>() + timing;
+                let b = if work >= self.min_split_s {
+                    partition(&med, timing, self.opts.threads)
+                } else {
+                    vec![0, n_units]
+                };
+                // Each lane owns the neuron state of its units from now on.
+                self.workers = (0..b.len() - 2)
+                    .map(|_| {
+                        let mut l = tables.lane();
+                        l.copy_state_from(&self.lane);
+                        l
+                    })
+                    .collect();
+                self.split = Some(b);
             }
         }
-        if let (true, Some(k), false) = (two_threads, self.split, rest.is_empty()) {
-            let (lane, early, split_tokens) =
-                (&mut self.lane, &mut self.early, &mut self.split_tokens);
-            std::thread::scope(|s| {
-                // Several tokens in flight: the early thread runs ahead and neither side waits
-                // for the other on every token.
-                const IN_FLIGHT: usize = 8;
-                let (to_main, from_early) = std::sync::mpsc::sync_channel::<TokenState>(IN_FLIGHT);
-                let (to_early, recycled) = std::sync::mpsc::sync_channel::<TokenState>(IN_FLIGHT);
-                for _ in 0..IN_FLIGHT {
-                    // The receiver is alive: it moves into the thread spawned below.
-                    let _ = to_early.send(tables.token_state());
-                }
-                let worker = s.spawn(move || {
-                    for input in rest {
-                        let Ok(mut tok) = recycled.recv() else { break };
-                        tables.run(early, &mut tok, input, 0..k);
-                        if to_main.send(tok).is_err() {
-                            break;
-                        }
-                    }
-                });
-                for t in 0..rest.len() {
-                    let Ok(mut tok) = from_early.recv() else {
-                        break;
-                    };
-                    tables.run(lane, &mut tok, &[], k..n_units);
+        match (multi, &self.split, rest.is_empty()) {
+            (true, Some(b), false) if b.len() > 2 => {
+                let (lane, workers, split_tokens) =
+                    (&mut self.lane, &mut self.workers, &mut self.split_tokens);
+                run_split(
+                    tables,
+                    b,
+                    lane,
+                    workers,
+                    rest,
+                    |t, tok, sink| {
+                        consume(base + done + t, tok, sink);
+                        *split_tokens += 1;
+                    },
+                    &mut sink,
+                );
+            }
+            (true, Some(_), false) => {
+                // The work does not divide: one group, on the calling thread.
+                let mut tok = tables.token_state();
+                for (t, input) in rest.iter().enumerate() {
+                    tables.run(&mut self.lane, &mut tok, input, 0..n_units);
                     consume(base + done + t, &tok, &mut sink);
-                    *split_tokens += 1;
-                    let _ = to_early.send(tok);
                 }
-                drop(to_early);
-                worker
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            });
+            }
+            _ => {}
         }
         self.n_tokens += tokens.len();
         Ok(outputs)
@@ -566,10 +639,13 @@ impl<'p> Session<'p> {
     /// Drains the pipeline and returns the totals (without outputs: [`Session::run`] returned
     /// them).
     pub fn finish(mut self, mut sink: Option<&mut dyn TraceSink>) -> SimResult {
+        let threads = self.threads();
         let fall_through = self.ft.as_mut().map(FallThrough::finish);
         let pipeline = self.pl.as_mut().map(|p| p.finish(&self.model, &mut sink));
         let mut lane = self.lane;
-        lane.merge_counters(&self.early);
+        for w in &self.workers {
+            lane.merge_counters(w);
+        }
         let n = self.n_tokens as f64;
         let activity = lane
             .nonzero()
@@ -588,9 +664,66 @@ impl<'p> Session<'p> {
             events: lane.events().to_vec(),
             activity,
             depth: self.prog.depth,
-            threads: if self.split_tokens > 0 { 2 } else { 1 },
+            threads,
         }
     }
+}
+
+/// Runs `inputs` with the work units split into groups at boundaries `b` (at least two
+/// groups): group `g < last` on its own scoped thread with lane `workers[g]`, the last group
+/// and `consume` on the calling thread. Several tokens are in flight so that no thread waits
+/// for the next on every token; tokens reach `consume` in order.
+fn run_split(
+    tables: &Tables<'_>,
+    b: &[usize],
+    lane: &mut Lane,
+    workers: &mut [Lane],
+    inputs: &[Vec<i32>],
+    mut consume: impl FnMut(usize, &TokenState, &mut Option<&mut dyn TraceSink>),
+    sink: &mut Option<&mut dyn TraceSink>,
+) {
+    use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+    const IN_FLIGHT: usize = 8;
+    let groups = b.len() - 1;
+    std::thread::scope(|s| {
+        // Channel g carries tokens into group g; channel 0 also recycles finished tokens.
+        let (txs, mut rxs): (Vec<SyncSender<TokenState>>, Vec<Receiver<TokenState>>) =
+            (0..groups).map(|_| sync_channel(IN_FLIGHT)).unzip();
+        for _ in 0..IN_FLIGHT {
+            // The receiver is alive: it is owned below.
+            let _ = txs[0].send(tables.token_state());
+        }
+        let last_rx = rxs.pop();
+        let mut handles = Vec::with_capacity(groups - 1);
+        for (g, (lane, rx)) in workers.iter_mut().zip(rxs).enumerate() {
+            let tx = txs[g + 1].clone();
+            let range = b[g]..b[g + 1];
+            handles.push(s.spawn(move || {
+                for input in inputs {
+                    let Ok(mut tok) = rx.recv() else { break };
+                    tables.run(lane, &mut tok, input, range.clone());
+                    if tx.send(tok).is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        let recycle = txs[0].clone();
+        drop(txs);
+        if let Some(rx) = last_rx {
+            let range = b[groups - 1]..b[groups];
+            for (t, input) in inputs.iter().enumerate() {
+                let Ok(mut tok) = rx.recv() else { break };
+                tables.run(lane, &mut tok, input, range.clone());
+                consume(t, &tok, sink);
+                let _ = recycle.send(tok);
+            }
+        }
+        drop(recycle);
+        for h in handles {
+            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        }
+    });
 }
 
 /// Lays recorded token work out in time, in fall-through and pipeline mode, without the
@@ -682,18 +815,25 @@ pub fn simulate(
 
 #[cfg(test)]
 mod tests {
-    use super::split_point;
+    use super::partition;
 
     #[test]
-    fn split_balances_the_busier_thread() {
+    fn partition_balances_the_busiest_thread() {
         // Even costs, no timing: half each.
-        assert_eq!(split_point(&[1.0; 8], 0.0), 4);
-        // The calling thread also runs the timing model, so the early thread takes more units.
-        assert_eq!(split_point(&[1.0; 8], 2.0), 5);
-        // One heavy unit at the front runs alone on the early thread.
-        assert_eq!(split_point(&[10.0, 1.0, 1.0, 1.0], 0.0), 1);
-        // Always at least one unit on each side.
-        assert_eq!(split_point(&[0.0, 5.0, 9.0], 100.0), 2);
-        assert_eq!(split_point(&[9.0, 0.0], 0.0), 1);
+        assert_eq!(partition(&[1.0; 8], 0.0, 2), vec![0, 4, 8]);
+        // The calling thread also runs the timing model, so the other threads take more units.
+        assert_eq!(partition(&[1.0; 8], 2.0, 2), vec![0, 5, 8]);
+        // Four threads over eight even units.
+        assert_eq!(partition(&[1.0; 8], 0.0, 4), vec![0, 2, 4, 6, 8]);
+        // One heavy unit at the front runs alone.
+        assert_eq!(partition(&[10.0, 1.0, 1.0, 1.0], 0.0, 2), vec![0, 1, 4]);
+        // A timing model heavier than all units: the calling thread runs it alone.
+        assert_eq!(partition(&[0.0, 5.0, 9.0], 100.0, 2), vec![0, 3, 3]);
+        // More threads than units: as many groups as needed, no empty worker group.
+        let b = partition(&[9.0, 1.0], 0.0, 8);
+        assert!(b.windows(2).all(|w| w[0] < w[1]), "{b:?}");
+        assert_eq!((b[0], *b.last().unwrap()), (0, 2));
+        // One thread: one group.
+        assert_eq!(partition(&[1.0; 5], 1.0, 1), vec![0, 5]);
     }
 }

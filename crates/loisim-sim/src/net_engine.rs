@@ -10,7 +10,9 @@
 //! 3. every core expands its incoming axons into its synapses, accumulating
 //!    `weight x payload` into the slot `t + 1 + delay` (read wrapped to the port's width).
 //!
-//! Steps 1 and 3 are independent per core and run on up to `threads` threads; sums that wrap
+//! Steps 1 and 3 are independent per core and run on a pool of up to `threads` threads when
+//! the network is large enough for that to pay ([`PAR_MIN_SYNAPSES`]; see
+//! [`NetEngine::threads`]); each core's results are gathered in core order and sums that wrap
 //! do not depend on the order of additions, so the integers do not depend on the thread count.
 //! The reference interpreter (`loisim_net::interp`) defines the result; the differential tests
 //! compare the two on random networks.
@@ -115,7 +117,8 @@ pub struct NetEngine<'p> {
     states: Vec<Vec<i64>>,
     t: u64,
     events: Events,
-    threads: usize,
+    /// The threads of steps 1 and 3 (none: the calling thread only).
+    pool: Option<rayon::ThreadPool>,
     /// Per flow, the work of the last timestep (when recording).
     work: Option<Vec<FlowWork>>,
     /// Whether to keep the state of pieces reset in a timestep as it was before the reset.
@@ -432,9 +435,34 @@ impl NetProgram {
             .collect()
     }
 
-    /// Starts the network at timestep 0 with initial state, on up to `threads` threads.
+    /// Synapses on all cores.
+    #[must_use]
+    pub fn n_synapses(&self) -> usize {
+        self.cores.iter().map(|c| c.syn.len()).sum()
+    }
+
+    /// Starts the network at timestep 0 with initial state, on up to `threads` threads: more
+    /// than one only when the network has at least [`PAR_MIN_SYNAPSES`] synapses and more
+    /// than one core, and a thread pool can be made ([`NetEngine::threads`] says how many).
     #[must_use]
     pub fn start(&self, threads: usize) -> NetEngine<'_> {
+        self.start_with_min_synapses(threads, PAR_MIN_SYNAPSES)
+    }
+
+    /// [`NetProgram::start`] with another threshold of synapses for running on several
+    /// threads (0: always, when `threads > 1` and there is more than one core).
+    #[must_use]
+    pub fn start_with_min_synapses(&self, threads: usize, min_synapses: usize) -> NetEngine<'_> {
+        let threads = threads.min(self.cores.len()).max(1);
+        let pool = (threads > 1 && self.n_synapses() >= min_synapses)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("loisim-net-{i}"))
+                    .build()
+                    .ok()
+            })
+            .flatten();
         let rings = self
             .cores
             .iter()
@@ -465,7 +493,7 @@ impl NetProgram {
             states,
             t: 0,
             events: Events::default(),
-            threads: threads.max(1),
+            pool,
             work: None,
             keep_pre_reset: false,
             pre_reset: vec![Vec::new(); self.cores.len()],
@@ -488,39 +516,39 @@ struct CoreOut {
     pre_reset: Vec<(u32, Vec<i64>)>,
 }
 
-/// Runs `f` on every (index, item) pair, split over up to `threads` scoped threads in
-/// contiguous chunks, and returns the results in order.
+/// Networks with fewer synapses run on the calling thread whatever the thread count: a
+/// timestep's work is then too small for the two fork-joins per timestep to pay.
+pub const PAR_MIN_SYNAPSES: usize = 1 << 20;
+
+/// Runs `f` on every (index, item) pair, on `pool` when there is one, and returns the results
+/// in order.
 fn par_map<T: Send, R: Send>(
     items: &mut [T],
-    threads: usize,
+    pool: Option<&rayon::ThreadPool>,
     f: impl Fn(usize, &mut T) -> R + Sync,
 ) -> Vec<R> {
-    if threads <= 1 || items.len() <= 1 {
-        return items.iter_mut().enumerate().map(|(i, x)| f(i, x)).collect();
+    use rayon::prelude::*;
+    match pool {
+        Some(pool) if items.len() > 1 => pool.install(|| {
+            items
+                .par_iter_mut()
+                .enumerate()
+                .map(|(i, x)| f(i, x))
+                .collect()
+        }),
+        _ => items.iter_mut().enumerate().map(|(i, x)| f(i, x)).collect(),
     }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks_mut(chunk)
-            .enumerate()
-            .map(|(c, part)| {
-                s.spawn(move || {
-                    part.iter_mut()
-                        .enumerate()
-                        .map(|(i, x)| f(c * chunk + i, x))
-                        .collect::<Vec<R>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
 }
 
 impl NetEngine<'_> {
+    /// Threads the engine runs on: those of its pool, or 1 (see [`NetProgram::start`]).
+    #[must_use]
+    pub fn threads(&self) -> usize {
+        self.pool
+            .as_ref()
+            .map_or(1, rayon::ThreadPool::current_num_threads)
+    }
+
     /// Records, from now on, the work of each timestep per flow (messages, bits, synaptic
     /// words read, synaptic operations), read with [`NetEngine::work`] after each step.
     pub fn record_work(&mut self) {
@@ -599,7 +627,7 @@ impl NetEngine<'_> {
         // 1. Updates, per core.
         let mut work: Vec<(&mut Vec<i64>, &mut Vec<i64>)> =
             self.rings.iter_mut().zip(self.states.iter_mut()).collect();
-        let outs: Vec<CoreOut> = par_map(&mut work, self.threads, |ci, (ring, state)| {
+        let outs: Vec<CoreOut> = par_map(&mut work, self.pool.as_ref(), |ci, (ring, state)| {
             let img = &prog.cores[ci];
             let mut out = CoreOut::default();
             let base = slot_now * img.slots as usize;
@@ -745,17 +773,20 @@ impl NetEngine<'_> {
         // 3. Delivery, per core.
         let mut deliver: Vec<(&mut Vec<i64>, Inbox)> = self.rings.iter_mut().zip(inbox).collect();
         let delivered: Vec<(Vec<u64>, Vec<u64>)> =
-            par_map(&mut deliver, self.threads, |ci, (ring, inbox)| {
+            par_map(&mut deliver, self.pool.as_ref(), |ci, (ring, inbox)| {
                 let img = &prog.cores[ci];
                 let mut synops = vec![0u64; n_pops];
                 let mut spikes_in = vec![0u64; n_pops];
+                // The ring row of each delay this timestep (every delay is below the ring's
+                // length), instead of a division per synapse.
+                let row: Vec<usize> = (0..ring_len)
+                    .map(|d| ((t + 1 + d) % ring_len) as usize * img.slots as usize)
+                    .collect();
                 for &(axon, v) in inbox.iter() {
                     let a = img.axons[axon as usize];
                     let payload = if a.binary { 1 } else { v };
                     for s in &img.syn[a.start as usize..a.end as usize] {
-                        let slot = ((t + 1 + u64::from(s.delay)) % ring_len) as usize
-                            * img.slots as usize
-                            + s.slot as usize;
+                        let slot = row[s.delay as usize] + s.slot as usize;
                         ring[slot] =
                             ring[slot].wrapping_add(i64::from(s.weight).wrapping_mul(payload));
                     }

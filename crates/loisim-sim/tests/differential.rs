@@ -249,13 +249,13 @@ mod unsupported_programs {
     }
 }
 
-/// Results do not depend on the thread count, on runs long enough that the second thread
-/// really runs (it starts after `CALIBRATION_TOKENS` tokens measured on one thread).
+/// Results do not depend on the thread count, on runs long enough that the other threads
+/// really run (they start after `CALIBRATION_TOKENS` tokens measured on one thread).
 mod thread_independence {
     use super::*;
     use loisim_import::observe::Recipe;
     use loisim_import::synth::{Distribution, GenConfig, generate};
-    use loisim_sim::{CALIBRATION_TOKENS, MAX_THREADS, Session};
+    use loisim_sim::{CALIBRATION_TOKENS, Session};
 
     const N_TOKENS: usize = 160;
 
@@ -313,8 +313,12 @@ mod thread_independence {
                 assert_eq!(one.outputs, expected, "seed {seed}: chip vs reference");
                 for threads in [2, 4, 16] {
                     let many = run(threads);
-                    // The second thread ran (and no more than MAX_THREADS did).
-                    assert_eq!(many.threads, MAX_THREADS, "seed {seed}, {threads} threads");
+                    // Several threads ran, no more than asked.
+                    assert!(
+                        (2..=threads).contains(&many.threads),
+                        "seed {seed}, {threads} threads: {} ran",
+                        many.threads
+                    );
                     let (a, b) = (many.fall_through.as_ref(), many.pipeline.as_ref());
                     for m in [a, b].into_iter().flatten() {
                         assert_eq!(m.n_tokens, N_TOKENS);
