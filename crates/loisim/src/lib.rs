@@ -143,11 +143,18 @@ pub struct RunOptions {
     pub activity: Option<PathBuf>,
 }
 
+/// The threads a run uses unless told otherwise: every core the machine offers (results never
+/// depend on it).
+#[must_use]
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 impl Default for RunOptions {
     fn default() -> Self {
         Self {
             modes: Modes::BOTH,
-            threads: 2,
+            threads: default_threads(),
             output: None,
             trace_dir: None,
             plot_dir: None,

@@ -478,6 +478,8 @@ pub fn run_netx(
     let mut layer_counts = vec![[0u64; 4]; n_blocks];
     let mut nonzero_out = vec![0u64; n_blocks];
     let events: loisim_net::Events;
+    // The reference interpreter runs on one thread.
+    let mut threads_used = 1;
     let mut totals = crate::replay::NetxTotals::default();
     let mut record =
         |t: u64, outputs: &[Vec<i64>], act: &loisim_net::StepActivity, spikes_in: &[u64]| {
@@ -631,6 +633,7 @@ pub fn run_netx(
             }
         }
         events = eng.events();
+        threads_used = eng.threads();
     }
     if let Some(p) = &out_path {
         let mut shape: Vec<u64> = out_shape.iter().map(|&d| d as u64).collect();
@@ -732,7 +735,7 @@ pub fn run_netx(
             trace_dir: None,
             plots: Vec::new(),
         },
-        sim: SimSpeed::new(wall_s, opts.threads.max(1), steps as usize, total_synops),
+        sim: SimSpeed::new(wall_s, threads_used, steps as usize, total_synops),
         layers,
         probe_dir: opts.probe_dir.as_ref().map(|p| p.display().to_string()),
         sensitivity: None,

@@ -95,9 +95,9 @@ pub struct RunArgs {
     /// Print the report as one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Simulator threads (results do not depend on it); a batch of several samples runs its
-    /// samples on them, one thread each.
-    #[arg(long, default_value_t = 2)]
+    /// Simulator threads (results do not depend on it; default: every core of the machine); a
+    /// batch of several samples runs its samples on them, one thread each.
+    #[arg(long, default_value_t = loisim::default_threads())]
     threads: usize,
     /// Write traces to DIR: per-timestep and per-core CSV, Perfetto JSON (open it in
     /// ui.perfetto.dev), the plotted series.
