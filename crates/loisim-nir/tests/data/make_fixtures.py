@@ -79,27 +79,25 @@ def sumpool(x, node):
 
 
 def run_chain(segments, neurons, x):
-    """segments[k]: function of the previous layer's spikes; neurons[k]: (init, step, node)."""
-    t_steps = x.shape[0]
-    prev = [np.zeros_like(x[0])] + [None] * len(neurons)
+    """segments[k]: function of the previous layer's spikes; neurons[k]: (init, step, node).
+
+    Step t (from 0) feeds x[t] to the first segment; layer k reads what layer k - 1 sent in
+    the previous step (zeros before the first), so a spike crosses one segment per step.
+    Returns the last layer's spikes of every step."""
     states = [init for init, _, _ in neurons]
-    outs = []
     last = [np.zeros_like(x[0])] + [None] * len(neurons)
-    for t in range(t_steps + 1):
-        # layer k reads what layer k - 1 sent in the previous step
-        new = [x[t] if t < t_steps else np.zeros_like(x[0])]
+    shapes = [None] * len(neurons)
+    outs = []
+    for t in range(x.shape[0]):
+        new = [x[t]]
         for k, (seg, (_, step, node)) in enumerate(zip(segments, neurons)):
-            src = last[k]
-            inp = seg(src) if src is not None else None
-            if inp is None:
-                new.append(None)
-                continue
-            states[k], s = step(states[k], inp, node)
+            src = last[k] if last[k] is not None else np.zeros(shapes[k - 1])
+            states[k], s = step(states[k], seg(src), node)
+            shapes[k] = s.shape
             new.append(s)
         last = new
-        if t >= 1:
-            outs.append(last[-1])
-    return np.array(outs[:t_steps])
+        outs.append(last[-1])
+    return np.array(outs)
 
 
 def main():
