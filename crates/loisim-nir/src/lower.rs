@@ -15,6 +15,10 @@ use loisim_netx::{ConvParams, CubaNeuron, Layer, LayerKind, NetxFile, Neuron, Te
 
 /// Largest dense matrix a composed linear segment may become (elements).
 pub const MAX_DENSE_ELEMENTS: usize = 1 << 24;
+/// Most values a tensor between nodes may hold (the IR's population limit).
+pub const MAX_NEURONS: usize = 1 << 24;
+/// Most multiply-adds composing a linear segment into a dense matrix may take.
+pub const MAX_COMPOSE_WORK: usize = 1 << 30;
 /// Largest integer weight magnitude given to netx (mixed-sign weights up to 254 keep every
 /// bit through netx's `optimize_weight_bits` and Lava's truncation).
 pub const MAX_WEIGHT: f64 = 254.0;
@@ -351,6 +355,29 @@ fn apply_conv(
 }
 
 impl Op {
+    /// Multiply-adds of one application.
+    fn work(&self) -> usize {
+        match self {
+            Op::Matrix { w, .. } => w.len(),
+            Op::Scale(s) => s.len(),
+            Op::Conv {
+                ks,
+                stride,
+                padding,
+                dilation,
+                in_shape,
+                ..
+            } => {
+                let out = conv_out(*in_shape, *ks, *stride, *padding, *dilation).unwrap_or([0; 3]);
+                out.iter()
+                    .product::<usize>()
+                    .saturating_mul(ks[1] * ks[2] * ks[3])
+            }
+            Op::Flatten => 0,
+        }
+        .max(1)
+    }
+
     fn apply(&self, x: &[f64], with_bias: bool) -> Vec<f64> {
         match self {
             Op::Matrix { n_in, w, b } => (0..b.len())
@@ -433,7 +460,17 @@ pub fn lower(graph: &Graph, dt_s: f64) -> Result<Lowered, NirError> {
     let mut seg_in = shape.clone();
     for name in &order[1..] {
         let node = &graph.nodes[name];
-        let n: usize = shape.iter().product();
+        let n = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&n| n <= MAX_NEURONS)
+            .ok_or_else(|| {
+                unsupported(
+                    name,
+                    node,
+                    format!("its input {shape:?} has over {MAX_NEURONS} values"),
+                )
+            })?;
         match node.kind.as_str() {
             "Affine" | "Linear" => {
                 let w = param(name, node, "weight")?;
@@ -734,12 +771,18 @@ pub fn lower(graph: &Graph, dt_s: f64) -> Result<Lowered, NirError> {
                 let synapse = match single_conv {
                     Some(s) => s,
                     None if shape.len() == 1 => {
-                        if in_n.saturating_mul(nrn) > MAX_DENSE_ELEMENTS {
+                        let work = ops
+                            .iter()
+                            .map(|(_, op)| op.work())
+                            .fold(0usize, usize::saturating_add);
+                        if in_n.saturating_mul(nrn) > MAX_DENSE_ELEMENTS
+                            || in_n.saturating_mul(work) > MAX_COMPOSE_WORK
+                        {
                             return Err(unsupported(
                                 name,
                                 node,
                                 format!(
-                                    "its inputs ({}) compose into a dense matrix of {in_n} x {nrn}, over {MAX_DENSE_ELEMENTS} weights",
+                                    "its inputs ({}) compose into a dense matrix of {in_n} x {nrn}, over {MAX_DENSE_ELEMENTS} weights or {MAX_COMPOSE_WORK} operations to compose",
                                     names.join(", ")
                                 ),
                             ));
