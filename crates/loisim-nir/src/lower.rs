@@ -309,6 +309,7 @@ fn conv_out(
     Some([ks[0], o(in_shape[1], ks[2], 0)?, o(in_shape[2], ks[3], 1)?])
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply_conv(
     x: &[f64],
     kernel: &[f64],
@@ -562,11 +563,12 @@ pub fn lower(graph: &Graph, dt_s: f64) -> Result<Lowered, NirError> {
                         .get("groups")
                         .and_then(|g| g.data.first().copied())
                         .unwrap_or(1.0);
-                    if !(groups >= 1.0 && groups.fract() == 0.0)
-                        || c % groups as usize != 0
-                        || ks[0] % groups as usize != 0
-                        || ks[1] * groups as usize != c
-                    {
+                    let fits = (1.0..65536.0).contains(&groups)
+                        && groups.fract() == 0.0
+                        && c.is_multiple_of(groups as usize)
+                        && ks[0].is_multiple_of(groups as usize)
+                        && ks[1] * groups as usize == c;
+                    if !fits {
                         return Err(unsupported(
                             name,
                             node,
@@ -645,7 +647,7 @@ pub fn lower(graph: &Graph, dt_s: f64) -> Result<Lowered, NirError> {
                     ));
                 }
                 let alpha = |tau: f64| -> Result<f64, NirError> {
-                    if !(tau > 0.0) {
+                    if tau.is_nan() || tau <= 0.0 {
                         return Err(unsupported(
                             name,
                             node,
