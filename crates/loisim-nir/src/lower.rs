@@ -17,6 +17,8 @@ use loisim_netx::{ConvParams, CubaNeuron, Layer, LayerKind, NetxFile, Neuron, Te
 pub const MAX_DENSE_ELEMENTS: usize = 1 << 24;
 /// Most values a tensor between nodes may hold (the IR's population limit).
 pub const MAX_NEURONS: usize = 1 << 24;
+/// Most extra steps a synapse may delay (netx's dense delays).
+pub const MAX_DELAY_STEPS: u32 = 62;
 /// Most multiply-adds composing a linear segment into a dense matrix may take.
 pub const MAX_COMPOSE_WORK: usize = 1 << 30;
 /// Largest integer weight magnitude given to netx (mixed-sign weights up to 254 keep every
@@ -27,7 +29,12 @@ pub const MAX_WEIGHT: f64 = 254.0;
 #[derive(Clone, Debug, PartialEq)]
 pub enum FloatSynapse {
     /// `weights[o * n_in + i]`; the input is flattened in C order of its NIR shape.
-    Dense { n_in: usize, weights: Vec<f64> },
+    Dense {
+        n_in: usize,
+        weights: Vec<f64>,
+        /// Extra steps per synapse (`[o * n_in + i]`), from `Delay` nodes; `None`: all 0.
+        delays: Option<Vec<u32>>,
+    },
     /// A 2-D correlation (PyTorch's): kernel `(out, in / groups, kh, kw)`.
     Conv {
         kernel: Vec<f64>,
@@ -291,6 +298,8 @@ enum Op {
         in_shape: [usize; 3],
     },
     Flatten,
+    /// Extra steps per value (one value: all).
+    Delay(Vec<u32>),
 }
 
 fn conv_out(
@@ -374,7 +383,7 @@ impl Op {
                     .product::<usize>()
                     .saturating_mul(ks[1] * ks[2] * ks[3])
             }
-            Op::Flatten => 0,
+            Op::Flatten | Op::Delay(_) => 0,
         }
         .max(1)
     }
@@ -414,7 +423,7 @@ impl Op {
                 }
                 y
             }
-            Op::Flatten => x.to_vec(),
+            Op::Flatten | Op::Delay(_) => x.to_vec(),
         }
     }
 }
@@ -770,6 +779,13 @@ pub fn lower(graph: &Graph, dt_s: f64) -> Result<Lowered, NirError> {
                     }),
                     _ => None,
                 };
+                if single_conv.is_some() && ops.iter().any(|(_, op)| matches!(op, Op::Delay(_))) {
+                    return Err(unsupported(
+                        name,
+                        node,
+                        "a Delay in front of a convolution; Lava's Conv has no delays",
+                    ));
+                }
                 let synapse = match single_conv {
                     Some(s) => s,
                     None if shape.len() == 1 => {
@@ -799,9 +815,12 @@ pub fn lower(graph: &Graph, dt_s: f64) -> Result<Lowered, NirError> {
                             }
                             e[j] = 0.0;
                         }
+                        let delays = group_delays(&ops, in_n, nrn)
+                            .map_err(|why| unsupported(name, node, why))?;
                         FloatSynapse::Dense {
                             n_in: in_n,
                             weights: w,
+                            delays,
                         }
                     }
                     None => {
@@ -851,7 +870,22 @@ pub fn lower(graph: &Graph, dt_s: f64) -> Result<Lowered, NirError> {
                 ));
             }
             "Delay" => {
-                return Err(unsupported(name, node, "delays are not lowered yet"));
+                let d = per_neuron(name, node, "delay", n)?;
+                let mut steps = Vec::with_capacity(d.len());
+                for x in d {
+                    let k = (x / dt_s).round();
+                    if !(0.0..=f64::from(MAX_DELAY_STEPS)).contains(&k) {
+                        return Err(unsupported(
+                            name,
+                            node,
+                            format!(
+                                "a delay of {x} s is {k} steps of {dt_s} s; Loihi 2 layers here delay 0 to {MAX_DELAY_STEPS} steps"
+                            ),
+                        ));
+                    }
+                    steps.push(k as u32);
+                }
+                ops.push((name.clone(), Op::Delay(steps)));
             }
             other => {
                 return Err(unsupported(
@@ -879,11 +913,32 @@ pub struct FloatRun {
     pub spikes: Vec<Vec<u8>>,
 }
 
-fn apply_synapse(s: &FloatSynapse, x: &[f64], out_shape: &[usize]) -> Vec<f64> {
+/// The synapses' sum; `hist[a]` is what the source sent `a + 1` steps ago.
+fn apply_synapse(s: &FloatSynapse, hist: &[Vec<f64>], out_shape: &[usize]) -> Vec<f64> {
+    let x = &hist[0];
     match s {
-        FloatSynapse::Dense { n_in, weights } => weights
+        FloatSynapse::Dense {
+            n_in,
+            weights,
+            delays: None,
+        } => weights
             .chunks(*n_in)
             .map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum())
+            .collect(),
+        FloatSynapse::Dense {
+            n_in,
+            weights,
+            delays: Some(d),
+        } => weights
+            .chunks(*n_in)
+            .zip(d.chunks(*n_in))
+            .map(|(row, drow)| {
+                row.iter()
+                    .zip(drow)
+                    .enumerate()
+                    .map(|(j, (w, &k))| hist.get(k as usize).map_or(0.0, |h| w * h[j]))
+                    .sum()
+            })
             .collect(),
         FloatSynapse::Conv {
             kernel,
@@ -910,6 +965,68 @@ fn apply_synapse(s: &FloatSynapse, x: &[f64], out_shape: &[usize]) -> Vec<f64> {
     }
 }
 
+/// Per-synapse delays of a group: `Delay` nodes before its first mixing node (Affine,
+/// Linear, a convolution or pooling) delay its inputs, those after its last one its outputs.
+fn group_delays(
+    ops: &[(String, Op)],
+    n_in: usize,
+    n_out: usize,
+) -> Result<Option<Vec<u32>>, String> {
+    let mut d_in = vec![0u32; n_in];
+    let mut d_out = vec![0u32; n_out];
+    let mut any = false;
+    // 0: before mixing; 1: after mixing; 2: a delay after mixing.
+    let mut state = 0;
+    for (name, op) in ops {
+        match op {
+            Op::Matrix { .. } | Op::Conv { .. } => {
+                if state == 2 {
+                    return Err(format!(
+                        "the Delay before `{name}` sits between two nodes that mix values; only delays at the start or the end of a group are lowered"
+                    ));
+                }
+                state = 1;
+            }
+            Op::Delay(k) => {
+                any = true;
+                let target = if state == 0 {
+                    &mut d_in
+                } else {
+                    state = 2;
+                    &mut d_out
+                };
+                if k.len() != 1 && k.len() != target.len() {
+                    return Err(format!(
+                        "a Delay of {} values where {} flow",
+                        k.len(),
+                        target.len()
+                    ));
+                }
+                for (i, t) in target.iter_mut().enumerate() {
+                    *t += k[if k.len() == 1 { 0 } else { i }];
+                }
+            }
+            Op::Scale(_) | Op::Flatten => {}
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    let mut full = Vec::with_capacity(n_in * n_out);
+    for &o in &d_out {
+        for &i in &d_in {
+            let d = i + o;
+            if d > MAX_DELAY_STEPS {
+                return Err(format!(
+                    "its delays add up to {d} steps; at most {MAX_DELAY_STEPS}"
+                ));
+            }
+            full.push(d);
+        }
+    }
+    Ok(Some(full))
+}
+
 /// Runs `lowered` in float64 for `frames.len()` steps: `frames[t]` (NIR order, non-zero is a
 /// spike) is the input of step `t + 1`; every layer takes one step (Lava's timing: layer `k`
 /// sees in step `t` what layer `k - 1` sent in step `t - 1`). Returns the last layer's spikes.
@@ -923,8 +1040,23 @@ pub fn float_run(lowered: &Lowered, frames: &[Vec<f64>]) -> FloatRun {
         .collect();
     let mut v = u.clone();
     let n_in: usize = lowered.input_shape.iter().product();
-    let mut sent: Vec<Vec<f64>> = std::iter::once(vec![0.0; n_in])
+    // Per source (the input, then each layer): what it sent, the most recent first, as many
+    // steps as its consumer's longest delay needs.
+    let depth: Vec<usize> = lowered
+        .layers
+        .iter()
+        .map(|l| match &l.synapse {
+            FloatSynapse::Dense {
+                delays: Some(d), ..
+            } => d.iter().copied().max().unwrap_or(0) as usize + 1,
+            _ => 1,
+        })
+        .collect();
+    let mut hist: Vec<std::collections::VecDeque<Vec<f64>>> = std::iter::once(vec![0.0; n_in])
         .chain(u.iter().cloned())
+        .take(nl)
+        .zip(&depth)
+        .map(|(z, &d)| std::iter::repeat_n(z, d).collect())
         .collect();
     let mut out = Vec::with_capacity(frames.len());
     for frame in frames {
@@ -936,7 +1068,7 @@ pub fn float_run(lowered: &Lowered, frames: &[Vec<f64>]) -> FloatRun {
         ];
         for k in 0..nl {
             let l = &lowered.layers[k];
-            let input = apply_synapse(&l.synapse, &sent[k], &l.shape);
+            let input = apply_synapse(&l.synapse, hist[k].make_contiguous(), &l.shape);
             let n = &l.neuron;
             let mut s = vec![0.0; input.len()];
             for i in 0..input.len() {
@@ -950,9 +1082,11 @@ pub fn float_run(lowered: &Lowered, frames: &[Vec<f64>]) -> FloatRun {
             now.push(s);
         }
         out.push(now[nl].iter().map(|&x| x as u8).collect());
-        sent = now;
+        for (k, sent) in now.into_iter().take(nl).enumerate() {
+            hist[k].push_front(sent);
+            hist[k].truncate(depth[k]);
+        }
     }
-    let _ = nl;
     FloatRun { spikes: out }
 }
 
@@ -1064,7 +1198,11 @@ pub fn quantise(lowered: Lowered) -> Result<Lowering, NirError> {
             conv: None,
         };
         match &l.synapse {
-            FloatSynapse::Dense { n_in, .. } => {
+            FloatSynapse::Dense { n_in, delays, .. } => {
+                if let Some(d) = delays {
+                    let d = d.iter().map(|&x| i64::from(x)).collect();
+                    layer.delay = Some(tensor_i64(vec![l.shape[0], *n_in], d));
+                }
                 if prev_shape.len() != 1 {
                     file_layers.push(Layer {
                         kind: LayerKind::Flatten,

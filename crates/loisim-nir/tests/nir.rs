@@ -82,7 +82,7 @@ fn the_pooled_segment_becomes_one_dense_layer_and_the_conv_stays_a_conv() {
     assert!(matches!(l.layers[0].synapse, FloatSynapse::Conv { .. }));
     assert_eq!(l.layers[0].shape, vec![3, 6, 6]);
     assert_eq!(l.layers[1].linear_nodes, ["sumpool2d", "flatten", "affine"]);
-    let FloatSynapse::Dense { n_in, weights } = &l.layers[1].synapse else {
+    let FloatSynapse::Dense { n_in, weights, .. } = &l.layers[1].synapse else {
         panic!("dense")
     };
     assert_eq!((*n_in, weights.len()), (108, 4 * 108));
@@ -180,7 +180,6 @@ fn graphs_built_in_memory_lower_like_files() {
     for (neuron, word) in [
         (lif(&[5e-3, 6e-3]), "differs between neurons"),
         (Node::new("LI", [("tau", v(&[1e-3]))]), "non-spiking"),
-        (Node::new("Delay", [("delay", v(&[1e-3, 1e-3]))]), "delays"),
         (Node::new("Izhikevich", []), "not supported"),
         (lif(&[-1e-3, -1e-3]), "time constant"),
     ] {
@@ -230,4 +229,76 @@ fn truncated_files_give_one_line_errors() {
         }
     }
     assert!(errors > 32, "most truncations are errors: {errors}");
+}
+
+/// Input(2) -> `before` -> Linear (identity) -> `after` -> Threshold(0.5) -> Output.
+fn delayed(before: Option<Node>, after: Option<Node>) -> Graph {
+    let mut g = Graph::default();
+    let mut chain = vec!["in".to_string()];
+    g.nodes
+        .insert("in".into(), Node::new("Input", [("shape", v(&[2.0]))]));
+    if let Some(n) = before {
+        g.nodes.insert("d0".into(), n);
+        chain.push("d0".into());
+    }
+    g.nodes.insert(
+        "fc".into(),
+        Node::new(
+            "Linear",
+            [("weight", Array::new(vec![2, 2], vec![1.0, 0.0, 0.0, 1.0]))],
+        ),
+    );
+    chain.push("fc".into());
+    if let Some(n) = after {
+        g.nodes.insert("d1".into(), n);
+        chain.push("d1".into());
+    }
+    g.nodes.insert(
+        "th".into(),
+        Node::new("Threshold", [("threshold", v(&[0.5]))]),
+    );
+    g.nodes
+        .insert("out".into(), Node::new("Output", [("shape", v(&[2.0]))]));
+    chain.push("th".into());
+    chain.push("out".into());
+    g.edges = chain
+        .windows(2)
+        .map(|w| (w[0].clone(), w[1].clone()))
+        .collect();
+    g
+}
+
+fn spike_steps(g: &Graph) -> Vec<Vec<usize>> {
+    let l = lower(g, 1e-3).unwrap();
+    let mut x = vec![vec![0.0; 2]; 8];
+    x[0] = vec![1.0, 1.0];
+    let y = float_run(&l, &x).spikes;
+    (0..2)
+        .map(|i| (0..y.len()).filter(|&t| y[t][i] == 1).collect())
+        .collect()
+}
+
+#[test]
+fn delays_add_steps_per_input_and_per_output() {
+    let delay = |d: &[f64]| Some(Node::new("Delay", [("delay", v(d))]));
+    // Without a delay the spike of step 0 crosses the Linear in one step.
+    assert_eq!(spike_steps(&delayed(None, None)), [vec![1], vec![1]]);
+    assert_eq!(
+        spike_steps(&delayed(delay(&[2e-3, 0.0]), None)),
+        [vec![3], vec![1]]
+    );
+    assert_eq!(
+        spike_steps(&delayed(None, delay(&[0.0, 3e-3]))),
+        [vec![1], vec![4]]
+    );
+    assert_eq!(
+        spike_steps(&delayed(delay(&[1e-3]), delay(&[0.0, 2e-3]))),
+        [vec![2], vec![4]]
+    );
+    let q = quantise(lower(&delayed(delay(&[2e-3, 0.0]), None), 1e-3).unwrap()).unwrap();
+    let d = q.file.layers[1].delay.as_ref().expect("delays");
+    assert_eq!(d.as_i64().unwrap(), [2, 0, 2, 0]);
+    let (node, why) = unsupported(lower(&delayed(delay(&[0.1]), None), 1e-3).unwrap_err());
+    assert_eq!(node, "d0");
+    assert!(why.contains("100 steps"), "{why}");
 }

@@ -128,3 +128,38 @@ fn unsupported_graphs_and_wrong_inputs_are_one_line_errors() {
     assert!(e.contains("time first"), "{e}");
     assert!(load_nir(&data("lif_dense.nir"), 0.0).is_err());
 }
+
+#[test]
+fn delays_run_on_the_chip_as_in_the_float_reference() {
+    let mut graph = loisim_nir::read(data("lif_dense.nir")).unwrap();
+    let d: Vec<f64> = (0..8).map(|i| f64::from(i % 4) * 1e-3).collect();
+    graph.nodes.insert(
+        "delay".into(),
+        loisim_nir::Node::new("Delay", [("delay", loisim_nir::Array::vector(d))]),
+    );
+    graph.edges.retain(|(s, _)| s != "input");
+    graph.edges.push(("input".into(), "delay".into()));
+    graph.edges.push(("delay".into(), "affine".into()));
+    let chip = Chip::default_chip();
+    let input = read_nir_input(&data("lif_dense_input.npy")).unwrap();
+    let go = |g: &loisim_nir::Graph, reference: bool| {
+        let nir = nir_from_graph("delayed", g, DEFAULT_DT_S).unwrap();
+        let opts = NirRunOptions {
+            input: Some(input.clone()),
+            reference,
+            threads: 1,
+            ..NirRunOptions::default()
+        };
+        run_nir(&nir, &chip, &default_compile_options(&chip), &opts).unwrap()
+    };
+    let on_chip = go(&graph, false);
+    assert_eq!(on_chip.output, go(&graph, true).output);
+    assert_ne!(
+        on_chip.output,
+        run("lif_dense", false).output,
+        "the delays matter"
+    );
+    let q = &on_chip.quantisation;
+    assert!(q.identical_output_spike_fraction >= 0.95, "{q:?}");
+    assert!(q.output_spikes > 20, "{q:?}");
+}
