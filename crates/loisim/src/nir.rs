@@ -63,8 +63,9 @@ fn nir_from_graph_named(path: &Path, name: &str, graph: &Graph, dt_s: f64) -> Re
     let lowered = loisim_nir::lower(graph, dt_s).map_err(|e| nir_error(path, e))?;
     let lowering = loisim_nir::quantise(lowered).map_err(|e| nir_error(path, e))?;
     let options = loisim_netx::NetxOptions::default();
-    let network = loisim_netx::to_network(&lowering.file, &options)
+    let mut network = loisim_netx::to_network(&lowering.file, &options)
         .map_err(|e| nir_error(path, format!("the lowered network: {e}")))?;
+    network.network.name = name.to_string();
     Ok(Nir {
         netx: Netx {
             name: name.to_string(),
@@ -178,15 +179,22 @@ pub struct NirRun {
 }
 
 impl NirRun {
-    /// The report as JSON, with `nir_quantisation` added.
+    /// The report as JSON (its keys in the report's order), with `nir_quantisation` added
+    /// as the last key.
     #[must_use]
     pub fn to_json(&self) -> String {
-        let mut v: serde_json::Value =
-            serde_json::from_str(&self.report.to_json()).unwrap_or(serde_json::Value::Null);
-        if let (Some(map), Ok(q)) = (v.as_object_mut(), serde_json::to_value(&self.quantisation)) {
-            map.insert("nir_quantisation".into(), q);
+        let base = self.report.to_json();
+        // Only numbers, strings and nested structs: it always serializes.
+        let q = serde_json::to_string_pretty(&self.quantisation)
+            .unwrap_or_default()
+            .replace('\n', "\n  ");
+        match base.rfind('}') {
+            Some(end) => format!(
+                "{},\n  \"nir_quantisation\": {q}\n}}",
+                base[..end].trim_end()
+            ),
+            None => base,
         }
-        serde_json::to_string_pretty(&v).unwrap_or_default()
     }
 }
 
