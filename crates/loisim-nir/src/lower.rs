@@ -109,8 +109,8 @@ pub struct Lowering {
 
 fn unsupported(name: &str, node: &Node, why: impl Into<String>) -> NirError {
     NirError::Unsupported {
-        node: name.to_string(),
-        kind: node.kind.clone(),
+        node: crate::printable(name),
+        kind: crate::printable(&node.kind),
         why: why.into(),
     }
 }
