@@ -1569,3 +1569,25 @@ fn the_helpers_write_what_they_claim() {
     }
     assert_eq!(npz.tensors.len(), st.tensors.len());
 }
+
+#[test]
+fn damaged_nir_files() {
+    // The NIR reader and lowering are exercised through `map` (read, lower, build the
+    // network) and `run` (the float64 reference and the chip).
+    let seeds = [seed(
+        "lif_dense.nir",
+        "g.nir",
+        vec![(
+            "g.nir",
+            shipped("crates/loisim-nir/tests/data/lif_dense.nir"),
+        )],
+    )];
+    fuzz_reader(
+        "nir",
+        &seeds,
+        &[
+            cmd(&["map", "@g.nir"]),
+            then(&["run", "@g.nir", "--steps", "4"]),
+        ],
+    );
+}

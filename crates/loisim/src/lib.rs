@@ -21,6 +21,7 @@ pub mod batch;
 pub mod calibration;
 pub mod error;
 pub mod netx;
+pub mod nir;
 pub mod output;
 pub mod paths;
 pub mod replay;

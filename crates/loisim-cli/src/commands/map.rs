@@ -25,6 +25,10 @@ pub struct MapArgs {
     /// Measure activity on the first N tokens of the input only.
     #[arg(long, value_name = "N")]
     tokens: Option<usize>,
+    /// NIR graphs (`.nir`): the step NIR's continuous time is discretised with, seconds
+    /// (default 1e-3).
+    #[arg(long, value_name = "SECONDS")]
+    dt: Option<f64>,
     #[command(flatten)]
     chip: ChipOpts,
     #[command(flatten)]
@@ -34,6 +38,24 @@ pub struct MapArgs {
 /// Runs `loisim map`.
 pub fn execute(args: MapArgs) -> Result<()> {
     let _ = args.report;
+    if loisim::nir::is_nir(&args.model) {
+        if args.input.is_some() || args.tokens.is_some() {
+            bail!("--input and --tokens measure the activity of S5 models, not of NIR graphs");
+        }
+        let dt = args.dt.unwrap_or(loisim::nir::DEFAULT_DT_S);
+        let nir = loisim::nir::load_nir(&args.model, dt)?;
+        let chip = args.chip.chip()?;
+        let report = loisim::nir::map_nir(&nir, &chip, &args.chip.netx_compile_options(&chip))?;
+        if args.json {
+            outln!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            out!("{}", report.text());
+        }
+        return Ok(());
+    }
+    if args.dt.is_some() {
+        bail!("--dt applies to NIR graphs (.nir)");
+    }
     if loisim::netx::is_netx(&args.model) {
         if args.input.is_some() || args.tokens.is_some() {
             bail!(

@@ -113,10 +113,76 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
+    /// NIR graphs (`.nir`): the step NIR's continuous time is discretised with, seconds
+    /// (default 1e-3).
+    #[arg(long, value_name = "SECONDS")]
+    dt: Option<f64>,
     #[command(flatten)]
     chip: ChipOpts,
     #[command(flatten)]
     netx: NetxArgs,
+}
+
+/// Runs `loisim run` on a NIR graph: lowered onto Lava's LIF layers and run as a netx
+/// network, with the quantisation error against the float64 reference.
+fn execute_nir(args: &RunArgs, path: &std::path::Path) -> Result<()> {
+    for (given, flag) in [
+        (args.tokens.is_some(), "--tokens"),
+        (args.clean.is_some(), "--clean"),
+        (args.trace.is_some(), "--trace"),
+        (args.plot.is_some(), "--plot"),
+        (!args.bias.is_empty(), "--bias"),
+        (
+            args.probe.is_some() || args.probe_layers.is_some(),
+            "--probe",
+        ),
+        (
+            args.input.len() > 1 || is_batch(&args.input),
+            "a batch of --input",
+        ),
+        (
+            matches!(args.mode, Some(ModeArg::FallThrough | ModeArg::Both)),
+            "--mode other than pipeline",
+        ),
+    ] {
+        if given {
+            anyhow::bail!("{flag} does not apply to NIR graphs (.nir)");
+        }
+    }
+    let nir = loisim::nir::load_nir(path, args.dt.unwrap_or(loisim::nir::DEFAULT_DT_S))?;
+    let (tmp, recorded) = activity_for(args, args.activity.clone())?;
+    let opts = loisim::nir::NirRunOptions {
+        input: args
+            .input
+            .first()
+            .map(|p| loisim::nir::read_nir_input(p))
+            .transpose()?,
+        steps: args.steps,
+        reference: args.reference,
+        threads: args.threads,
+        output: args.output.clone(),
+        activity: recorded.clone(),
+    };
+    let chip = args.chip.chip()?;
+    let mut run = loisim::nir::run_nir(&nir, &chip, &args.chip.netx_compile_options(&chip), &opts)?;
+    add_sensitivity(&mut run.report, recorded.as_deref(), &chip, args)?;
+    drop(tmp);
+    if args.json {
+        outln!("{}", run.to_json());
+    } else {
+        let mut shape = vec![run.output.len()];
+        shape.extend(&run.output_shape);
+        out!(
+            "{}{}{}",
+            netx_text(&run.report, &shape)
+                .replace("(netx)", "(NIR)")
+                .replace("time last", "time first"),
+            loisim::nir::quantisation_text(&run.quantisation),
+            sensitivity_text(&run.report),
+        );
+        out!("{}", ranges_text(&run.report));
+    }
+    Ok(())
 }
 
 /// Runs `loisim run` on a lava-dl netx network.
@@ -296,6 +362,12 @@ pub(crate) fn netx_text(r: &Report, out_shape: &[usize]) -> String {
 
 /// Runs `loisim run`.
 pub fn execute(args: RunArgs) -> Result<()> {
+    if let Some(path) = args.model.as_deref().filter(|p| loisim::nir::is_nir(p)) {
+        return execute_nir(&args, path);
+    }
+    if args.dt.is_some() {
+        anyhow::bail!("--dt applies to NIR graphs (.nir)");
+    }
     if let Some(path) = args.model.as_deref().filter(|p| loisim::netx::is_netx(p)) {
         return execute_netx(&args, path);
     }
