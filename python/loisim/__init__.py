@@ -130,7 +130,7 @@ class Report:
 
     @property
     def aggregate(self) -> Optional[Dict[str, Any]]:
-        """A batch's figures over its samples (mean, std, min, max by dotted key)."""
+        """A batch's figures over its samples: the keys of ``per_sample``, each as {mean, std, min, max}."""
         return self._dict.get("aggregate")
 
     def to_dict(self) -> Dict[str, Any]:
