@@ -39,6 +39,30 @@ def test_load_float_checkpoint_needs_calibration():
         loisim.load(FLOAT_CKPT)
 
 
+def test_load_float_checkpoint_as_the_cli_imports_it(tmp_path):
+    import subprocess
+
+    from conftest import cli_path
+
+    cal = tmp_path / "cal.npy"
+    rng = np.random.default_rng(0)
+    np.save(cal, np.abs(rng.standard_normal((32, 257))).astype(np.float32))
+    qconfig = FLOAT_CKPT.parent / "upstream_qconfig.json"
+    ours = loisim.load(FLOAT_CKPT, calibration=cal, qconfig=qconfig)
+    out = tmp_path / "m.bin"
+    subprocess.run(
+        [str(cli_path()), "import", str(FLOAT_CKPT), "--qconfig", str(qconfig),
+         "--calibration", str(cal), "-o", str(out)],
+        check=True, capture_output=True,
+    )
+    theirs = loisim.load(out)
+    x = np.load(cal)[:6]
+    np.testing.assert_array_equal(
+        loisim.simulate(ours, x, reference=True).outputs,
+        loisim.simulate(theirs, x, reference=True).outputs,
+    )
+
+
 def test_load_refuses_what_does_not_apply(tmp_path):
     with pytest.raises(loisim.InputError, match="netx"):
         loisim.load(MODEL, reset_interval=4)
