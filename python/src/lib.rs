@@ -128,7 +128,7 @@ impl Model {
         self.path.display().to_string()
     }
 
-    /// Input features per token (S5) or the input's Lava shape (netx), as a tuple.
+    /// Input features per token (S5, one element) or the input's Lava shape (netx), as a list.
     #[getter]
     fn input_shape(&self) -> Vec<usize> {
         match &self.kind {
