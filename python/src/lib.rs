@@ -482,7 +482,7 @@ fn lava_of(x: &Bound<'_, PyAny>, label: &str) -> PyResult<LavaArray> {
 fn rows_array(py: Python<'_>, rows: Vec<Vec<i32>>, width: usize) -> Bound<'_, PyArrayDyn<i32>> {
     let n = rows.len();
     let flat: Vec<i32> = rows.into_iter().flatten().collect();
-    let width = if n == 0 { width } else { flat.len() / n };
+    let width = flat.len().checked_div(n).unwrap_or(width);
     ArrayD::from_shape_vec(IxDyn(&[n, width]), flat)
         .unwrap_or_else(|_| ArrayD::zeros(IxDyn(&[0, width])))
         .into_pyarray(py)
