@@ -1287,6 +1287,41 @@ fn netx_networks_run_with_outputs_probes_and_json() {
 }
 
 #[test]
+fn nir_graphs_report_their_own_kind_and_refuse_graded_inputs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = root().join("crates/loisim-nir/tests/data");
+    let graph = data.join("lif_dense.nir");
+    let input = data.join("lif_dense_input.npy");
+    let json = ok(&[
+        "run",
+        s(&graph),
+        "--input",
+        s(&input),
+        "--steps",
+        "8",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("one JSON report");
+    assert_eq!(v["model_kind"], "nir", "{json}");
+    assert_eq!(v["nir_quantisation"]["steps"], 8, "{json}");
+    let text = ok(&["run", s(&graph), "--input", s(&input), "--steps", "8"]);
+    assert!(text.contains("(NIR) on loihi2"), "{text}");
+    // A value other than 0 or 1 is not a spike: refused, naming the element.
+    let graded = dir.path().join("graded.npy");
+    let mut x = vec![0.0f32; 4 * 8];
+    x[10] = 0.5;
+    write_npy_f32(&graded, &[4, 8], &x);
+    let err = fails(&["run", s(&graph), "--input", s(&graded)]);
+    assert!(
+        err.contains("--input element 10 is 0.5; NIR inputs are spikes (0 or 1)"),
+        "{err}"
+    );
+    x[10] = 1.0;
+    write_npy_f32(&graded, &[4, 8], &x);
+    ok(&["run", s(&graph), "--input", s(&graded)]);
+}
+
+#[test]
 fn netx_run_refuses_what_does_not_apply_in_one_line() {
     let dir = tempfile::tempdir().expect("dir");
     let data = root().join("crates/loisim-netx/tests/data");

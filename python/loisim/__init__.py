@@ -45,6 +45,8 @@ __all__ = [
     "MapReport",
     "Session",
     "load",
+    "from_nir",
+    "DEFAULT_DT",
     "simulate",
     "simulate_batch",
     "map",
@@ -66,7 +68,11 @@ __version__: str = _native.__version__
 #: The version of the report's schema this build writes (``report.schema_version``).
 SCHEMA_VERSION: int = _native.SCHEMA_VERSION
 
-#: A loaded model (S5 or lava-dl netx); see :func:`load`.
+#: The step NIR graphs are discretised with unless told otherwise, seconds (``loisim run
+#: --dt``'s default).
+DEFAULT_DT: float = 1e-3
+
+#: A loaded model (S5, lava-dl netx or NIR); see :func:`load`.
 Model = _native.Model
 #: A chip description: ``Chip("loihi2", overrides={"ops.synop.latency_ns": 1.2})``.
 Chip = _native.Chip
@@ -91,7 +97,8 @@ class Report:
     Attributes:
         outputs: the output integers as numpy arrays. S5 models: int32 ``[tokens, outputs]``
             (time first, as ``loisim run --output``); netx networks: int32 in Lava's layout,
-            time last. A batch gives a list of them, one per sample; a :class:`Session`'s
+            time last; NIR graphs: the output spikes, int32 ``(T, output shape...)``, NIR's
+            layout, time first. A batch gives a list of them, one per sample; a :class:`Session`'s
             report has none (its outputs came back from :meth:`Session.feed`).
         probes: netx runs with ``probe=...``: each layer's state per step, int32
             ``(T, shape...)``, by file stem (``layer0-input-v``).
@@ -276,11 +283,72 @@ def shipped(name: str = _native.DEFAULT_MODEL) -> Path:
     return models_dir() / name
 
 
+def _is_nir_graph(obj: Any) -> bool:
+    """Whether ``obj`` is a ``nir.NIRGraph`` (without importing ``nir``)."""
+    return any(c.__name__ == "NIRGraph" for c in type(obj).__mro__) and hasattr(obj, "edges")
+
+
+def _nir_node(name: str, node: Any) -> tuple:
+    """A ``nir`` node as (name, type, numeric parameters as float64 arrays, string
+    parameters): what ``nir.write`` would store for it (its ``to_dict()``), without a file."""
+    kind = type(node).__name__
+    try:
+        fields = node.to_dict()
+    except Exception as e:  # noqa: BLE001 - a node the nir package cannot describe
+        raise ModelError(f"NIR node `{name}` ({kind}): cannot be read ({e})") from None
+    params: Dict[str, np.ndarray] = {}
+    strings: Dict[str, str] = {}
+    for key, value in fields.items():
+        if key in ("type", "metadata") or value is None or isinstance(value, dict):
+            continue  # groups (a Flatten's input_type, a nested graph's nodes) are not needed
+        if isinstance(value, str):
+            strings[key] = value
+            continue
+        try:
+            a = np.asarray(value)
+        except (ValueError, TypeError):
+            continue
+        if a.dtype.kind in "biuf":
+            params[key] = np.ascontiguousarray(a, dtype=np.float64)
+        elif a.dtype.kind in "US" and a.size:
+            strings[key] = str(a.reshape(-1)[0])
+    return (str(name), kind, params, strings)
+
+
+def from_nir(graph: Any, *, dt: float = DEFAULT_DT, name: str = "nir") -> "Model":
+    """Lowers an in-memory NIR graph (a ``nir.NIRGraph`` of the ``nir`` package, 1.0) onto
+    Loihi 2's LIF layers, as ``loisim run GRAPH.nir`` does for the file ``nir.write`` would
+    store, without writing one.
+
+    Args:
+        graph: the ``nir.NIRGraph`` (e.g. from ``nir.read``, ``nir.NIRGraph.from_list`` or a
+            framework's exporter such as ``snntorch.export_nir.export_to_nir``).
+        dt: the step NIR's continuous time is discretised with, seconds (``--dt``).
+        name: what the report calls the model (a file's stem for ``load``).
+
+    Raises:
+        ModelError: a node or parameter Loihi 2 cannot express (the node and why, as the CLI
+            says), or a graph that is not a chain ``Input -> ... -> Output``.
+    """
+    if not _is_nir_graph(graph):
+        raise InputError(f"graph: expected a nir.NIRGraph, got {type(graph).__name__}")
+    nodes = [_nir_node(k, n) for k, n in graph.nodes.items()]
+    edges = [(str(s), str(t)) for s, t in graph.edges]
+    return _native.nir_from_graph(str(name), nodes, edges, _dt(dt))
+
+
+def _dt(dt: Any) -> float:
+    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)):
+        raise InputError(f"dt: expected a number of seconds, got {type(dt).__name__}")
+    return float(dt)
+
+
 def load(
-    path: PathLike,
+    path: Any,
     *,
     qconfig: Optional[PathLike] = None,
     calibration: Optional[PathLike] = None,
+    dt: Optional[float] = None,
     **netx_args: Any,
 ) -> "Model":
     """Loads a model.
@@ -288,26 +356,35 @@ def load(
     Args:
         path: an S5 ``model.bin``; an S5 fixed-point export v1 (``model.json``, or a
             ``.safetensors`` with its ``.json`` beside it); a float checkpoint
-            (``.safetensors`` / ``.npz``, with ``calibration``); or a lava-dl netx network
-            (``.net``, recognised by content). NIR graphs (``.nir``) are not supported yet.
+            (``.safetensors`` / ``.npz``, with ``calibration``); a lava-dl netx network
+            (``.net``, recognised by content); a NIR graph (``.nir``, recognised by content),
+            or an in-memory ``nir.NIRGraph`` (as :func:`from_nir`).
         qconfig: float checkpoints: the quantization config (TOML); default: the spec's rules.
         calibration: float checkpoints: the input (``.npy``) on which run-time exponents are
             frozen (required for them).
+        dt: NIR graphs: the step their continuous time is discretised with, seconds
+            (default :data:`DEFAULT_DT`, 1 ms, as ``loisim run --dt``).
         **netx_args: netx networks: the arguments of lava-dl's ``netx.hdf5.Network``:
             ``input_message_bits``, ``spike_exp``, ``reset_interval``, ``reset_offset``,
             ``num_layers``, ``skip_layers``, ``input_shape`` (x, y, c), ``sparse_fc_layer``.
 
     Raises:
-        ModelError: the file cannot be read, decoded, imported or built.
+        ModelError: the file cannot be read, decoded, imported or built; a NIR graph holds a
+            node Loihi 2 cannot express (the node and why).
         InputError: options that do not apply to the file's kind.
     """
+    if _is_nir_graph(path):
+        if qconfig is not None or calibration is not None or netx_args:
+            raise InputError("a NIR graph takes dt only (qconfig, calibration and netx arguments do not apply)")
+        return from_nir(path, dt=DEFAULT_DT if dt is None else dt)
     p = _path(path, "path")
     suffix = Path(p).suffix.lower()
-    if suffix == ".nir":
-        raise ModelError(
-            f"{p}: NIR graphs (.nir) are not supported yet; load an S5 model "
-            "(model.bin, export v1, float checkpoint) or a lava-dl netx network (.net)"
-        )
+    if suffix == ".nir" or _native.is_nir(p):
+        if qconfig is not None or calibration is not None or netx_args:
+            raise InputError(f"{p} is a NIR graph: it takes dt only (qconfig, calibration and netx arguments do not apply)")
+        return _native.load_nir(p, DEFAULT_DT if dt is None else _dt(dt))
+    if dt is not None:
+        raise InputError(f"dt applies to NIR graphs (.nir); {p} is not one")
     if _native.is_netx(p):
         if qconfig is not None or calibration is not None:
             raise InputError(
@@ -362,12 +439,15 @@ def simulate(
             default clip (:func:`default_input`), and for the shipped default model on the
             default chip the report carries the poster's calibration targets, as
             ``loisim run`` does. netx networks: input spikes in Lava's layout, time last
-            (``(x, y, c, t)`` or ``(n, t)``); None needs a ``bias`` and ``steps``.
+            (``(x, y, c, t)`` or ``(n, t)``); None needs a ``bias`` and ``steps``. NIR
+            graphs: input spikes (0 or 1) in NIR's layout, time first (``(T, N)``,
+            ``(T, C, H, W)``), as ``loisim run GRAPH.nir --input``; required.
         chip: a :class:`Chip`, a preset name or a ``.toml`` path; None: ``loihi2``.
         mode: ``"fall-through"``, ``"pipeline"`` or ``"both"``; None: the model kind's own
             (S5: both; netx: pipeline, its only mode).
         reference: run the bit-exact reference executor (no cost figures).
-        steps: netx: steps to run (default: the input's length).
+        steps: netx and NIR: steps to run (default: the input's length; a shorter input
+            repeats).
         bias: netx: ``bias_mant`` of the input layer's LIF neurons, Lava's ``(x, y, c)``.
         reset_interval, reset_offset: netx: LIF reset interval and phase (rebuilds the network
             with them; also what a sample is in the report).
@@ -379,10 +459,13 @@ def simulate(
         output: also write the outputs to this ``.npy`` file.
 
     Returns:
-        The :class:`Report`, with ``outputs`` as numpy arrays.
+        The :class:`Report`, with ``outputs`` as numpy arrays. A NIR graph's report also
+        carries ``nir_quantisation`` (the chip's output spikes against the float64 reference
+        of NIR's equations), as ``loisim run GRAPH.nir --json``.
 
     Raises:
-        InputError: wrong dtype, shape or values; options that do not apply to the model.
+        InputError: wrong dtype, shape or values (a NIR input value other than 0 or 1);
+            options that do not apply to the model.
         ChipError, CompileError, SimulationError, FileError: as named.
     """
     if isinstance(probe, bool):

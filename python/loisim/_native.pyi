@@ -10,22 +10,28 @@ SCHEMA_VERSION: int
 DEFAULT_MODEL: str
 
 class Model:
-    """A loaded model: an S5 model or a lava-dl netx network."""
+    """A loaded model: an S5 model, a lava-dl netx network or a NIR graph."""
 
     @property
     def name(self) -> str: ...
     @property
     def kind(self) -> str:
-        """``"s5"`` or ``"netx"``."""
+        """``"s5"``, ``"netx"`` or ``"nir"``."""
     @property
-    def path(self) -> str: ...
+    def path(self) -> Optional[str]:
+        """The file; None for a NIR graph converted in memory."""
     @property
     def input_shape(self) -> List[int]:
-        """Features per token (S5, one element) or the input's Lava shape (netx)."""
+        """Features per token (S5, one element), the input's Lava shape (netx) or the NIR
+        Input node's shape (NIR; ``(C, L)`` as ``(C, 1, L)``)."""
+    @property
+    def dt(self) -> Optional[float]:
+        """NIR graphs: the step their time was discretised with, seconds; None otherwise."""
     @property
     def outputs_per_token(self) -> Optional[int]: ...
     def summary(self) -> Optional[str]:
-        """A netx network's layers as text; None for S5 models."""
+        """A netx network's (or a NIR graph's lowered network's) layers as text; None for
+        S5 models."""
 
 class Chip:
     """A chip description: a preset (``loihi2``, ``kapoho-point``, ``loihi1``) or a TOML
@@ -68,6 +74,17 @@ def import_model(
 ) -> Model: ...
 def load_netx(path: str, args: Optional[Dict[str, Any]] = None) -> Model: ...
 def is_netx(path: str) -> bool: ...
+def is_nir(path: str) -> bool: ...
+def load_nir(path: str, dt: float = 1e-3) -> Model:
+    """Reads a ``.nir`` file and lowers it with step ``dt`` (seconds)."""
+def nir_from_graph(
+    name: str,
+    nodes: Sequence[Tuple[str, str, Mapping[str, npt.NDArray[np.float64]], Mapping[str, str]]],
+    edges: Sequence[Tuple[str, str]],
+    dt: float = 1e-3,
+) -> Model:
+    """Lowers a NIR graph given as (node name, type, float64 parameters, string parameters)
+    per node and (source, target) edges, as ``loisim::nir::nir_from_graph``; no file."""
 def is_export_v1(path: str) -> bool: ...
 def simulate(
     model: Model,

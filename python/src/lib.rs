@@ -1,18 +1,20 @@
 //! `loisim._native`: the Python binding of the `loisim` facade crate.
 //!
 //! Every figure comes from the facade (`loisim::Simulation`, `loisim::run_reference`,
-//! `loisim::netx`), exactly as the command-line tool gets it; this module only converts
+//! `loisim::netx`, `loisim::nir`), exactly as the command-line tool gets it; this module only converts
 //! arguments and results. Reports cross the boundary as the facade's JSON (`Report::to_json`,
 //! the same text as `loisim run --json`); outputs as numpy arrays. The package's
 //! `loisim/__init__.py` holds the documented, typed API over these functions.
 
 use loisim::netx::{LavaArray, Netx, NetxOptions, NetxRunOptions, NetxSample};
+use loisim::nir::{Nir, NirArray, NirRunOptions};
 use loisim::{Chip, CompileOptions, Input, Modes, RunOptions, Simulation};
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{IntoPyArray, PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -45,7 +47,7 @@ fn py_err(e: loisim::Error, ctx: Ctx) -> PyErr {
     use loisim::Error as E;
     let class = match (&e, ctx) {
         (E::Chip(_), _) => "ChipError",
-        (E::Compile { .. } | E::NetMap(_), _) => "CompileError",
+        (E::Compile { .. } | E::NetMap(_) | E::NetMapNote { .. }, _) => "CompileError",
         (E::Model { .. } | E::InvalidModel(_) | E::Netx(_) | E::NetxNetwork { .. }, _)
         | (_, Ctx::Load) => "ModelError",
         (E::Io { .. } | E::Trace(_) | E::Plot(_), _) => "FileError",
@@ -71,21 +73,23 @@ fn input_err(msg: impl Into<String>) -> PyErr {
 enum Kind {
     S5(Arc<loisim::Model>),
     Netx(Arc<Netx>),
+    Nir(Arc<Nir>),
 }
 
-/// A loaded model: an S5 model or a lava-dl netx network.
+/// A loaded model: an S5 model, a lava-dl netx network or a NIR graph.
 #[pyclass(frozen, module = "loisim._native")]
 #[derive(Debug)]
 struct Model {
     kind: Kind,
-    path: PathBuf,
+    /// The file; `None` for a NIR graph converted in memory.
+    path: Option<PathBuf>,
 }
 
 impl Model {
     fn s5(&self) -> Option<&Arc<loisim::Model>> {
         match &self.kind {
             Kind::S5(m) => Some(m),
-            Kind::Netx(_) => None,
+            Kind::Netx(_) | Kind::Nir(_) => None,
         }
     }
 
@@ -95,7 +99,10 @@ impl Model {
         let Ok(default) = loisim::paths::shipped(loisim::paths::DEFAULT_MODEL) else {
             return false;
         };
-        match (self.path.canonicalize(), default.canonicalize()) {
+        let Some(path) = &self.path else {
+            return false;
+        };
+        match (path.canonicalize(), default.canonicalize()) {
             (Ok(a), Ok(b)) => a == b,
             _ => false,
         }
@@ -110,25 +117,28 @@ impl Model {
         match &self.kind {
             Kind::S5(m) => m.name.clone(),
             Kind::Netx(n) => n.name.clone(),
+            Kind::Nir(n) => n.netx.name.clone(),
         }
     }
 
-    /// `"s5"` or `"netx"`.
+    /// `"s5"`, `"netx"` or `"nir"`.
     #[getter]
     fn kind(&self) -> &'static str {
         match self.kind {
             Kind::S5(_) => "s5",
             Kind::Netx(_) => "netx",
+            Kind::Nir(_) => "nir",
         }
     }
 
-    /// The file it was loaded from.
+    /// The file it was loaded from; `None` for a NIR graph converted in memory.
     #[getter]
-    fn path(&self) -> String {
-        self.path.display().to_string()
+    fn path(&self) -> Option<String> {
+        self.path.as_ref().map(|p| p.display().to_string())
     }
 
-    /// Input features per token (S5, one element) or the input's Lava shape (netx), as a list.
+    /// Input features per token (S5, one element), the input's Lava shape (netx) or the NIR
+    /// Input node's shape (NIR; a `(C, L)` input as `(C, 1, L)`), as a list.
     #[getter]
     fn input_shape(&self) -> Vec<usize> {
         match &self.kind {
@@ -139,6 +149,17 @@ impl Model {
                 .iter()
                 .map(|&d| d as usize)
                 .collect(),
+            Kind::Nir(n) => n.lowering.lowered.input_shape.clone(),
+        }
+    }
+
+    /// NIR graphs: the step NIR's continuous time was discretised with, seconds; `None`
+    /// otherwise.
+    #[getter]
+    fn dt(&self) -> Option<f64> {
+        match &self.kind {
+            Kind::Nir(n) => Some(n.lowering.lowered.dt_s),
+            _ => None,
         }
     }
 
@@ -148,20 +169,23 @@ impl Model {
         self.s5().map(|m| m.dims.d_output as usize)
     }
 
-    /// A summary of a netx network's layers (text, as `loisim inspect`); `None` for S5 models.
+    /// A summary of a netx network's layers (text, as `loisim inspect`; a NIR graph's lowered
+    /// network); `None` for S5 models.
     fn summary(&self) -> Option<String> {
         match &self.kind {
             Kind::Netx(n) => Some(n.summary().text()),
+            Kind::Nir(n) => Some(n.netx.summary().text()),
             Kind::S5(_) => None,
         }
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "loisim.Model(name={:?}, kind={:?}, path={:?})",
+            "loisim.Model(name={:?}, kind={:?}, path={})",
             self.name(),
             self.kind(),
             self.path()
+                .map_or_else(|| "None".to_string(), |p| format!("{p:?}"))
         )
     }
 }
@@ -174,7 +198,7 @@ fn load_model(py: Python<'_>, path: PathBuf) -> PyResult<Model> {
         .map_err(|e| py_err(e, Ctx::Load))?;
     Ok(Model {
         kind: Kind::S5(Arc::new(m)),
-        path,
+        path: Some(path),
     })
 }
 
@@ -192,7 +216,7 @@ fn import_model(
         .map_err(|e| py_err(e, Ctx::Load))?;
     Ok(Model {
         kind: Kind::S5(Arc::new(m)),
-        path,
+        path: Some(path),
     })
 }
 
@@ -275,7 +299,81 @@ fn load_netx(py: Python<'_>, path: PathBuf, args: Option<&Bound<'_, PyDict>>) ->
         .map_err(|e| py_err(e, Ctx::Load))?;
     Ok(Model {
         kind: Kind::Netx(Arc::new(n)),
-        path,
+        path: Some(path),
+    })
+}
+
+/// Whether a file is a NIR graph (by content: HDF5 with a `node` group holding `nodes`).
+#[pyfunction]
+fn is_nir(path: PathBuf) -> bool {
+    loisim::nir::is_nir(&path)
+}
+
+/// Reads a NIR `.nir` file and lowers it with step `dt` (seconds).
+#[pyfunction]
+#[pyo3(signature = (path, dt=loisim::nir::DEFAULT_DT_S))]
+fn load_nir(py: Python<'_>, path: PathBuf, dt: f64) -> PyResult<Model> {
+    let n = py
+        .detach(|| loisim::nir::load_nir(&path, dt))
+        .map_err(|e| py_err(e, Ctx::Load))?;
+    Ok(Model {
+        kind: Kind::Nir(Arc::new(n)),
+        path: Some(path),
+    })
+}
+
+/// One node of a NIR graph as the package hands it over: its name, its type (the `nir`
+/// package's class name), its numeric parameters (float64 arrays) and its string parameters.
+type NirNodeArgs<'py> = (
+    String,
+    String,
+    BTreeMap<String, PyReadonlyArrayDyn<'py, f64>>,
+    BTreeMap<String, String>,
+);
+
+/// Lowers a NIR graph given as plain nodes and edges (the package converts a `nir.NIRGraph`
+/// into them; no file), with step `dt` (seconds), as `loisim::nir::nir_from_graph`.
+#[pyfunction]
+#[pyo3(signature = (name, nodes, edges, dt=loisim::nir::DEFAULT_DT_S))]
+fn nir_from_graph(
+    py: Python<'_>,
+    name: String,
+    nodes: Vec<NirNodeArgs<'_>>,
+    edges: Vec<(String, String)>,
+    dt: f64,
+) -> PyResult<Model> {
+    let mut graph = loisim::nir::Graph::default();
+    for (node_name, kind, params, strings) in nodes {
+        let params = params
+            .into_iter()
+            .map(|(k, a)| {
+                let a = a.as_array();
+                let array = loisim::nir::Array::new(a.shape().to_vec(), a.iter().copied().collect());
+                (k, array)
+            })
+            .collect();
+        let node = loisim::nir::Node {
+            kind,
+            params,
+            strings,
+        };
+        if graph.nodes.insert(node_name.clone(), node).is_some() {
+            return Err(Python::attach(|py| {
+                raise(
+                    py,
+                    "ModelError",
+                    format!("NIR graph: two nodes are named `{node_name}`"),
+                )
+            }));
+        }
+    }
+    graph.edges = edges;
+    let n = py
+        .detach(|| loisim::nir::nir_from_graph(&name, &graph, dt))
+        .map_err(|e| py_err(e, Ctx::Load))?;
+    Ok(Model {
+        kind: Kind::Nir(Arc::new(n)),
+        path: None,
     })
 }
 
@@ -478,6 +576,36 @@ fn lava_of(x: &Bound<'_, PyAny>, label: &str) -> PyResult<LavaArray> {
     })
 }
 
+/// A NIR input from an array: time first, then the Input node's shape (any numeric dtype;
+/// the run refuses values other than 0 and 1).
+fn nir_input_of(x: &Bound<'_, PyAny>, label: &str) -> PyResult<NirArray> {
+    use loisim_import::tensors::Values;
+    let t = tensor_of(x, label)?;
+    let values = match t.values {
+        Values::Int(v) => v.into_iter().map(|x| x as f64).collect(),
+        Values::F32(v) => v.into_iter().map(f64::from).collect(),
+        Values::F64(v) => v,
+    };
+    Ok(NirArray {
+        shape: t.shape,
+        values,
+    })
+}
+
+/// A NIR run's output spikes as an int32 `(T, output shape...)` array, NIR's layout.
+fn nir_output_array<'py>(
+    py: Python<'py>,
+    output: &[Vec<u8>],
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArrayDyn<i32>>> {
+    let mut full = vec![output.len()];
+    full.extend_from_slice(shape);
+    let values: Vec<i32> = output.iter().flatten().map(|&v| i32::from(v)).collect();
+    let arr = ArrayD::from_shape_vec(IxDyn(&full), values)
+        .map_err(|e| PyRuntimeError::new_err(format!("NIR output: {e}")))?;
+    Ok(arr.into_pyarray(py))
+}
+
 /// Output rows as an int32 `[rows, width]` array (the layout of `loisim run --output`).
 fn rows_array(py: Python<'_>, rows: Vec<Vec<i32>>, width: usize) -> Bound<'_, PyArrayDyn<i32>> {
     let n = rows.len();
@@ -664,7 +792,7 @@ fn simulate<'py>(
         }
         Kind::Netx(n) => {
             check_netx_mode(mode)?;
-            let n = netx_with(py, n, &model.path, netx_args)?;
+            let n = netx_with(py, n, model.path.as_deref().unwrap_or(Path::new("")), netx_args)?;
             let input = x.map(|x| lava_of(x, "x")).transpose()?;
             let bias = bias.map(|b| lava_of(b, "bias")).transpose()?;
             if input.is_none() && bias.is_none() {
@@ -688,7 +816,53 @@ fn simulate<'py>(
                 .map_err(|e| py_err(e, Ctx::Run))?;
             Ok((run.report.to_json(), lava_array(py, run.output)?.into_any()))
         }
+        Kind::Nir(n) => {
+            check_netx_mode(mode)?;
+            refuse_for_nir(bias.is_some(), netx_args, probe_dir.is_some())?;
+            let Some(x) = x else {
+                return Err(input_err(
+                    "a NIR graph has no default input: pass x (spikes, time first: (T, *input shape))",
+                ));
+            };
+            let opts = NirRunOptions {
+                input: Some(nir_input_of(x, "x")?),
+                steps,
+                reference,
+                threads,
+                output,
+                activity: None,
+            };
+            let compile = netx_compile_options(&chip, max_neurons_per_core);
+            let run = py
+                .detach(|| loisim::nir::run_nir(n, &chip, &compile, &opts))
+                .map_err(|e| py_err(e, Ctx::Run))?;
+            let out = nir_output_array(py, &run.output, &run.output_shape)?;
+            Ok((run.to_json(), out.into_any()))
+        }
     }
+}
+
+/// Refuses the netx-only arguments for a NIR graph.
+fn refuse_for_nir(
+    bias: bool,
+    netx_args: Option<&Bound<'_, PyDict>>,
+    probe: bool,
+) -> PyResult<()> {
+    for (given, what) in [
+        (bias, "bias"),
+        (
+            netx_args.is_some_and(|a| a.iter().any(|(_, v)| !v.is_none())),
+            "reset_interval and reset_offset",
+        ),
+        (probe, "probe"),
+    ] {
+        if given {
+            return Err(input_err(format!(
+                "{what} does not apply to NIR graphs (.nir)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The shipped default input's tokens for `model`.
@@ -797,7 +971,7 @@ fn simulate_batch<'py>(
                     "a netx batch varies the inputs or the biases, not both: give a list of one and at most one array of the other",
                 ));
             }
-            let nx = netx_with(py, nx, &model.path, netx_args)?;
+            let nx = netx_with(py, nx, model.path.as_deref().unwrap_or(Path::new("")), netx_args)?;
             let samples = match (&xs, &biases) {
                 (Some(xs), _) => xs
                     .iter()
@@ -846,6 +1020,9 @@ fn simulate_batch<'py>(
                 .collect::<PyResult<Vec<_>>>()?;
             Ok((run.report.to_json(), outputs))
         }
+        Kind::Nir(_) => Err(input_err(
+            "a batch of inputs does not apply to NIR graphs (.nir): run simulate once per input",
+        )),
     }
 }
 
@@ -920,6 +1097,18 @@ fn map_model(
             let compile = netx_compile_options(&chip, max_neurons_per_core);
             let r = py
                 .detach(|| loisim::netx::map_netx(n, &chip, &compile))
+                .map_err(|e| py_err(e, Ctx::Run))?;
+            Ok((pretty(&r)?, r.text()))
+        }
+        Kind::Nir(n) => {
+            if x.is_some() {
+                return Err(input_err(
+                    "x measures the activity of S5 models; the map of a NIR graph assumes every neuron sends once per timestep",
+                ));
+            }
+            let compile = netx_compile_options(&chip, max_neurons_per_core);
+            let r = py
+                .detach(|| loisim::nir::map_nir(n, &chip, &compile))
                 .map_err(|e| py_err(e, Ctx::Run))?;
             Ok((pretty(&r)?, r.text()))
         }
@@ -1031,6 +1220,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(import_model, m)?)?;
     m.add_function(wrap_pyfunction!(load_netx, m)?)?;
     m.add_function(wrap_pyfunction!(is_netx, m)?)?;
+    m.add_function(wrap_pyfunction!(is_nir, m)?)?;
+    m.add_function(wrap_pyfunction!(load_nir, m)?)?;
+    m.add_function(wrap_pyfunction!(nir_from_graph, m)?)?;
     m.add_function(wrap_pyfunction!(is_export_v1, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_batch, m)?)?;

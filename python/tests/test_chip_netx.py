@@ -155,9 +155,13 @@ def test_netx_map_and_summary(tiny):
     assert len(tiny.input_shape) == 3
 
 
-def test_nir_is_not_supported_yet(tmp_path):
-    with pytest.raises(loisim.ModelError, match="not supported yet"):
-        loisim.load(tmp_path / "model.nir")
+def test_a_network_that_does_not_fit_is_a_compile_error(tiny, tiny_bias):
+    """As an S5 model's: tiny.net's conv layers cut into one-neuron pieces need 1668 cores."""
+    says = r"the network needs 1668 cores; board `Oheo Gulch` has 128 \(conv layers are cut"
+    with pytest.raises(loisim.CompileError, match=says):
+        loisim.simulate(tiny, bias=tiny_bias, steps=2, max_neurons_per_core=1)
+    with pytest.raises(loisim.CompileError, match=says):
+        loisim.map(tiny, max_neurons_per_core=1)
 
 
 # --- exceptions and the GIL --------------------------------------------------------------------
@@ -179,9 +183,13 @@ def test_exception_hierarchy():
     assert issubclass(loisim.FileError, OSError)
 
 
-def test_unwritable_output_is_refused_before_running(model, x16, tmp_path):
-    with pytest.raises(loisim.InputError, match="cannot write .*does not exist"):
-        loisim.simulate(model, x16, output=tmp_path / "no" / "such" / "dir" / "y.npy")
+def test_unwritable_output_is_refused_before_running(model, x16, tiny, tiny_bias, tmp_path):
+    missing = tmp_path / "no" / "such" / "dir" / "y.npy"
+    with pytest.raises(loisim.FileError, match="cannot write .*: directory .* does not exist"):
+        loisim.simulate(model, x16, output=missing)
+    with pytest.raises(loisim.FileError, match="cannot write .*: directory .* does not exist"):
+        loisim.simulate(tiny, bias=tiny_bias, steps=2, output=missing)
+    assert not (tmp_path / "no").exists()
 
 
 def test_a_model_that_does_not_map_is_a_compile_error(model, x16):

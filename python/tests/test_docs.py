@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import types
@@ -15,7 +16,10 @@ BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "python.md").read_t
 
 
 def test_the_doc_has_its_examples():
-    assert len(BLOCKS) == 4 and "export_to_nir" in BLOCKS[3]
+    assert len(BLOCKS) == 5
+    assert "loisim.from_nir(graph" in BLOCKS[3]
+    # the snnTorch example is documentation only: it needs PyTorch, which CI does not install
+    assert "export_to_nir" in BLOCKS[4] and "import torch" in BLOCKS[4]
 
 
 @pytest.mark.parametrize("i", [0, 1, 2])
@@ -34,3 +38,14 @@ def test_example_runs(i, tmp_path, monkeypatch):
     exec(compile(code, f"docs/python.md example {i}", "exec"), scope)
     if i == 0:
         plt.subplots.return_value[0].savefig.assert_called_once_with("energy-per-token.png")
+
+
+def test_nir_example_runs(monkeypatch, capsys):
+    """The in-memory NIR example, on its own (it needs the `nir` package, not the S5 model)."""
+    if not os.environ.get("LOISIM_REQUIRE_CLI"):  # CI installs nir: there it must run
+        pytest.importorskip("nir")
+    monkeypatch.chdir(ROOT)
+    scope: dict = {}
+    exec(compile(BLOCKS[3], "docs/python.md NIR example", "exec"), scope)
+    assert scope["report"]["nir_quantisation"]["steps"] == 100
+    assert "cores" in capsys.readouterr().out

@@ -68,8 +68,12 @@ def test_load_refuses_what_does_not_apply(tmp_path):
         loisim.load(MODEL, reset_interval=4)
     with pytest.raises(loisim.InputError, match="qconfig"):
         loisim.load(MODEL, calibration="x.npy")
-    with pytest.raises(loisim.ModelError, match="NIR"):
-        loisim.load(tmp_path / "net.nir")
+    not_nir = tmp_path / "net.nir"
+    not_nir.write_bytes(b"not a graph")
+    with pytest.raises(loisim.ModelError, match="not an HDF5 file .*a NIR .nir file is HDF5"):
+        loisim.load(not_nir)
+    with pytest.raises(loisim.InputError, match="dt applies to NIR graphs"):
+        loisim.load(MODEL, dt=1e-3)
     with pytest.raises(loisim.ModelError, match="cannot read model"):
         loisim.load(tmp_path / "missing.bin")
     bad = tmp_path / "bad.bin"

@@ -194,6 +194,46 @@ fn usize_pair(name: &str, node: &Node, key: &str, default: usize) -> Result<[usi
     }
 }
 
+/// The shape a `Flatten` node gives `input` (NIR's rank, no batch dimension): the dimensions
+/// `start_dim` to `end_dim` (negative: from the end; NIR's defaults 1 and -1) merged into one.
+fn flatten_shape(name: &str, node: &Node, input: &[usize]) -> Result<Vec<usize>, NirError> {
+    let rank = input.len() as i64;
+    let dim = |key: &str, default: i64| -> Result<usize, NirError> {
+        let d = match node.params.get(key).map(|a| &a.data[..]) {
+            None => default,
+            Some([x]) if x.fract() == 0.0 && x.abs() < 1e6 => *x as i64,
+            Some(_) => {
+                return Err(unsupported(
+                    name,
+                    node,
+                    format!("`{key}` is not one integer"),
+                ));
+            }
+        };
+        let at = if d < 0 { d + rank } else { d };
+        if !(0..rank).contains(&at) {
+            return Err(unsupported(
+                name,
+                node,
+                format!("`{key}` {d} is outside its input {input:?}"),
+            ));
+        }
+        Ok(at as usize)
+    };
+    let (start, end) = (dim("start_dim", 1)?, dim("end_dim", -1)?);
+    if start > end {
+        return Err(unsupported(
+            name,
+            node,
+            format!("start_dim {start} comes after end_dim {end} of its input {input:?}"),
+        ));
+    }
+    let mut out = input[..start].to_vec();
+    out.push(input[start..=end].iter().product());
+    out.extend_from_slice(&input[end + 1..]);
+    Ok(out)
+}
+
 /// The chain's node names from Input to Output.
 fn chain(graph: &Graph) -> Result<Vec<String>, NirError> {
     let inputs: Vec<&String> = graph
@@ -454,6 +494,8 @@ pub fn lower(graph: &Graph, dt_s: f64) -> Result<Lowered, NirError> {
                 "`shape` is not a list of positive integers",
             )
         })?;
+    // NIR's rank of the tensor flowing (a `(C, L)` tensor is held as `(C, 1, L)`).
+    let mut rank = shape.len();
     if shape.len() == 2 {
         shape.insert(1, 1);
     }
@@ -519,14 +561,33 @@ pub fn lower(graph: &Graph, dt_s: f64) -> Result<Lowered, NirError> {
                     },
                 ));
                 shape = vec![o];
+                rank = 1;
             }
             "Scale" => {
                 let s = per_neuron(name, node, "scale", n)?;
                 ops.push((name.clone(), Op::Scale(s)));
             }
             "Flatten" => {
-                ops.push((name.clone(), Op::Flatten));
-                shape = vec![n];
+                let nir_shape = if rank == 2 {
+                    vec![shape[0], shape[2]]
+                } else {
+                    shape.clone()
+                };
+                let out = flatten_shape(name, node, &nir_shape)?;
+                if out != nir_shape {
+                    if out.len() != 1 {
+                        return Err(unsupported(
+                            name,
+                            node,
+                            format!(
+                                "start_dim and end_dim turn {nir_shape:?} into {out:?}; only a flatten into one dimension (start_dim 0, end_dim -1) is lowered"
+                            ),
+                        ));
+                    }
+                    ops.push((name.clone(), Op::Flatten));
+                    shape = vec![n];
+                    rank = 1;
+                }
             }
             "Conv2d" | "Conv1d" | "SumPool2d" | "AvgPool2d" => {
                 let [c, h, w] = shape[..] else {
@@ -636,6 +697,7 @@ pub fn lower(graph: &Graph, dt_s: f64) -> Result<Lowered, NirError> {
                     },
                 ));
                 shape = out.to_vec();
+                rank = if conv1 { 2 } else { 3 };
             }
             "LIF" | "CubaLIF" | "IF" | "Threshold" => {
                 if ops.is_empty() {
@@ -1269,4 +1331,105 @@ pub fn quantise(lowered: Lowered) -> Result<Lowering, NirError> {
         },
         layers: report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Input (2, 2, 2) -> Flatten -> Affine (3 x 8) -> LIF -> Output` with the Flatten's
+    /// `start_dim` and `end_dim` (absent: NIR's defaults).
+    fn graph_with_flatten(dims: &[(&'static str, f64)]) -> Graph {
+        let mut g = Graph::default();
+        let lif = Node::new(
+            "LIF",
+            [
+                ("tau", Array::vector(vec![5e-3; 3])),
+                ("r", Array::vector(vec![1.0; 3])),
+                ("v_leak", Array::vector(vec![0.0; 3])),
+                ("v_threshold", Array::vector(vec![1.0; 3])),
+            ],
+        );
+        let flatten = Node::new("Flatten", dims.iter().map(|&(k, v)| (k, Array::scalar(v))));
+        let nodes = [
+            (
+                "input",
+                Node::new("Input", [("shape", Array::vector(vec![2.0, 2.0, 2.0]))]),
+            ),
+            ("flat", flatten),
+            (
+                "fc",
+                Node::new(
+                    "Affine",
+                    [
+                        ("weight", Array::new(vec![3, 8], vec![0.5; 24])),
+                        ("bias", Array::vector(vec![0.0; 3])),
+                    ],
+                ),
+            ),
+            ("lif", lif),
+            (
+                "output",
+                Node::new("Output", [("shape", Array::vector(vec![3.0]))]),
+            ),
+        ];
+        for (k, n) in nodes {
+            g.nodes.insert(k.to_string(), n);
+        }
+        for (s, t) in [
+            ("input", "flat"),
+            ("flat", "fc"),
+            ("fc", "lif"),
+            ("lif", "output"),
+        ] {
+            g.edges.push((s.to_string(), t.to_string()));
+        }
+        g
+    }
+
+    #[test]
+    fn a_flatten_into_one_dimension_is_lowered() {
+        for dims in [
+            &[("start_dim", 0.0), ("end_dim", -1.0)][..],
+            &[("start_dim", -3.0), ("end_dim", 2.0)][..],
+        ] {
+            let l = lower(&graph_with_flatten(dims), 1e-3).expect("a full flatten lowers");
+            assert_eq!(l.layers.len(), 1);
+            assert!(matches!(
+                l.layers[0].synapse,
+                FloatSynapse::Dense { n_in: 8, .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn a_partial_flatten_is_refused_naming_the_node() {
+        for (dims, says) in [
+            // NIR's default start_dim 1 keeps the channels: (2, 4).
+            (&[][..], "turn [2, 2, 2] into [2, 4]"),
+            (&[("start_dim", 1.0), ("end_dim", -1.0)][..], "into [2, 4]"),
+            (&[("start_dim", 0.0), ("end_dim", 1.0)][..], "into [4, 2]"),
+            (&[("start_dim", 3.0)][..], "`start_dim` 3 is outside"),
+            (&[("start_dim", 2.0), ("end_dim", 1.0)][..], "comes after"),
+            (&[("start_dim", 0.5)][..], "not one integer"),
+        ] {
+            let e = lower(&graph_with_flatten(dims), 1e-3)
+                .expect_err("a flatten that keeps several dimensions is refused")
+                .to_string();
+            assert!(e.starts_with("NIR node `flat` (Flatten): "), "{e}");
+            assert!(e.contains(says), "{dims:?}: {e}");
+            assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn a_flatten_that_changes_nothing_is_kept_out_of_the_way() {
+        // start_dim == end_dim leaves the shape as it is; the Affine then takes all 8 values.
+        let l = lower(
+            &graph_with_flatten(&[("start_dim", 1.0), ("end_dim", 1.0)]),
+            1e-3,
+        )
+        .expect("a no-op flatten lowers");
+        assert_eq!(l.layers[0].linear_nodes, ["fc"]);
+    }
 }

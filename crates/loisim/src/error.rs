@@ -48,6 +48,15 @@ pub enum Error {
     /// Mapping a network onto the chip.
     #[error(transparent)]
     NetMap(#[from] loisim_compiler::net_map::NetMapError),
+    /// Mapping a network onto the chip, with what would make it fit (a network of
+    /// convolutions that does not fit: the note names them).
+    #[error("{source} ({note})")]
+    NetMapNote {
+        /// Why it does not map.
+        source: loisim_compiler::net_map::NetMapError,
+        /// What to change.
+        note: String,
+    },
     /// Measuring activity for a mapping report.
     #[error(transparent)]
     Measure(#[from] loisim_compiler::activity::MeasureError),

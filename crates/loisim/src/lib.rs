@@ -55,6 +55,9 @@ pub enum ModelKind {
     S5,
     /// A lava-dl netx network (`.net`): step-based, pipelined by construction.
     Netx,
+    /// A NIR graph (`.nir`, or built in memory), lowered onto a netx network and run as one:
+    /// step-based, pipelined.
+    Nir,
 }
 
 impl ModelKind {
@@ -63,7 +66,7 @@ impl ModelKind {
     pub fn default_modes(self) -> Modes {
         match self {
             Self::S5 => Modes::BOTH,
-            Self::Netx => Modes::PIPELINE,
+            Self::Netx | Self::Nir => Modes::PIPELINE,
         }
     }
 
@@ -72,7 +75,7 @@ impl ModelKind {
     pub fn supported_modes(self) -> Modes {
         match self {
             Self::S5 => Modes::BOTH,
-            Self::Netx => Modes::PIPELINE,
+            Self::Netx | Self::Nir => Modes::PIPELINE,
         }
     }
 }

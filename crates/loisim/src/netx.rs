@@ -76,17 +76,21 @@ pub fn default_compile_options(chip: &Chip) -> CompileOptions {
 /// needs more cores than the board has.
 pub fn map_netx(netx: &Netx, chip: &Chip, compile: &CompileOptions) -> Result<NetMapReport> {
     let net = &netx.network.network;
-    let mapping =
-        net_map::partition(net, chip, compile.max_neurons_per_core).map_err(|e| {
-            match (&e, net_map::conv_note(net)) {
-                (net_map::NetMapError::DoesNotFit { .. }, Some(note)) => {
-                    Error::Invalid(format!("{e} ({note})"))
-                }
-                _ => Error::NetMap(e),
-            }
-        })?;
+    let mapping = net_map::partition(net, chip, compile.max_neurons_per_core)
+        .map_err(|e| partition_error(net, e))?;
     let layout = net_map::place(net, &mapping, chip, compile.place_sweeps)?;
     Ok(NetMapReport::new(net, chip, &mapping, &layout))
+}
+
+/// A network that does not partition onto the chip: a mapping error (as an S5 model's), with
+/// the convolutions' note when there is one.
+fn partition_error(net: &loisim_net::Network, e: net_map::NetMapError) -> Error {
+    match (&e, net_map::conv_note(net)) {
+        (net_map::NetMapError::DoesNotFit { .. }, Some(note)) => {
+            Error::NetMapNote { source: e, note }
+        }
+        _ => Error::NetMap(e),
+    }
 }
 
 /// One layer of a [`NetxSummary`].
@@ -518,14 +522,8 @@ pub fn run_netx(
         }
         events = r.events();
     } else {
-        let mapping = net_map::partition(net, chip, compile.max_neurons_per_core).map_err(|e| {
-            match (&e, net_map::conv_note(net)) {
-                (net_map::NetMapError::DoesNotFit { .. }, Some(note)) => {
-                    Error::Invalid(format!("{e} ({note})"))
-                }
-                _ => Error::NetMap(e),
-            }
-        })?;
+        let mapping = net_map::partition(net, chip, compile.max_neurons_per_core)
+            .map_err(|e| partition_error(net, e))?;
         let layout = net_map::place(net, &mapping, chip, compile.place_sweeps)?;
         let mut prog =
             NetProgram::for_chip(net, &mapping, chip).map_err(|e| Error::Invalid(e.to_string()))?;

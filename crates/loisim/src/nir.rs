@@ -11,7 +11,7 @@ use npyz::WriterBuilder as _;
 use serde::Serialize;
 use std::path::Path;
 
-pub use loisim_nir::{Graph, Lowering};
+pub use loisim_nir::{Array, Graph, Lowering, Node};
 
 /// The step NIR's continuous time is discretised with when none is given: 1 ms.
 pub const DEFAULT_DT_S: f64 = 1e-3;
@@ -86,7 +86,7 @@ pub fn map_nir(nir: &Nir, chip: &Chip, compile: &CompileOptions) -> Result<NetMa
 }
 
 /// An input array in NIR's layout: time first, then the Input node's shape (`(T, N)`,
-/// `(T, C, L)`, `(T, C, H, W)`); a non-zero value is a spike.
+/// `(T, C, L)`, `(T, C, H, W)`); every value 0 or 1 (a spike), others are refused.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NirArray {
     /// Shape.
@@ -116,7 +116,8 @@ pub fn read_nir_input(path: &Path) -> Result<NirArray> {
 /// How to run a NIR network.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NirRunOptions {
-    /// Input spikes, NIR's layout, time first; step `t` (from 1) gets `X[(t - 1) mod T_in]`.
+    /// Input spikes (0 or 1), NIR's layout, time first; step `t` (from 1) gets
+    /// `X[(t - 1) mod T_in]`.
     pub input: Option<NirArray>,
     /// Steps (default: the input's length).
     pub steps: Option<u64>,
@@ -237,8 +238,8 @@ fn nir_of_lava(shape: &[usize], i: usize) -> usize {
 /// float64 reference on the same input, compared.
 ///
 /// # Errors
-/// An input of the wrong shape, no way to know the steps, a network that does not fit the
-/// chip, an output that cannot be written.
+/// An input of the wrong shape or holding a value other than 0 or 1, no way to know the
+/// steps, a network that does not fit the chip, an output that cannot be written.
 pub fn run_nir(
     nir: &Nir,
     chip: &Chip,
@@ -262,6 +263,17 @@ pub fn run_nir(
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()
                         .join(", ")
+                )));
+            }
+            if let Some((k, v)) = x
+                .values
+                .iter()
+                .enumerate()
+                .find(|&(_, &v)| v != 0.0 && v != 1.0)
+            {
+                return Err(Error::Invalid(format!(
+                    "--input element {k} is {v}; NIR inputs are spikes (0 or 1): graded \
+                     values would need their own quantisation, which the lowering does not do"
                 )));
             }
             x.values.chunks(n_in).map(<[f64]>::to_vec).collect()
@@ -300,6 +312,7 @@ pub fn run_nir(
         activity: opts.activity.clone(),
     };
     let mut run = crate::netx::run_netx(&nir.netx, chip, compile, &netx_opts)?;
+    run.report.model_kind = crate::ModelKind::Nir;
     let out_shape = lowered
         .layers
         .last()

@@ -103,11 +103,14 @@ fn stage_dir_in(dir: &Path, dest: &Path) -> Result<tempfile::TempDir> {
 fn check_file_destination(path: &Path) -> Result<()> {
     let dir = parent_dir(path);
     if !dir.is_dir() {
-        return Err(Error::Invalid(format!(
-            "cannot write {}: directory {} does not exist",
-            path.display(),
-            dir.display()
-        )));
+        return Err(Error::io(
+            "cannot write",
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("directory {} does not exist", dir.display()),
+            ),
+        ));
     }
     if path.is_dir() {
         return Err(Error::Invalid(format!(

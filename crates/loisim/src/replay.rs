@@ -643,7 +643,8 @@ impl Recorder {
         let header = Header {
             kind: match of.kind {
                 ModelKind::S5 => KindRec::S5,
-                ModelKind::Netx => KindRec::Netx,
+                // A NIR graph runs as its lowered netx network; its recording is that run's.
+                ModelKind::Netx | ModelKind::Nir => KindRec::Netx,
             },
             fall_through: of.fall_through,
             pipeline: of.pipeline,

@@ -1077,6 +1077,7 @@ fn metrics_of(r: &crate::Report) -> Vec<Cell> {
     let kind = match r.model_kind {
         crate::ModelKind::S5 => "s5",
         crate::ModelKind::Netx => "netx",
+        crate::ModelKind::Nir => "nir",
     };
     vec![
         Cell::Str(kind.into()),

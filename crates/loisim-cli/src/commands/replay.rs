@@ -41,7 +41,7 @@ pub fn execute(args: ReplayArgs) -> Result<()> {
             info.flows
         );
         match info.kind {
-            ModelKind::Netx => out!("{}", super::run::netx_text(&report, &[])),
+            ModelKind::Netx | ModelKind::Nir => out!("{}", super::run::netx_text(&report, &[])),
             _ => out!("{}", super::run::text(&report)),
         }
     }

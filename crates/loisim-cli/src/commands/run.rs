@@ -984,6 +984,7 @@ pub(crate) fn batch_text(r: &Report) -> String {
     };
     let kind = match r.model_kind {
         loisim::ModelKind::Netx => " (netx)",
+        loisim::ModelKind::Nir => " (NIR)",
         _ => "",
     };
     match r.executor {
@@ -1000,7 +1001,11 @@ pub(crate) fn batch_text(r: &Report) -> String {
         )),
     }
     let names: Vec<&str> = r.per_sample.iter().map(|p| p.input.as_str()).collect();
-    let length = if r.model_kind == loisim::ModelKind::Netx {
+    let step_based = matches!(
+        r.model_kind,
+        loisim::ModelKind::Netx | loisim::ModelKind::Nir
+    );
+    let length = if step_based {
         let steps: u64 = r
             .per_sample
             .iter()
@@ -1048,11 +1053,7 @@ pub(crate) fn batch_text(r: &Report) -> String {
         "simulation: {:.3} s wall, {:.0} {}/s, {} thread(s)",
         r.sim.wall_s,
         r.sim.tokens_per_s,
-        if r.model_kind == loisim::ModelKind::Netx {
-            "steps"
-        } else {
-            "tokens"
-        },
+        if step_based { "steps" } else { "tokens" },
         r.sim.threads
     ));
     if let Some(out) = &r.outputs.output {
