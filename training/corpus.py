@@ -100,12 +100,13 @@ def sentence(rng: np.random.Generator, vocab: list[str]) -> str:
 
 
 def speak(text: str, voice: str, pitch: int, rate_wpm: int) -> np.ndarray:
-    """espeak-ng at its own rate, resampled to 16 kHz mono int16 by sox."""
+    """espeak-ng at its own rate, resampled to 16 kHz mono int16 by sox (`-D`: no dither,
+    which sox otherwise adds at random and which would make the corpus differ run to run)."""
     es = subprocess.run(
         ["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(rate_wpm), "--stdout", text],
         check=True, capture_output=True)
     sx = subprocess.run(
-        ["sox", "-t", "wav", "-", "-t", "raw", "-r", str(SR), "-e", "signed", "-b", "16",
+        ["sox", "-D", "-t", "wav", "-", "-t", "raw", "-r", str(SR), "-e", "signed", "-b", "16",
          "-c", "1", "-"], input=es.stdout, check=True, capture_output=True)
     return np.frombuffer(sx.stdout, dtype="<i2").copy()
 

@@ -118,8 +118,8 @@ def main(argv=None):
         shutil.copyfile(rd / "model.bin", a.models / file)
         info = json.loads((rd / "train.json").read_text())
         ev = json.loads((rd / "eval.json").read_text())
-        dens = {d["channel"]: round(d["nonzero_fraction"], 6)
-                for d in ev["default_clip"]["activation_density"]}
+        dens = [{"channel": d["channel"], "nonzero_fraction": round(d["nonzero_fraction"], 6)}
+                for d in ev["default_clip"]["activation_density"]]
         record["models"].append({
             "file": file,
             "sha256": sha256(a.models / file),
