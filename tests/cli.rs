@@ -126,7 +126,8 @@ fn default_run_reports_the_calibration_targets_as_the_library_does() {
     let out = ok(&["run", "--json"]);
     let mut j: serde_json::Value = serde_json::from_str(&out).expect("json");
     // The same run through the library gives the same report, wall-clock figures aside.
-    let model = loisim::load_model(&root().join("models/s5-sparse-1x.bin")).expect("model");
+    let model = loisim::load_model(&root().join("models").join(loisim::paths::DEFAULT_MODEL))
+        .expect("model");
     let tokens =
         loisim::read_tokens(&root().join("models/default-input.npy"), &model).expect("tokens");
     let sim = loisim::Simulation::compile(

@@ -3,7 +3,7 @@
 Load a model, simulate it on numpy inputs, read its latency and energy::
 
     import loisim
-    model = loisim.load(loisim.shipped("s5-sparse-1x.bin"))
+    model = loisim.load(loisim.shipped("s5-sparse-1x-trained.bin"))
     report = loisim.simulate(model)              # the shipped 30 s clip
     report.fall_through["latency_us_per_token"]  # the figures of `loisim run --json`
     report.outputs                               # int32 [tokens, outputs]
@@ -279,7 +279,8 @@ def models_dir() -> Path:
 
 
 def shipped(name: str = _native.DEFAULT_MODEL) -> Path:
-    """A shipped file by name (default: the sparse 1x S5 model, ``s5-sparse-1x.bin``)."""
+    """A shipped file by name (default: the trained sparse 1x S5 denoiser,
+    ``s5-sparse-1x-trained.bin``)."""
     return models_dir() / name
 
 

@@ -13,7 +13,7 @@ import pytest
 import loisim
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "s5-sparse-1x.bin"
+MODEL = ROOT / "models" / "s5-sparse-1x-trained.bin"
 TINY = ROOT / "crates" / "loisim-netx" / "tests" / "data" / "tiny.net"
 TINY_BIAS = ROOT / "crates" / "loisim-netx" / "tests" / "data" / "gts" / "tinynet" / "input_bias.npy"
 EXPORT_V1 = ROOT / "tests" / "data" / "fxp-s5" / "w025-plausible-s100" / "model.json"

@@ -193,7 +193,7 @@ def test_unwritable_output_is_refused_before_running(model, x16, tiny, tiny_bias
 
 
 def test_a_model_that_does_not_map_is_a_compile_error(model, x16):
-    with pytest.raises(loisim.CompileError, match="mapping s5-sparse-1x onto loihi2"):
+    with pytest.raises(loisim.CompileError, match="mapping s5-sparse-1x-trained onto loihi2"):
         loisim.simulate(model, x16, max_neurons_per_core=0)
     with pytest.raises(loisim.CompileError):
         loisim.map(model, max_neurons_per_core=0)

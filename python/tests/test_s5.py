@@ -321,6 +321,6 @@ def test_denoise_errors(model, tiny, tmp_path):
 
 
 def test_models_dir_and_shipped():
-    assert (loisim.models_dir() / "s5-sparse-1x.bin").is_file()
-    assert loisim.shipped().name == "s5-sparse-1x.bin"
+    assert (loisim.models_dir() / "s5-sparse-1x-trained.bin").is_file()
+    assert loisim.shipped().name == "s5-sparse-1x-trained.bin"
     assert loisim.default_input(loisim.load(loisim.shipped())).shape[1] == 257

@@ -8,4 +8,5 @@ pub mod bench;
 pub mod calibrate;
 pub mod models;
 pub mod regress;
+pub mod trained;
 pub mod validate;

@@ -72,33 +72,28 @@ fn models() -> Result<()> {
     use xtask::models::*;
     let dir = root().join("models");
     std::fs::create_dir_all(&dir)?;
-    let input = default_input()?;
-    loisim_audio::write_wav(
-        dir.join("default-clip-noisy.wav"),
-        &input.noisy,
-        loisim_audio::SAMPLE_RATE,
-    )?;
-    loisim_audio::write_wav(
-        dir.join("default-clip-clean.wav"),
-        &input.clean,
-        loisim_audio::SAMPLE_RATE,
-    )?;
+    // Recorded files (trained models, the default clip) are checked, not rebuilt.
+    let record = xtask::trained::read(&dir)?;
+    xtask::trained::check(&dir, &record)?;
+    let input = default_input(&dir)?;
     std::fs::write(
         dir.join("default-input.npy"),
         npy_f32(&input.features, 257)?,
     )?;
     println!(
-        "wrote default clip and default-input.npy ({} tokens)",
+        "checked the recorded default clip and {} trained models; wrote default-input.npy ({} tokens)",
+        record.models.len(),
         input.n_tokens
     );
+    let calibration = synthetic_calibration()?;
+    let golden_dir = root().join("tests/data/golden");
+    std::fs::create_dir_all(&golden_dir)?;
     let mut built = Vec::new();
     for spec in specs() {
         let t = std::time::Instant::now();
-        let bytes = model_bytes(&spec, &input)?;
+        let bytes = model_bytes(&spec, &calibration)?;
         std::fs::write(dir.join(spec.file), &bytes)
             .with_context(|| format!("writing {}", spec.file))?;
-        let golden_dir = root().join("tests/data/golden");
-        std::fs::create_dir_all(&golden_dir)?;
         let golden = golden_bytes(&bytes, &input)?;
         std::fs::write(golden_dir.join(spec.file.replace(".bin", ".npy")), golden)?;
         println!(
@@ -109,7 +104,17 @@ fn models() -> Result<()> {
         );
         built.push((spec, bytes));
     }
-    std::fs::write(dir.join("README.md"), readme(&built, &input)?)?;
+    let mut trained = Vec::new();
+    for m in &record.models {
+        let bytes = std::fs::read(dir.join(&m.file))?;
+        let golden = golden_bytes(&bytes, &input)?;
+        std::fs::write(golden_dir.join(m.file.replace(".bin", ".npy")), golden)?;
+        trained.push(bytes);
+    }
+    std::fs::write(
+        dir.join("README.md"),
+        readme(&built, &input, &record, &trained)?,
+    )?;
     println!("wrote README.md");
     Ok(())
 }
@@ -117,12 +122,14 @@ fn models() -> Result<()> {
 fn calibrate(write: bool) -> Result<()> {
     use xtask::calibrate::*;
     let dir = root().join("models");
-    let model = loisim_model::codec::decode(&std::fs::read(dir.join("s5-sparse-1x.bin"))?)?;
+    let model =
+        loisim_model::codec::decode(&std::fs::read(dir.join(loisim::paths::DEFAULT_MODEL))?)?;
     let tokens = loisim_import::input::read_tokens(&dir.join("default-input.npy"), &model)?;
     let prior = loisim_arch::Chip::loihi2_priors()?;
     let (fit, figs) = fit(&prior, &model, &tokens)?;
     println!(
-        "fitted parameters (default model s5-sparse-1x, default input, {} tokens):",
+        "fitted parameters (default model {}, default input, {} tokens):",
+        loisim::paths::DEFAULT_MODEL.trim_end_matches(".bin"),
         tokens.len()
     );
     println!(

@@ -162,8 +162,11 @@ pub fn table(deltas: &[Delta]) -> String {
     s
 }
 
-/// The reference models, in the order the table lists them.
-pub const MODELS: [&str; 6] = [
+/// The reference models, in the order the table lists them: the trained denoisers (the
+/// default first), then the synthetic ones.
+pub const MODELS: [&str; 8] = [
+    "s5-sparse-1x-trained",
+    "s5-dense-1x-trained",
     "s5-sparse-0.25x",
     "s5-sparse-1x",
     "s5-sparse-3x",

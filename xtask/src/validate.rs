@@ -120,7 +120,7 @@ pub fn section(root: &Path) -> Result<String> {
     let mut s = String::new();
     let _ = writeln!(s, "{BEGIN}\n");
     // The calibration set.
-    let model = root.join("models/s5-sparse-1x.bin");
+    let model = root.join("models").join(loisim::paths::DEFAULT_MODEL);
     let input = root.join("models/default-input.npy");
     let mut report = crate::regress::measure(&chip, &model, &input)?;
     let ft = report.fall_through.take().context("fall-through figures")?;

@@ -72,7 +72,7 @@ fn the_documented_residuals_are_what_the_default_model_gives_today() {
     let doc = parse_residuals(&line, &["us/token", "uJ/token", "ms/sample", "mJ/sample"]);
     let dir = root().join("models");
     let model = loisim_model::codec::decode(
-        &std::fs::read(dir.join("s5-sparse-1x.bin")).expect("default model"),
+        &std::fs::read(dir.join(loisim::paths::DEFAULT_MODEL)).expect("default model"),
     )
     .expect("decode");
     let tokens = loisim_import::input::read_tokens(&dir.join("default-input.npy"), &model)

@@ -2,7 +2,7 @@
 //! committed byte.
 
 use std::path::PathBuf;
-use xtask::models::{default_input, model_bytes, npy_f32, readme, specs};
+use xtask::models::{default_input, model_bytes, npy_f32, readme, specs, synthetic_calibration};
 
 fn models_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
@@ -11,29 +11,18 @@ fn models_dir() -> PathBuf {
 #[test]
 fn models_are_reproducible() {
     let dir = models_dir();
-    let input = default_input().expect("default input");
-    let tmp = tempfile::tempdir().expect("tmp");
-    for (name, samples) in [
-        ("default-clip-noisy.wav", &input.noisy),
-        ("default-clip-clean.wav", &input.clean),
-    ] {
-        let p = tmp.path().join(name);
-        loisim_audio::write_wav(&p, samples, loisim_audio::SAMPLE_RATE).expect("wav");
-        let fresh = std::fs::read(&p).expect("read");
-        let committed = std::fs::read(dir.join(name)).expect("committed wav");
-        assert!(
-            fresh == committed,
-            "models/{name} differs from a fresh build; run `cargo xtask models`"
-        );
-    }
+    let record = xtask::trained::read(&dir).expect("models/trained.json");
+    xtask::trained::check(&dir, &record).expect("recorded files have their recorded hashes");
+    let input = default_input(&dir).expect("default input");
     let npy = npy_f32(&input.features, 257).expect("npy");
     assert!(
         npy == std::fs::read(dir.join("default-input.npy")).expect("committed npy"),
-        "models/default-input.npy differs"
+        "models/default-input.npy differs from the features of default-clip-noisy.wav; run `cargo xtask models`"
     );
+    let calibration = synthetic_calibration().expect("calibration");
     let mut built = Vec::new();
     for spec in specs() {
-        let fresh = model_bytes(&spec, &input).expect("model");
+        let fresh = model_bytes(&spec, &calibration).expect("model");
         let committed = std::fs::read(dir.join(spec.file)).expect("committed model");
         assert!(
             fresh == committed,
@@ -42,11 +31,37 @@ fn models_are_reproducible() {
         );
         built.push((spec, fresh));
     }
-    let text = readme(&built, &input).expect("readme");
+    let trained: Vec<Vec<u8>> = record
+        .models
+        .iter()
+        .map(|m| std::fs::read(dir.join(&m.file)).expect("trained model"))
+        .collect();
+    let text = readme(&built, &input, &record, &trained).expect("readme");
     assert!(
         text == std::fs::read_to_string(dir.join("README.md")).expect("committed README"),
         "models/README.md differs from a fresh build; run `cargo xtask models`"
     );
+}
+
+#[test]
+fn a_recorded_file_with_another_hash_is_refused() {
+    let dir = models_dir();
+    let record = xtask::trained::read(&dir).expect("models/trained.json");
+    let tmp = tempfile::tempdir().expect("tmp");
+    for name in ["default-clip-noisy.wav", "default-clip-clean.wav"] {
+        std::fs::copy(dir.join(name), tmp.path().join(name)).expect("copy");
+    }
+    for m in &record.models {
+        std::fs::copy(dir.join(&m.file), tmp.path().join(&m.file)).expect("copy");
+    }
+    xtask::trained::check(tmp.path(), &record).expect("copies pass");
+    let victim = tmp.path().join(&record.models[0].file);
+    let mut bytes = std::fs::read(&victim).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&victim, bytes).expect("write");
+    let err = xtask::trained::check(tmp.path(), &record).expect_err("a changed model");
+    assert!(err.to_string().contains(&record.models[0].file), "{err}");
 }
 
 #[test]
