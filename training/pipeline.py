@@ -42,6 +42,14 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def portable(path: Path) -> str:
+    """`path` relative to the repository when it lies inside it, else as given."""
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def sh(cmd, **kw):
     print("+ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
     return subprocess.run([str(c) for c in cmd], check=True, **kw)
@@ -75,8 +83,12 @@ def main(argv=None):
                      "--sparsity", sparsity, "--seed", a.seed] + smoke
         sh(train_cmd)
         model = rd / "model.bin"
-        sh([a.loisim, "import", rd / "checkpoint.npz", "--calibration", rd / "calibration.npy",
-            "-o", model, "--name", file.removesuffix(".bin")])
+        # model.bin records the paths it was imported from: give them relative to the
+        # repository, as the recorded command does, so the bytes do not depend on where the
+        # checkout lives.
+        sh([a.loisim, "import", portable(rd / "checkpoint.npz"), "--calibration",
+            portable(rd / "calibration.npy"), "-o", model, "--name", file.removesuffix(".bin")],
+           cwd=ROOT)
         sh([PY, HERE / "evaluate.py", "--model", model, "--checkpoint", rd / "checkpoint.npz",
             "--data", a.data, "--loisim", a.loisim, "--out", rd / "eval.json",
             "--clip", clip_dir / "default-clip-noisy.wav",
